@@ -1,0 +1,209 @@
+//! One leaf condition of an audience (`{"name", "type", "match", "value"}`), compiled once at
+//! load and evaluated with three-valued logic: `Some(true)`, `Some(false)` or `None` (unknown).
+
+use super::semver::{Version, VersionRef};
+use crate::value::{AttributeValue, Attributes, MAX_SAFE_NUMBER};
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// A compiled leaf condition.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    /// The attribute the condition reads; `None` when the datafile gave no string name.
+    name: Option<Box<str>>,
+    test: Test,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum NumOp {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SemverOp {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone)]
+enum Exact {
+    String(Box<str>),
+    Number(f64),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    /// Unknown condition type or match type, or a condition value of the wrong kind: always
+    /// unknown once the attribute checks pass.
+    Unknown,
+    Exact(Exact),
+    Exists,
+    Number(NumOp, f64),
+    Substring(Box<str>),
+    Semver(SemverOp, Version),
+    Qualified(Box<str>),
+}
+
+/// A condition number must be finite and at most 2^53 in magnitude; booleans are not numbers.
+fn condition_number(value: &Value) -> Option<f64> {
+    let n = value.as_number()?;
+    if let Some(i) = n.as_i64() {
+        return (i.unsigned_abs() <= 1 << 53).then_some(i as f64);
+    }
+    if let Some(u) = n.as_u64() {
+        return (u <= 1 << 53).then_some(u as f64);
+    }
+    let f = n.as_f64()?;
+    (f.is_finite() && f.abs() <= MAX_SAFE_NUMBER).then_some(f)
+}
+
+impl Condition {
+    /// Compiles a leaf object. Never fails: what the SDKs evaluate as unknown compiles to a
+    /// condition that is always unknown.
+    pub(crate) fn compile(object: &serde_json::Map<String, Value>) -> Condition {
+        let name = object
+            .get("name")
+            .and_then(Value::as_str)
+            .map(Box::<str>::from);
+        let kind_ok = matches!(
+            object.get("type").and_then(Value::as_str),
+            Some("custom_attribute") | Some("third_party_dimension")
+        );
+        let value = object.get("value").unwrap_or(&Value::Null);
+        let test = if !kind_ok {
+            Test::Unknown
+        } else {
+            let match_type = match object.get("match") {
+                None | Some(Value::Null) => Some("exact"),
+                Some(Value::String(s)) => Some(s.as_str()),
+                Some(_) => None,
+            };
+            match match_type {
+                Some("exact") => match value {
+                    Value::String(s) => Test::Exact(Exact::String(s.as_str().into())),
+                    Value::Bool(b) => Test::Exact(Exact::Bool(*b)),
+                    Value::Number(_) => match condition_number(value) {
+                        Some(n) => Test::Exact(Exact::Number(n)),
+                        None => Test::Unknown,
+                    },
+                    _ => Test::Unknown,
+                },
+                Some("exists") => Test::Exists,
+                Some(op @ ("gt" | "ge" | "lt" | "le")) => match condition_number(value) {
+                    Some(n) => Test::Number(
+                        match op {
+                            "gt" => NumOp::Gt,
+                            "ge" => NumOp::Ge,
+                            "lt" => NumOp::Lt,
+                            _ => NumOp::Le,
+                        },
+                        n,
+                    ),
+                    None => Test::Unknown,
+                },
+                Some("substring") => match value {
+                    Value::String(s) => Test::Substring(s.as_str().into()),
+                    _ => Test::Unknown,
+                },
+                Some(
+                    op @ ("semver_eq" | "semver_gt" | "semver_ge" | "semver_lt" | "semver_le"),
+                ) => {
+                    let op = match op {
+                        "semver_eq" => SemverOp::Eq,
+                        "semver_gt" => SemverOp::Gt,
+                        "semver_ge" => SemverOp::Ge,
+                        "semver_lt" => SemverOp::Lt,
+                        _ => SemverOp::Le,
+                    };
+                    match value.as_str().and_then(Version::parse) {
+                        Some(v) => Test::Semver(op, v),
+                        None => Test::Unknown,
+                    }
+                }
+                Some("qualified") => match value {
+                    Value::String(s) => Test::Qualified(s.as_str().into()),
+                    _ => Test::Unknown,
+                },
+                _ => Test::Unknown,
+            }
+        };
+        Condition { name, test }
+    }
+
+    /// The segment a `qualified` condition asks for.
+    pub(crate) fn segment(&self) -> Option<&str> {
+        match &self.test {
+            Test::Qualified(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Evaluates the condition for a user.
+    pub(crate) fn evaluate(&self, attributes: &Attributes, segments: &[String]) -> Option<bool> {
+        let user_value = self.name.as_deref().and_then(|n| attributes.get(n));
+        match &self.test {
+            Test::Exists => return Some(!matches!(user_value, None | Some(AttributeValue::Null))),
+            Test::Qualified(segment) => {
+                return Some(segments.iter().any(|s| s.as_str() == segment.as_ref()))
+            }
+            _ => {}
+        }
+        let user_value = match user_value {
+            None | Some(AttributeValue::Null) => return None,
+            Some(v) => v,
+        };
+        match &self.test {
+            Test::Unknown | Test::Exists | Test::Qualified(_) => None,
+            Test::Exact(Exact::String(s)) => match user_value {
+                AttributeValue::String(u) => Some(u.as_str() == s.as_ref()),
+                _ => None,
+            },
+            Test::Exact(Exact::Bool(b)) => match user_value {
+                AttributeValue::Bool(u) => Some(u == b),
+                _ => None,
+            },
+            Test::Exact(Exact::Number(n)) => {
+                if !user_value.is_valid_number() {
+                    return None;
+                }
+                user_value.as_number().map(|u| u == *n)
+            }
+            Test::Number(op, n) => {
+                if !user_value.is_valid_number() {
+                    return None;
+                }
+                let u = user_value.as_number()?;
+                Some(match op {
+                    NumOp::Gt => u > *n,
+                    NumOp::Ge => u >= *n,
+                    NumOp::Lt => u < *n,
+                    NumOp::Le => u <= *n,
+                })
+            }
+            Test::Substring(s) => match user_value {
+                AttributeValue::String(u) => Some(u.contains(s.as_ref())),
+                _ => None,
+            },
+            Test::Semver(op, target) => {
+                let AttributeValue::String(u) = user_value else {
+                    return None;
+                };
+                let ordering = target.as_ref()?.compare_user(&VersionRef::parse(u)?)?;
+                Some(match op {
+                    SemverOp::Eq => ordering == Ordering::Equal,
+                    SemverOp::Gt => ordering == Ordering::Greater,
+                    SemverOp::Ge => ordering != Ordering::Less,
+                    SemverOp::Lt => ordering == Ordering::Less,
+                    SemverOp::Le => ordering != Ordering::Greater,
+                })
+            }
+        }
+    }
+}

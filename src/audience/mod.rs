@@ -1,0 +1,153 @@
+//! The audience layer: condition trees parsed once at load, evaluated with the three-valued
+//! logic of the official SDKs.
+//!
+//! Invariant: evaluation reads the compiled trees and the user's attributes only; it allocates
+//! nothing and cannot fail. What the SDKs treat as unknown (a missing attribute, a type
+//! mismatch, an unknown audience id) evaluates to `None`, and a rule whose audience tree ends
+//! unknown does not admit the user.
+
+mod condition;
+mod semver;
+
+pub(crate) use condition::Condition;
+
+use crate::value::Attributes;
+use serde_json::Value;
+
+/// An and/or/not tree over leaves of type `L`.
+#[derive(Debug, Clone)]
+pub(crate) enum Tree<L> {
+    And(Vec<Tree<L>>),
+    Or(Vec<Tree<L>>),
+    /// `not` applies to its first operand only; with none it is unknown.
+    Not(Option<Box<Tree<L>>>),
+    Leaf(L),
+    /// A leaf the SDKs cannot evaluate (an empty list, a value of the wrong kind).
+    Unknown,
+}
+
+impl<L> Tree<L> {
+    /// Builds a tree from its JSON form: an array whose first element may be `"and"`, `"or"` or
+    /// `"not"` (otherwise the array is an implicit `or`), or a single leaf.
+    pub(crate) fn from_json(value: &Value, leaf: &mut impl FnMut(&Value) -> Option<L>) -> Tree<L> {
+        match value {
+            Value::Array(items) => {
+                let (op, operands) = match items.first() {
+                    None => return Tree::Unknown,
+                    Some(Value::String(s)) if s == "and" || s == "or" || s == "not" => {
+                        (s.as_str(), items.get(1..).unwrap_or(&[]))
+                    }
+                    Some(_) => ("or", items.as_slice()),
+                };
+                let mut children = operands.iter().map(|v| Tree::from_json(v, leaf));
+                match op {
+                    "and" => Tree::And(children.collect()),
+                    "not" => Tree::Not(children.next().map(Box::new)),
+                    _ => Tree::Or(children.collect()),
+                }
+            }
+            other => match leaf(other) {
+                Some(l) => Tree::Leaf(l),
+                None => Tree::Unknown,
+            },
+        }
+    }
+
+    /// Evaluates the tree, `eval` giving each leaf's value.
+    pub(crate) fn evaluate(&self, eval: &mut impl FnMut(&L) -> Option<bool>) -> Option<bool> {
+        match self {
+            Tree::And(children) => {
+                let mut unknown = false;
+                for child in children {
+                    match child.evaluate(eval) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                if unknown {
+                    None
+                } else {
+                    Some(true)
+                }
+            }
+            Tree::Or(children) => {
+                let mut unknown = false;
+                for child in children {
+                    match child.evaluate(eval) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                if unknown {
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+            Tree::Not(child) => child.as_ref().and_then(|c| c.evaluate(eval)).map(|b| !b),
+            Tree::Leaf(l) => eval(l),
+            Tree::Unknown => None,
+        }
+    }
+
+    /// Every leaf, depth first.
+    pub(crate) fn for_each_leaf(&self, f: &mut impl FnMut(&L)) {
+        match self {
+            Tree::And(c) | Tree::Or(c) => c.iter().for_each(|t| t.for_each_leaf(f)),
+            Tree::Not(Some(c)) => c.for_each_leaf(f),
+            Tree::Leaf(l) => f(l),
+            Tree::Not(None) | Tree::Unknown => {}
+        }
+    }
+}
+
+/// An audience: its id, name and compiled conditions.
+#[derive(Debug, Clone)]
+#[allow(dead_code, reason = "read by the event pipeline and the config view")]
+pub(crate) struct Audience {
+    pub id: Box<str>,
+    pub name: Box<str>,
+    /// The conditions as the datafile gave them (JSON text), for the config view.
+    pub conditions_text: Box<str>,
+    pub tree: Tree<Condition>,
+}
+
+impl Audience {
+    /// Compiles an audience's conditions: a JSON tree, or a string holding one.
+    pub(crate) fn compile(id: &str, name: &str, conditions: &Value) -> Result<Audience, String> {
+        let (parsed, text);
+        let tree_json = match conditions {
+            Value::String(s) => {
+                parsed = serde_json::from_str::<Value>(s)
+                    .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
+                text = s.clone();
+                &parsed
+            }
+            other => {
+                text = other.to_string();
+                other
+            }
+        };
+        let tree = Tree::from_json(tree_json, &mut |leaf| match leaf {
+            Value::Object(map) => Some(Condition::compile(map)),
+            _ => None,
+        });
+        Ok(Audience {
+            id: id.into(),
+            name: name.into(),
+            conditions_text: text.into(),
+            tree,
+        })
+    }
+
+    /// Evaluates the audience for a user.
+    pub(crate) fn evaluate(&self, attributes: &Attributes, segments: &[String]) -> Option<bool> {
+        self.tree
+            .evaluate(&mut |c: &Condition| c.evaluate(attributes, segments))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+//! The bucketer: MurmurHash3 (x86, 32-bit, seed 1) over the bucketing id followed by the parent
+//! (experiment, group or holdout) id, scaled to a bucket in `0..10000`.
+//!
+//! Invariant: the key is hashed from the two strings as one byte sequence without building it
+//! on the heap, and a bucket matches the first range whose end is strictly greater than it.
+
+/// Number of buckets.
+pub const MAX_TRAFFIC_VALUE: u32 = 10_000;
+const SEED: u32 = 1;
+const C1: u32 = 0xcc9e_2d51;
+const C2: u32 = 0x1b87_3593;
+
+#[inline(always)]
+fn mix_block(h: u32, k: u32) -> u32 {
+    let k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+    (h ^ k)
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
+}
+
+#[inline(always)]
+fn hash_bytes(data: &[u8], seed: u32) -> u32 {
+    let mut h = seed;
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        h = mix_block(h, u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+    }
+    let tail = chunks.remainder();
+    let mut k: u32 = 0;
+    for (i, b) in tail.iter().enumerate() {
+        k |= u32::from(*b) << (8 * i);
+    }
+    if !tail.is_empty() {
+        h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+    }
+    h ^= data.len() as u32;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// MurmurHash3 x86 32-bit of `a` followed by `b`.
+#[inline]
+pub(crate) fn murmur3_concat(a: &str, b: &str, seed: u32) -> u32 {
+    let total = a.len() + b.len();
+    let mut buf = [0u8; 256];
+    if let Some(slot) = buf.get_mut(..total) {
+        let (first, second) = slot.split_at_mut(a.len());
+        first.copy_from_slice(a.as_bytes());
+        second.copy_from_slice(b.as_bytes());
+        hash_bytes(slot, seed)
+    } else {
+        let mut key = Vec::with_capacity(total);
+        key.extend_from_slice(a.as_bytes());
+        key.extend_from_slice(b.as_bytes());
+        hash_bytes(&key, seed)
+    }
+}
+
+/// The bucket (`0..10000`) of `bucketing_id` in the entity `parent_id`.
+#[inline]
+pub fn bucket_value(bucketing_id: &str, parent_id: &str) -> u32 {
+    let hash = murmur3_concat(bucketing_id, parent_id, SEED);
+    ((u64::from(hash) * u64::from(MAX_TRAFFIC_VALUE)) >> 32) as u32
+}
+
+/// One traffic range: buckets below `end` (and at or above the previous range's end) go to
+/// `entity`.
+#[derive(Debug, Clone)]
+pub(crate) struct Range<E> {
+    pub end: u32,
+    pub entity: E,
+}
+
+/// The entity of the first range whose end is greater than `bucket`.
+#[inline]
+pub(crate) fn find<E>(ranges: &[Range<E>], bucket: u32) -> Option<&E> {
+    ranges.iter().find(|r| bucket < r.end).map(|r| &r.entity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_values_match_the_official_test_vectors() {
+        assert_eq!(bucket_value("ppid1", "1886780721"), 5254);
+        assert_eq!(bucket_value("ppid2", "1886780721"), 4299);
+        assert_eq!(bucket_value("ppid2", "1886780722"), 2434);
+        assert_eq!(bucket_value("ppid3", "1886780721"), 5439);
+        assert_eq!(
+            bucket_value(
+                "a very very very very very very very very very very very very very very very long ppd string",
+                "1886780721"
+            ),
+            6128
+        );
+    }
+
+    #[test]
+    fn hash_agrees_with_the_reference_murmur3_crate_for_every_split_and_length() {
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789-üñï-$opt_bucketing_id".repeat(5);
+        let bounds: Vec<usize> = (0..=text.len())
+            .filter(|i| text.is_char_boundary(*i))
+            .collect();
+        for (n, &end) in bounds.iter().enumerate() {
+            let mid = bounds[n / 2];
+            let (a, b) = (&text[..mid], &text[mid..end]);
+            let joined = format!("{a}{b}");
+            let expected = murmur3::murmur3_32(&mut std::io::Cursor::new(joined.as_bytes()), 1)
+                .expect("in-memory read");
+            assert_eq!(murmur3_concat(a, b, 1), expected, "{joined:?}");
+        }
+    }
+
+    #[test]
+    fn a_bucket_equal_to_a_range_end_goes_to_the_next_range() {
+        let ranges = [
+            Range {
+                end: 2500,
+                entity: "",
+            },
+            Range {
+                end: 4999,
+                entity: "A",
+            },
+            Range {
+                end: 5399,
+                entity: "B",
+            },
+        ];
+        assert_eq!(find(&ranges, 2499), Some(&""));
+        assert_eq!(find(&ranges, 2500), Some(&"A"));
+        assert_eq!(find(&ranges, 4999), Some(&"B"));
+        assert_eq!(find(&ranges, 5399), None);
+        assert_eq!(find(&ranges, 0), Some(&""));
+    }
+
+    #[test]
+    fn zero_width_ranges_are_never_selected() {
+        let ranges = [
+            Range {
+                end: 100,
+                entity: 1,
+            },
+            Range {
+                end: 100,
+                entity: 2,
+            },
+            Range {
+                end: 200,
+                entity: 3,
+            },
+        ];
+        assert_eq!(find(&ranges, 99), Some(&1));
+        assert_eq!(find(&ranges, 100), Some(&3));
+    }
+
+    #[test]
+    fn the_largest_hash_maps_to_the_last_bucket() {
+        assert_eq!(((u64::from(u32::MAX) * 10_000) >> 32) as u32, 9999);
+    }
+
+    #[test]
+    fn test_vectors_fall_into_the_expected_ranges() {
+        let ranges = [
+            Range {
+                end: 2500,
+                entity: "",
+            },
+            Range {
+                end: 4999,
+                entity: "A",
+            },
+            Range {
+                end: 5399,
+                entity: "B",
+            },
+        ];
+        let pick = |id: &str, exp: &str| find(&ranges, bucket_value(id, exp)).copied();
+        assert_eq!(pick("ppid1", "1886780721"), Some("B"));
+        assert_eq!(pick("ppid2", "1886780721"), Some("A"));
+        assert_eq!(pick("ppid2", "1886780722"), Some(""));
+        assert_eq!(pick("ppid3", "1886780721"), None);
+    }
+}

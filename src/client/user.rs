@@ -1,0 +1,274 @@
+//! The user context: a user id, attributes, qualified segments and forced decisions, and the
+//! decide calls made for that user.
+
+use super::{Client, DecideOption, Decision, Decisions, FlagRef, OptionSet};
+use crate::config::ProjectConfig;
+use crate::decision::{
+    self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
+};
+use crate::value::{AttributeValue, Attributes};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq)]
+struct UserData {
+    user_id: String,
+    attributes: Attributes,
+    segments: Option<Vec<String>>,
+    forced: ForcedDecisions,
+}
+
+/// One user, as the SDK decides for them.
+///
+/// Cloning is cheap: the user's data is shared until one of the clones changes it. A
+/// [`Decision`] keeps a clone made at decide time, so later changes do not alter it.
+#[derive(Clone)]
+pub struct UserContext {
+    client: Client,
+    data: Arc<UserData>,
+}
+
+impl std::fmt::Debug for UserContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserContext")
+            .field("user_id", &self.data.user_id)
+            .field("attributes", &self.data.attributes)
+            .finish()
+    }
+}
+
+impl Serialize for UserContext {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("UserContext", 2)?;
+        s.serialize_field("user_id", &self.data.user_id)?;
+        s.serialize_field("attributes", &self.data.attributes)?;
+        s.end()
+    }
+}
+
+const NOT_READY: &str = "SDK not configured properly yet: the client has no valid datafile";
+
+impl UserContext {
+    pub(crate) fn new(client: Client, user_id: String, attributes: Attributes) -> UserContext {
+        UserContext {
+            client,
+            data: Arc::new(UserData {
+                user_id,
+                attributes,
+                segments: None,
+                forced: ForcedDecisions::default(),
+            }),
+        }
+    }
+
+    /// The client this context decides with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The user id.
+    pub fn user_id(&self) -> &str {
+        &self.data.user_id
+    }
+
+    /// The attributes.
+    pub fn attributes(&self) -> &Attributes {
+        &self.data.attributes
+    }
+
+    /// The value of attribute `key`.
+    pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
+        self.data.attributes.get(key)
+    }
+
+    /// Sets attribute `key`.
+    pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<AttributeValue>) {
+        Arc::make_mut(&mut self.data).attributes.insert(key, value);
+    }
+
+    /// The qualified (ODP) segments, if set.
+    pub fn qualified_segments(&self) -> Option<&[String]> {
+        self.data.segments.as_deref()
+    }
+
+    /// Sets (or, with `None`, clears) the qualified segments that `qualified` audience
+    /// conditions test.
+    pub fn set_qualified_segments(&mut self, segments: Option<Vec<String>>) {
+        Arc::make_mut(&mut self.data).segments = segments;
+    }
+
+    /// Whether `segment` is among the qualified segments.
+    pub fn is_qualified_for(&self, segment: &str) -> bool {
+        self.data
+            .segments
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|x| x == segment))
+    }
+
+    /// Forces `decision` for `context`, replacing an earlier one for the same context.
+    pub fn set_forced_decision(
+        &mut self,
+        context: DecisionContext,
+        decision: ForcedDecision,
+    ) -> bool {
+        Arc::make_mut(&mut self.data).forced.set(context, decision);
+        true
+    }
+
+    /// The forced decision for `context`, if one is set.
+    pub fn forced_decision(&self, context: &DecisionContext) -> Option<ForcedDecision> {
+        self.data.forced.get(context).cloned()
+    }
+
+    /// Removes the forced decision for `context`; false when there was none.
+    pub fn remove_forced_decision(&mut self, context: &DecisionContext) -> bool {
+        if self.data.forced.get(context).is_none() {
+            return false;
+        }
+        Arc::make_mut(&mut self.data).forced.remove(context)
+    }
+
+    /// Removes every forced decision.
+    pub fn remove_all_forced_decisions(&mut self) -> bool {
+        Arc::make_mut(&mut self.data).forced.clear();
+        true
+    }
+
+    /// Decides one flag. `EnabledFlagsOnly` does not apply to a single decision.
+    pub fn decide(&self, flag_key: &str, options: &[DecideOption]) -> Decision {
+        let Some(config) = self.client.config() else {
+            return Decision::error(flag_key, self.clone(), vec![NOT_READY.to_owned()]);
+        };
+        let options = OptionSet::from_slice(options)
+            .union(self.client.inner.default_options)
+            .without(DecideOption::EnabledFlagsOnly);
+        let Some((flag_idx, _)) = config.flag(flag_key) else {
+            return unknown_flag(flag_key, self.clone());
+        };
+        let mut tracker = self.profile_tracker(options);
+        let decision = self.decide_one(&config, flag_idx, options, tracker.as_mut());
+        if let Some(t) = tracker {
+            t.save();
+        }
+        decision
+    }
+
+    /// Decides every flag of the config, in datafile order.
+    pub fn decide_all(&self, options: &[DecideOption]) -> Decisions {
+        let Some(config) = self.client.config() else {
+            return Decisions::default();
+        };
+        let options = OptionSet::from_slice(options).union(self.client.inner.default_options);
+        let mut tracker = self.profile_tracker(options);
+        let mut list = Vec::with_capacity(config.flags.len());
+        for idx in 0..config.flags.len() as u32 {
+            let d = self.decide_one(&config, idx, options, tracker.as_mut());
+            if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
+                list.push(d);
+            }
+        }
+        if let Some(t) = tracker {
+            t.save();
+        }
+        Decisions { list }
+    }
+
+    /// Decides the flags `keys`, in that order. An unknown key gives a decision with an error
+    /// reason.
+    pub fn decide_for_keys<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+        options: &[DecideOption],
+    ) -> Decisions {
+        let Some(config) = self.client.config() else {
+            return Decisions::default();
+        };
+        let options = OptionSet::from_slice(options).union(self.client.inner.default_options);
+        let mut tracker = self.profile_tracker(options);
+        let mut list = Vec::with_capacity(keys.len());
+        for key in keys {
+            let key = key.as_ref();
+            match config.flag(key) {
+                None => list.push(unknown_flag(key, self.clone())),
+                Some((idx, _)) => {
+                    let d = self.decide_one(&config, idx, options, tracker.as_mut());
+                    if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
+                        list.push(d);
+                    }
+                }
+            }
+        }
+        if let Some(t) = tracker {
+            t.save();
+        }
+        Decisions { list }
+    }
+
+    fn profile_tracker(&self, options: OptionSet) -> Option<ProfileTracker<'_>> {
+        if options.has(DecideOption::IgnoreUserProfileService) {
+            return None;
+        }
+        let service = self.client.inner.user_profile_service.as_deref()?;
+        Some(ProfileTracker::load(service, &self.data.user_id))
+    }
+
+    fn decide_one(
+        &self,
+        config: &Arc<ProjectConfig>,
+        flag_idx: u32,
+        options: OptionSet,
+        tracker: Option<&mut ProfileTracker<'_>>,
+    ) -> Decision {
+        let Some(flag) = config.flags.get(flag_idx as usize) else {
+            return unknown_flag("", self.clone());
+        };
+        let data = &*self.data;
+        let user = User {
+            id: &data.user_id,
+            attributes: &data.attributes,
+            segments: data.segments.as_deref().unwrap_or(&[]),
+            forced: &data.forced,
+        };
+        let mut reasons = Reasons::new(options.has(DecideOption::IncludeReasons));
+        let settings = Settings {
+            ignore_user_profile: options.has(DecideOption::IgnoreUserProfileService),
+        };
+        let fd = decision::decide_flag(config, flag, &user, &settings, tracker, &mut reasons);
+        let variation = fd.variation.and_then(|v| config.variation(v));
+        let enabled = variation.is_some_and(|v| v.feature_enabled);
+        let variables = if options.has(DecideOption::ExcludeVariables) {
+            None
+        } else if !enabled {
+            Some(0)
+        } else {
+            let v = fd.variation.unwrap_or(u32::MAX);
+            Some(
+                flag.variation_sets
+                    .iter()
+                    .find(|(var, _)| *var == v)
+                    .map_or(1, |(_, set)| *set),
+            )
+        };
+        Decision {
+            flag: FlagRef::Known {
+                config: Arc::clone(config),
+                flag: flag_idx,
+                rule: fd.rule,
+                variation: fd.variation,
+                variables,
+                source: fd.source,
+            },
+            enabled,
+            user_context: self.clone(),
+            reasons: reasons.into_vec(),
+        }
+    }
+}
+
+fn unknown_flag(key: &str, user_context: UserContext) -> Decision {
+    Decision::error(
+        key,
+        user_context,
+        vec![format!("no flag was found for key {key:?}")],
+    )
+}

@@ -1,0 +1,472 @@
+//! Builds a [`ProjectConfig`] from a parsed datafile: resolves every reference to an index,
+//! compiles audiences, applies the official SDKs' load-time rules (typed audiences over legacy
+//! ones, feature-rollout injection, holdout scoping) and types every variable value once.
+
+use super::*;
+use crate::audience::Audience;
+use crate::datafile::model;
+use serde_json::Value;
+
+fn boxed(s: &str) -> Box<str> {
+    Box::from(s)
+}
+
+struct Builder {
+    variations: Vec<Variation>,
+    rules: Vec<Rule>,
+    audience_index: FastMap<Box<str>, u32>,
+}
+
+impl Builder {
+    fn add_variations(&mut self, list: &[model::Variation]) -> Vec<u32> {
+        list.iter()
+            .map(|v| {
+                self.variations.push(Variation {
+                    id: boxed(&v.id),
+                    key: boxed(&v.key),
+                    feature_enabled: v.feature_enabled.unwrap_or(false),
+                    variables: v
+                        .variables
+                        .iter()
+                        .map(|u| (boxed(&u.id), boxed(&u.value)))
+                        .collect(),
+                });
+                (self.variations.len() - 1) as u32
+            })
+            .collect()
+    }
+
+    /// Resolves traffic ranges against the rule's own variations (the last variation with a
+    /// given id wins, as in the official SDKs' id maps).
+    fn traffic(
+        &self,
+        variations: &[u32],
+        ranges: &[model::TrafficRange],
+    ) -> Vec<Range<Option<u32>>> {
+        ranges
+            .iter()
+            .map(|r| Range {
+                end: r.end_of_range,
+                entity: if r.entity_id.is_empty() {
+                    None
+                } else {
+                    variations.iter().rev().copied().find(|&v| {
+                        self.variations
+                            .get(v as usize)
+                            .is_some_and(|var| *var.id == *r.entity_id)
+                    })
+                },
+            })
+            .collect()
+    }
+
+    /// `audienceConditions` when present, else `audienceIds`; an empty list admits everyone.
+    fn audience(&self, conditions: Option<&Value>, ids: &[String]) -> (Option<Tree<u32>>, Value) {
+        let json = match conditions {
+            Some(c) => c.clone(),
+            None => Value::Array(ids.iter().map(|id| Value::String(id.clone())).collect()),
+        };
+        if matches!(&json, Value::Array(a) if a.is_empty()) {
+            return (None, json);
+        }
+        let tree = Tree::from_json(&json, &mut |leaf| match leaf {
+            Value::String(id) => self.audience_index.get(id.as_str()).copied(),
+            _ => None,
+        });
+        (Some(tree), json)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_rule(
+        &mut self,
+        kind: RuleKind,
+        id: &str,
+        key: &str,
+        layer_id: &str,
+        status: &str,
+        variations: &[model::Variation],
+        traffic: &[model::TrafficRange],
+        audience_conditions: Option<&Value>,
+        audience_ids: &[String],
+    ) -> u32 {
+        let variation_idx = self.add_variations(variations);
+        let traffic = self.traffic(&variation_idx, traffic);
+        let (audience, audience_json) = self.audience(audience_conditions, audience_ids);
+        self.rules.push(Rule {
+            id: boxed(id),
+            key: boxed(key),
+            layer_id: boxed(layer_id),
+            kind,
+            status: boxed(status),
+            running: status == "Running",
+            variations: variation_idx,
+            traffic,
+            audience,
+            audience_json,
+            whitelist: FastMap::default(),
+            group: None,
+            cmab: false,
+            feature_rollout: false,
+            local_holdouts: Vec::new(),
+        });
+        (self.rules.len() - 1) as u32
+    }
+
+    fn push_experiment(&mut self, e: &model::Experiment, group: Option<u32>) -> u32 {
+        let idx = self.push_rule(
+            RuleKind::Experiment,
+            &e.id,
+            &e.key,
+            &e.layer_id,
+            &e.status,
+            &e.variations,
+            &e.traffic_allocation,
+            e.audience_conditions.as_ref(),
+            &e.audience_ids,
+        );
+        let variations = &self.variations;
+        if let Some(rule) = self.rules.get_mut(idx as usize) {
+            rule.group = group;
+            rule.cmab = e.cmab.as_ref().is_some_and(|c| !c.is_null());
+            rule.feature_rollout = e.kind.as_deref() == Some("fr");
+            rule.whitelist = e
+                .forced_variations
+                .iter()
+                .map(|(user, key)| {
+                    let var = rule.variations.iter().copied().find(|&v| {
+                        variations
+                            .get(v as usize)
+                            .is_some_and(|var| *var.key == **key)
+                    });
+                    (boxed(user), var)
+                })
+                .collect();
+        }
+        idx
+    }
+}
+
+pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> {
+    // Attributes.
+    let attributes: Vec<AttributeDef> = d
+        .attributes
+        .iter()
+        .map(|a| AttributeDef {
+            id: boxed(&a.id),
+            key: boxed(&a.key),
+        })
+        .collect();
+    let mut attribute_index = FastMap::default();
+    for (i, a) in attributes.iter().enumerate() {
+        attribute_index.entry(a.key.clone()).or_insert(i as u32);
+    }
+
+    // Audiences: legacy first, then typed audiences replacing legacy ones with the same id.
+    let mut audiences: Vec<Audience> =
+        Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
+    let mut audience_index: FastMap<Box<str>, u32> = FastMap::default();
+    let legacy = d
+        .audiences
+        .iter()
+        .map(|a| (&a.id, &a.name, &a.conditions, "audiences"));
+    let typed = d
+        .typed_audiences
+        .iter()
+        .map(|a| (&a.id, &a.name, &a.conditions, "typedAudiences"));
+    for (i, (id, name, conditions, section)) in legacy.enumerate().chain(typed.enumerate()) {
+        let audience = Audience::compile(id, name, conditions).map_err(|reason| {
+            DatafileError::Conditions {
+                path: format!("{section}[{i}].conditions"),
+                reason,
+            }
+        })?;
+        match audience_index.get(id.as_str()) {
+            Some(&at) => {
+                if let Some(slot) = audiences.get_mut(at as usize) {
+                    *slot = audience;
+                }
+            }
+            None => {
+                audience_index.insert(boxed(id), audiences.len() as u32);
+                audiences.push(audience);
+            }
+        }
+    }
+    let mut segments: Vec<Box<str>> = Vec::new();
+    for audience in &audiences {
+        audience.tree.for_each_leaf(&mut |c| {
+            if let Some(s) = c.segment() {
+                if !segments.iter().any(|x| **x == *s) {
+                    segments.push(boxed(s));
+                }
+            }
+        });
+    }
+
+    let mut b = Builder {
+        variations: Vec::new(),
+        rules: Vec::new(),
+        audience_index,
+    };
+
+    // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
+    // the id index, in the order the official SDKs build theirs.
+    let mut rule_index: FastMap<Box<str>, u32> = FastMap::default();
+    for e in &d.experiments {
+        let idx = b.push_experiment(e, None);
+        rule_index.insert(boxed(&e.id), idx);
+    }
+    let mut rollouts: FastMap<Box<str>, Vec<u32>> = FastMap::default();
+    for r in &d.rollouts {
+        let mut rule_ids = Vec::with_capacity(r.experiments.len());
+        for e in &r.experiments {
+            let idx = b.push_rule(
+                RuleKind::Delivery,
+                &e.id,
+                &e.key,
+                &e.layer_id,
+                &e.status,
+                &e.variations,
+                &e.traffic_allocation,
+                e.audience_conditions.as_ref(),
+                &e.audience_ids,
+            );
+            rule_index.insert(boxed(&e.id), idx);
+            rule_ids.push(idx);
+        }
+        rollouts.entry(boxed(&r.id)).or_insert(rule_ids);
+    }
+    let mut groups = Vec::with_capacity(d.groups.len());
+    for g in &d.groups {
+        let group_idx = groups.len() as u32;
+        groups.push(Group {
+            id: boxed(&g.id),
+            policy: boxed(&g.policy),
+            traffic: g
+                .traffic_allocation
+                .iter()
+                .map(|r| Range {
+                    end: r.end_of_range,
+                    entity: boxed(&r.entity_id),
+                })
+                .collect(),
+        });
+        let gate = (g.policy == "random").then_some(group_idx);
+        for e in &g.experiments {
+            let idx = b.push_experiment(e, gate);
+            rule_index.insert(boxed(&e.id), idx);
+        }
+    }
+
+    // Holdouts: running global ones apply to every flag; running local ones to the rules they
+    // list.
+    let mut global_holdouts = Vec::new();
+    for h in &d.holdouts {
+        if h.status != "Running" {
+            continue;
+        }
+        global_holdouts.push(push_holdout(&mut b, h));
+    }
+    for h in &d.local_holdouts {
+        let Some(included) = &h.included_rules else {
+            log::warn!(target: "decisive", "local holdout {} has no includedRules; skipped", h.id);
+            continue;
+        };
+        if h.status != "Running" {
+            continue;
+        }
+        let idx = push_holdout(&mut b, h);
+        for rule_id in included {
+            for rule in b.rules.iter_mut() {
+                if rule.kind != RuleKind::Holdout && *rule.id == **rule_id {
+                    rule.local_holdouts.push(idx);
+                }
+            }
+        }
+    }
+
+    // Flags.
+    let mut flags = Vec::with_capacity(d.feature_flags.len());
+    let mut flag_index = FastMap::default();
+    for f in &d.feature_flags {
+        let experiment_rules: Vec<u32> = f
+            .experiment_ids
+            .iter()
+            .filter_map(|id| rule_index.get(id.as_str()).copied())
+            .collect();
+        let delivery_rules: Vec<u32> = if f.rollout_id.is_empty() {
+            Vec::new()
+        } else {
+            rollouts
+                .get(f.rollout_id.as_str())
+                .cloned()
+                .unwrap_or_default()
+        };
+
+        // Feature rollouts: the everyone-else variation joins each `fr` experiment, taking the
+        // traffic the experiment does not allocate.
+        let everyone_else = delivery_rules
+            .last()
+            .and_then(|&r| b.rules.get(r as usize))
+            .and_then(|r| r.variations.first().copied());
+        if let Some(ee) = everyone_else {
+            for &r in &experiment_rules {
+                if let Some(rule) = b.rules.get_mut(r as usize) {
+                    if rule.feature_rollout {
+                        rule.variations.push(ee);
+                        rule.traffic.push(Range {
+                            end: crate::bucketing::MAX_TRAFFIC_VALUE,
+                            entity: Some(ee),
+                        });
+                    }
+                }
+            }
+        }
+
+        let mut flag_variations: Vec<u32> = Vec::new();
+        for &r in experiment_rules.iter().chain(delivery_rules.iter()) {
+            let Some(rule) = b.rules.get(r as usize) else {
+                continue;
+            };
+            for &v in &rule.variations {
+                let id = b.variations.get(v as usize).map(|x| &x.id);
+                let seen = flag_variations
+                    .iter()
+                    .any(|&s| b.variations.get(s as usize).map(|x| &x.id) == id);
+                if !seen {
+                    flag_variations.push(v);
+                }
+            }
+        }
+
+        let variables: Vec<VariableDef> = f
+            .variables
+            .iter()
+            .map(|v| VariableDef {
+                id: boxed(&v.id),
+                key: boxed(&v.key),
+                kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
+                default: boxed(&v.default_value),
+            })
+            .collect();
+        let mut variable_sets = vec![
+            typed_set(&variables, |v| Some(&v.default)),
+            typed_set(&variables, |_| None),
+        ];
+        let mut variation_sets = Vec::new();
+        let rule_variations = experiment_rules
+            .iter()
+            .chain(delivery_rules.iter())
+            .filter_map(|&r| b.rules.get(r as usize))
+            .flat_map(|r| r.variations.iter().copied());
+        for v in rule_variations {
+            let Some(var) = b.variations.get(v as usize) else {
+                continue;
+            };
+            if !var.feature_enabled || variation_sets.iter().any(|(x, _)| *x == v) {
+                continue;
+            }
+            let set = typed_set(&variables, |def| {
+                Some(
+                    var.variables
+                        .iter()
+                        .rev()
+                        .find(|(id, _)| *id == def.id)
+                        .map_or(&*def.default, |(_, value)| &**value),
+                )
+            });
+            variation_sets.push((v, variable_sets.len() as u32));
+            variable_sets.push(set);
+        }
+
+        flag_index
+            .entry(boxed(&f.key))
+            .or_insert(flags.len() as u32);
+        flags.push(Flag {
+            id: boxed(&f.id),
+            key: boxed(&f.key),
+            rollout_id: boxed(&f.rollout_id),
+            experiment_rules,
+            delivery_rules,
+            variables,
+            flag_variations,
+            variable_sets,
+            variation_sets,
+        });
+    }
+
+    let events: Vec<EventDef> = d
+        .events
+        .iter()
+        .map(|e| EventDef {
+            id: boxed(&e.id),
+            key: boxed(&e.key),
+            experiment_ids: e.experiment_ids.iter().map(|x| boxed(x)).collect(),
+        })
+        .collect();
+    let mut event_index = FastMap::default();
+    for (i, e) in events.iter().enumerate() {
+        event_index.insert(e.key.clone(), i as u32);
+    }
+
+    let odp = d.integrations.iter().find(|i| i.key == "odp");
+
+    Ok(ProjectConfig {
+        version: boxed(&d.version),
+        revision: boxed(&d.revision),
+        account_id: boxed(&d.account_id),
+        project_id: boxed(&d.project_id),
+        sdk_key: d.sdk_key.as_deref().map(boxed),
+        environment_key: d.environment_key.as_deref().map(boxed),
+        anonymize_ip: d.anonymize_ip,
+        bot_filtering: d.bot_filtering,
+        send_flag_decisions: d.send_flag_decisions,
+        region: if d.region.as_deref() == Some("EU") {
+            Region::Eu
+        } else {
+            Region::Us
+        },
+        attributes,
+        attribute_index,
+        audiences,
+        audience_index: b.audience_index,
+        rules: b.rules,
+        rule_index,
+        variations: b.variations,
+        groups,
+        flags,
+        flag_index,
+        events,
+        event_index,
+        global_holdouts,
+        odp_host: odp.and_then(|o| o.host.as_deref()).map(boxed),
+        odp_public_key: odp.and_then(|o| o.public_key.as_deref()).map(boxed),
+        segments,
+    })
+}
+
+/// Types every variable of a flag, `value_of` giving each one's raw value.
+fn typed_set<'v>(
+    defs: &'v [VariableDef],
+    value_of: impl Fn(&'v VariableDef) -> Option<&'v str>,
+) -> Variables {
+    Variables::from_entries(
+        defs.iter()
+            .map(|v| (v.key.clone(), VariableValue::typed(value_of(v), v.kind)))
+            .collect(),
+    )
+}
+
+fn push_holdout(b: &mut Builder, h: &model::Holdout) -> u32 {
+    b.push_rule(
+        RuleKind::Holdout,
+        &h.id,
+        &h.key,
+        "",
+        &h.status,
+        &h.variations,
+        &h.traffic_allocation,
+        h.audience_conditions.as_ref(),
+        &h.audience_ids,
+    )
+}

@@ -1,0 +1,257 @@
+//! The project config: everything a decision needs, indexed once when a datafile is loaded.
+//!
+//! Invariant: a `ProjectConfig` is immutable once built and is shared as an `Arc`; every
+//! reference between entities (flag → rules → variations, rule → audiences, rule → group) is
+//! resolved to an index at load, so a decision follows indexes and never looks up by string
+//! except for the flag key it is given.
+
+mod build;
+mod variables;
+
+pub(crate) use variables::NO_VARIABLES;
+pub use variables::{VariableType, VariableValue, Variables};
+
+use crate::audience::{Audience, Tree};
+use crate::bucketing::Range;
+use crate::datafile::DatafileError;
+use crate::hash::FastMap;
+
+/// Where the project's events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    /// The US endpoint (the default).
+    Us,
+    /// The EU endpoint.
+    Eu,
+}
+
+/// What kind of rule an entry of [`ProjectConfig`]'s rule table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleKind {
+    /// A top-level or grouped experiment.
+    Experiment,
+    /// A targeted-delivery rule of a rollout.
+    Delivery,
+    /// A global or local holdout.
+    Holdout,
+}
+
+#[derive(Debug, Clone)]
+#[allow(dead_code, reason = "read by the event pipeline and the config view")]
+pub(crate) struct AttributeDef {
+    pub id: Box<str>,
+    pub key: Box<str>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Variation {
+    pub id: Box<str>,
+    pub key: Box<str>,
+    pub feature_enabled: bool,
+    /// `(variable id, raw value)` as the datafile gives them.
+    pub variables: Vec<(Box<str>, Box<str>)>,
+}
+
+/// An experiment, delivery rule or holdout.
+#[derive(Debug, Clone)]
+#[allow(dead_code, reason = "read by the event pipeline and the config view")]
+pub(crate) struct Rule {
+    pub id: Box<str>,
+    pub key: Box<str>,
+    pub layer_id: Box<str>,
+    pub kind: RuleKind,
+    pub status: Box<str>,
+    pub running: bool,
+    /// Global variation indexes.
+    pub variations: Vec<u32>,
+    /// Traffic ranges; `None` for a hold-back range or an id that is not one of the rule's
+    /// variations.
+    pub traffic: Vec<Range<Option<u32>>>,
+    /// `None`: everyone qualifies.
+    pub audience: Option<Tree<u32>>,
+    /// The audience conditions as the datafile gave them, for the config view.
+    pub audience_json: serde_json::Value,
+    /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
+    pub whitelist: FastMap<Box<str>, Option<u32>>,
+    /// The mutual-exclusion group gating this rule (random policy only).
+    pub group: Option<u32>,
+    pub cmab: bool,
+    pub feature_rollout: bool,
+    /// Local holdouts that target this rule (indexes into the rule table).
+    pub local_holdouts: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+#[allow(dead_code, reason = "read by the event pipeline and the config view")]
+pub(crate) struct Group {
+    pub id: Box<str>,
+    pub policy: Box<str>,
+    pub traffic: Vec<Range<Box<str>>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VariableDef {
+    pub id: Box<str>,
+    pub key: Box<str>,
+    pub kind: VariableType,
+    pub default: Box<str>,
+}
+
+#[derive(Debug, Clone)]
+#[allow(dead_code, reason = "read by the event pipeline and the config view")]
+pub(crate) struct Flag {
+    pub id: Box<str>,
+    pub key: Box<str>,
+    pub rollout_id: Box<str>,
+    pub experiment_rules: Vec<u32>,
+    pub delivery_rules: Vec<u32>,
+    pub variables: Vec<VariableDef>,
+    /// Every variation of the flag's rules, first occurrence of each id: what forced decisions
+    /// may name.
+    pub flag_variations: Vec<u32>,
+    /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
+    /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
+    pub variable_sets: Vec<Variables>,
+    /// Enabled flag variation → its index in `variable_sets`.
+    pub variation_sets: Vec<(u32, u32)>,
+}
+
+#[derive(Debug, Clone)]
+#[allow(dead_code, reason = "read by the event pipeline and the config view")]
+pub(crate) struct EventDef {
+    pub id: Box<str>,
+    pub key: Box<str>,
+    pub experiment_ids: Vec<Box<str>>,
+}
+
+/// An immutable, indexed project config built from one datafile.
+///
+/// Build one with [`ProjectConfig::from_datafile`]; clients share it behind an `Arc`.
+#[derive(Debug)]
+#[allow(dead_code, reason = "read by the event pipeline and the config view")]
+pub struct ProjectConfig {
+    pub(crate) version: Box<str>,
+    pub(crate) revision: Box<str>,
+    pub(crate) account_id: Box<str>,
+    pub(crate) project_id: Box<str>,
+    pub(crate) sdk_key: Option<Box<str>>,
+    pub(crate) environment_key: Option<Box<str>>,
+    pub(crate) anonymize_ip: bool,
+    pub(crate) bot_filtering: Option<bool>,
+    pub(crate) send_flag_decisions: bool,
+    pub(crate) region: Region,
+    pub(crate) attributes: Vec<AttributeDef>,
+    pub(crate) attribute_index: FastMap<Box<str>, u32>,
+    pub(crate) audiences: Vec<Audience>,
+    pub(crate) audience_index: FastMap<Box<str>, u32>,
+    pub(crate) rules: Vec<Rule>,
+    /// Experiments and delivery rules by id (holdouts are not in it).
+    pub(crate) rule_index: FastMap<Box<str>, u32>,
+    pub(crate) variations: Vec<Variation>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) flags: Vec<Flag>,
+    pub(crate) flag_index: FastMap<Box<str>, u32>,
+    pub(crate) events: Vec<EventDef>,
+    pub(crate) event_index: FastMap<Box<str>, u32>,
+    pub(crate) global_holdouts: Vec<u32>,
+    pub(crate) odp_host: Option<Box<str>>,
+    pub(crate) odp_public_key: Option<Box<str>>,
+    pub(crate) segments: Vec<Box<str>>,
+}
+
+impl ProjectConfig {
+    /// Parses and indexes a datafile.
+    pub fn from_datafile(datafile: impl AsRef<[u8]>) -> Result<ProjectConfig, DatafileError> {
+        let parsed = crate::datafile::parse(datafile.as_ref())?;
+        build::build(parsed)
+    }
+
+    /// The datafile version (`"2"`, `"3"` or `"4"`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The datafile revision.
+    pub fn revision(&self) -> &str {
+        &self.revision
+    }
+
+    /// The account id.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The project id.
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// The SDK key, if the datafile names one.
+    pub fn sdk_key(&self) -> Option<&str> {
+        self.sdk_key.as_deref()
+    }
+
+    /// The environment key, if the datafile names one.
+    pub fn environment_key(&self) -> Option<&str> {
+        self.environment_key.as_deref()
+    }
+
+    /// Whether events should ask for the visitor's IP to be anonymised.
+    pub fn anonymize_ip(&self) -> bool {
+        self.anonymize_ip
+    }
+
+    /// The datafile's `botFiltering`, when it has one.
+    pub fn bot_filtering(&self) -> Option<bool> {
+        self.bot_filtering
+    }
+
+    /// Whether decisions of delivery rules (and of no rule) send impressions.
+    pub fn send_flag_decisions(&self) -> bool {
+        self.send_flag_decisions
+    }
+
+    /// The region whose event endpoint the project uses.
+    pub fn region(&self) -> Region {
+        self.region
+    }
+
+    /// The flag keys, in datafile order.
+    pub fn flag_keys(&self) -> impl Iterator<Item = &str> {
+        self.flags.iter().map(|f| f.key.as_ref())
+    }
+
+    /// The ODP segments any audience asks about (`qualified` conditions).
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(AsRef::as_ref)
+    }
+
+    /// The ODP host and public key, when the datafile has an `odp` integration.
+    pub fn odp_integration(&self) -> Option<(&str, &str)> {
+        Some((self.odp_host.as_deref()?, self.odp_public_key.as_deref()?))
+    }
+
+    pub(crate) fn flag(&self, key: &str) -> Option<(u32, &Flag)> {
+        let idx = *self.flag_index.get(key)?;
+        Some((idx, self.flags.get(idx as usize)?))
+    }
+
+    pub(crate) fn rule(&self, idx: u32) -> Option<&Rule> {
+        self.rules.get(idx as usize)
+    }
+
+    pub(crate) fn variation(&self, idx: u32) -> Option<&Variation> {
+        self.variations.get(idx as usize)
+    }
+
+    pub(crate) fn group(&self, idx: u32) -> Option<&Group> {
+        self.groups.get(idx as usize)
+    }
+
+    pub(crate) fn audience(&self, idx: u32) -> Option<&Audience> {
+        self.audiences.get(idx as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests;

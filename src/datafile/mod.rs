@@ -1,0 +1,167 @@
+//! The datafile layer: the JSON document as written, its supported versions, and the errors that
+//! say what is wrong with a document that cannot be used.
+//!
+//! Invariant: [`parse`] either returns a complete [`model::Datafile`] of a supported version or a
+//! [`DatafileError`] that names the problem (JSON position, field path, or version). It never
+//! panics, whatever the bytes.
+
+pub(crate) mod model;
+mod path;
+
+use std::fmt;
+
+/// Datafile versions this SDK reads.
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["2", "3", "4"];
+
+/// Why a datafile could not be loaded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DatafileError {
+    /// The document is empty or only white space.
+    Empty,
+    /// The document is not valid JSON (or ends early).
+    Syntax {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// The underlying JSON error.
+        source: serde_json::Error,
+    },
+    /// The document is valid JSON but not an object.
+    NotAnObject,
+    /// `version` is missing or not a string.
+    VersionNotAString,
+    /// `version` names a version this SDK does not read.
+    UnsupportedVersion(String),
+    /// A field is missing or has the wrong type.
+    Field {
+        /// Where in the document, as `experiments[2].trafficAllocation[0].endOfRange`.
+        path: String,
+        /// The underlying JSON error.
+        source: serde_json::Error,
+    },
+    /// An audience's conditions cannot be read.
+    Conditions {
+        /// Where in the document, as `audiences[3].conditions`.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The datafile file could not be read.
+    Io {
+        /// The path that was read.
+        path: std::path::PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for DatafileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatafileError::Empty => f.write_str("datafile is empty"),
+            DatafileError::Syntax {
+                line,
+                column,
+                source,
+            } => write!(
+                f,
+                "datafile is not valid JSON at line {line} column {column}: {}",
+                path::strip_position(&source.to_string())
+            ),
+            DatafileError::NotAnObject => f.write_str("datafile is not a JSON object"),
+            DatafileError::VersionNotAString => {
+                f.write_str("datafile field `version` is missing or not a string")
+            }
+            DatafileError::UnsupportedVersion(v) => write!(
+                f,
+                "unsupported datafile version {v:?} (supported: {})",
+                SUPPORTED_VERSIONS.join(", ")
+            ),
+            DatafileError::Field { path, source } => write!(
+                f,
+                "datafile field `{path}`: {}",
+                path::strip_position(&source.to_string())
+            ),
+            DatafileError::Conditions { path, reason } => {
+                write!(f, "datafile field `{path}`: {reason}")
+            }
+            DatafileError::Io { path, source } => {
+                write!(f, "cannot read datafile {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for DatafileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DatafileError::Syntax { source, .. } | DatafileError::Field { source, .. } => {
+                Some(source)
+            }
+            DatafileError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Only the version, read before the whole document so that a document of another version is
+/// reported as such rather than as whatever field it lacks.
+#[derive(serde::Deserialize)]
+struct VersionProbe {
+    #[serde(default)]
+    version: Option<serde_json::Value>,
+}
+
+/// Parses and checks a datafile.
+pub(crate) fn parse(text: &[u8]) -> Result<model::Datafile, DatafileError> {
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Err(DatafileError::Empty);
+    }
+    match serde_json::from_slice::<model::Datafile>(text) {
+        Ok(datafile) => {
+            check_version(Some(&serde_json::Value::String(datafile.version.clone())))?;
+            Ok(datafile)
+        }
+        Err(err) => Err(explain(text, err)),
+    }
+}
+
+fn check_version(version: Option<&serde_json::Value>) -> Result<(), DatafileError> {
+    match version {
+        Some(serde_json::Value::String(v)) if SUPPORTED_VERSIONS.contains(&v.as_str()) => Ok(()),
+        Some(serde_json::Value::String(v)) => Err(DatafileError::UnsupportedVersion(v.clone())),
+        _ => Err(DatafileError::VersionNotAString),
+    }
+}
+
+/// Turns a failed typed parse into the most useful error: syntax first, then shape, then
+/// version, then the field path.
+fn explain(text: &[u8], err: serde_json::Error) -> DatafileError {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => DatafileError::Syntax {
+            line: err.line(),
+            column: err.column(),
+            source: err,
+        },
+        Category::Data => {
+            let probe = match serde_json::from_slice::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => VersionProbe {
+                    version: map.get("version").cloned(),
+                },
+                Ok(_) => return DatafileError::NotAnObject,
+                Err(_) => VersionProbe { version: None },
+            };
+            if let Err(version_err) = check_version(probe.version.as_ref()) {
+                return version_err;
+            }
+            let path = path::path_at(text, err.line(), err.column(), &err.to_string());
+            DatafileError::Field { path, source: err }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,412 @@
+//! The decision layer: for one flag and one user, the order of the official SDKs — flag-level
+//! forced decision, global holdouts, then each experiment rule (rule forced decision, local
+//! holdouts, running status, whitelist, user profile, audience, bucketing), then the rollout's
+//! delivery rules with the skip to everyone-else.
+//!
+//! Invariant: pure. A decision reads the config and the user and returns indexes into the
+//! config; it does no I/O beyond the user profile service it is handed, allocates only the
+//! reasons it was asked for, and hashes the bucketing key once per rule it buckets in.
+
+mod forced;
+mod profile;
+
+pub(crate) use forced::ForcedDecisions;
+pub use forced::{DecisionContext, ForcedDecision};
+pub(crate) use profile::ProfileTracker;
+pub use profile::{UserProfile, UserProfileError, UserProfileService};
+
+use crate::bucketing;
+use crate::config::{Flag, ProjectConfig, Rule};
+use crate::value::{AttributeValue, Attributes};
+
+/// The attribute whose string value replaces the user id as the bucketing id.
+pub const BUCKETING_ID_ATTRIBUTE: &str = "$opt_bucketing_id";
+
+/// Where a flag decision came from; it decides the impression's `rule_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    FeatureTest,
+    Rollout,
+    Holdout,
+}
+
+impl Source {
+    #[allow(dead_code, reason = "read by the event pipeline and the config view")]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Source::FeatureTest => "feature-test",
+            Source::Rollout => "rollout",
+            Source::Holdout => "holdout",
+        }
+    }
+}
+
+/// The outcome for one flag: the rule (or holdout) and variation chosen, as config indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlagDecision {
+    pub rule: Option<u32>,
+    pub variation: Option<u32>,
+    pub source: Source,
+}
+
+/// Decision reasons, collected only when asked for.
+pub(crate) struct Reasons {
+    enabled: bool,
+    list: Vec<String>,
+}
+
+impl Reasons {
+    pub(crate) fn new(enabled: bool) -> Reasons {
+        Reasons {
+            enabled,
+            list: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, message: impl FnOnce() -> String) {
+        if self.enabled {
+            self.list.push(message());
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        self.list
+    }
+}
+
+/// The user as a decision sees it.
+pub(crate) struct User<'a> {
+    pub id: &'a str,
+    pub attributes: &'a Attributes,
+    pub segments: &'a [String],
+    pub forced: &'a ForcedDecisions,
+}
+
+impl User<'_> {
+    /// `$opt_bucketing_id` when it is a string, else the user id.
+    pub(crate) fn bucketing_id(&self, reasons: &mut Reasons) -> &str {
+        match self.attributes.get(BUCKETING_ID_ATTRIBUTE) {
+            Some(AttributeValue::String(s)) => s,
+            Some(_) => {
+                reasons.add(|| "bucketing id attribute is not a string; using the user id".into());
+                self.id
+            }
+            None => self.id,
+        }
+    }
+}
+
+/// One decide call's settings.
+pub(crate) struct Settings {
+    pub ignore_user_profile: bool,
+}
+
+/// Decides `flag` for `user`.
+pub(crate) fn decide_flag(
+    config: &ProjectConfig,
+    flag: &Flag,
+    user: &User<'_>,
+    settings: &Settings,
+    mut profile: Option<&mut ProfileTracker<'_>>,
+    reasons: &mut Reasons,
+) -> FlagDecision {
+    if let Some(variation) = forced_variation(config, flag, None, user, reasons) {
+        return FlagDecision {
+            rule: None,
+            variation: Some(variation),
+            source: Source::FeatureTest,
+        };
+    }
+    let bucketing_id = user.bucketing_id(reasons);
+
+    for &h in &config.global_holdouts {
+        if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
+            return FlagDecision {
+                rule: Some(h),
+                variation: Some(variation),
+                source: Source::Holdout,
+            };
+        }
+    }
+
+    for &r in &flag.experiment_rules {
+        let Some(rule) = config.rule(r) else { continue };
+        if let Some(variation) = forced_variation(config, flag, Some(&rule.key), user, reasons) {
+            return FlagDecision {
+                rule: Some(r),
+                variation: Some(variation),
+                source: Source::FeatureTest,
+            };
+        }
+        for &h in &rule.local_holdouts {
+            if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
+                return FlagDecision {
+                    rule: Some(h),
+                    variation: Some(variation),
+                    source: Source::Holdout,
+                };
+            }
+        }
+        let variation = experiment_variation(
+            config,
+            rule,
+            user,
+            bucketing_id,
+            settings,
+            profile.as_deref_mut(),
+            reasons,
+        );
+        if let Some(variation) = variation {
+            return FlagDecision {
+                rule: Some(r),
+                variation: Some(variation),
+                source: Source::FeatureTest,
+            };
+        }
+    }
+
+    delivery_variation(config, flag, user, bucketing_id, reasons)
+}
+
+/// A forced decision for the flag (or one of its rules) whose variation the flag has.
+fn forced_variation(
+    config: &ProjectConfig,
+    flag: &Flag,
+    rule_key: Option<&str>,
+    user: &User<'_>,
+    reasons: &mut Reasons,
+) -> Option<u32> {
+    let forced = user.forced.lookup(&flag.key, rule_key)?;
+    let found = flag.flag_variations.iter().copied().find(|&v| {
+        config
+            .variation(v)
+            .is_some_and(|var| *var.key == *forced.variation_key)
+    });
+    match found {
+        Some(_) => reasons.add(|| {
+            format!(
+                "forced decision: variation {:?} for flag {:?}{}",
+                forced.variation_key,
+                flag.key,
+                rule_key.map_or(String::new(), |r| format!(" rule {r:?}"))
+            )
+        }),
+        None => reasons.add(|| {
+            format!(
+                "forced decision for flag {:?}{} names variation {:?}, which the flag does not have; ignored",
+                flag.key,
+                rule_key.map_or(String::new(), |r| format!(" rule {r:?}")),
+                forced.variation_key
+            )
+        }),
+    }
+    found
+}
+
+/// Whether the user is in the rule's audiences (an unknown result is not).
+fn in_audience(
+    config: &ProjectConfig,
+    rule: &Rule,
+    user: &User<'_>,
+    reasons: &mut Reasons,
+) -> bool {
+    let Some(tree) = &rule.audience else {
+        return true;
+    };
+    let result = tree.evaluate(&mut |&a: &u32| {
+        config
+            .audience(a)
+            .and_then(|aud| aud.evaluate(user.attributes, user.segments))
+    });
+    reasons.add(|| {
+        let shown = match result {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "unknown",
+        };
+        format!("audiences of {:?} evaluated to {shown}", rule.key)
+    });
+    result == Some(true)
+}
+
+/// Buckets the user into the rule: group gate first (random policy), then the rule's ranges.
+fn bucket(
+    config: &ProjectConfig,
+    rule: &Rule,
+    bucketing_id: &str,
+    reasons: &mut Reasons,
+) -> Option<u32> {
+    if rule.key.trim().is_empty() {
+        return None;
+    }
+    if let Some(g) = rule.group {
+        let group = config.group(g)?;
+        let value = bucketing::bucket_value(bucketing_id, &group.id);
+        match bucketing::find(&group.traffic, value) {
+            Some(entity) if **entity == *rule.id => {}
+            _ => {
+                reasons.add(|| {
+                    format!(
+                        "user is not in experiment {:?} of group {:?}",
+                        rule.key, group.id
+                    )
+                });
+                return None;
+            }
+        }
+    }
+    let value = bucketing::bucket_value(bucketing_id, &rule.id);
+    reasons.add(|| format!("bucket {value} in {:?}", rule.key));
+    let found = bucketing::find(&rule.traffic, value).copied().flatten();
+    if found.is_none() {
+        reasons.add(|| format!("bucket {value} of {:?} is in no variation", rule.key));
+    }
+    found
+}
+
+fn holdout_variation(
+    config: &ProjectConfig,
+    h: u32,
+    user: &User<'_>,
+    bucketing_id: &str,
+    reasons: &mut Reasons,
+) -> Option<u32> {
+    let holdout = config.rule(h)?;
+    if !holdout.running {
+        return None;
+    }
+    if !in_audience(config, holdout, user, reasons) {
+        return None;
+    }
+    let variation = bucket(config, holdout, bucketing_id, reasons);
+    if variation.is_some() {
+        reasons.add(|| format!("user is in holdout {:?}", holdout.key));
+    }
+    variation
+}
+
+fn experiment_variation(
+    config: &ProjectConfig,
+    rule: &Rule,
+    user: &User<'_>,
+    bucketing_id: &str,
+    settings: &Settings,
+    profile: Option<&mut ProfileTracker<'_>>,
+    reasons: &mut Reasons,
+) -> Option<u32> {
+    if !rule.running {
+        reasons.add(|| format!("experiment {:?} is not running", rule.key));
+        return None;
+    }
+    if !rule.whitelist.is_empty() {
+        if let Some(Some(v)) = rule.whitelist.get(user.id) {
+            reasons.add(|| format!("user is whitelisted in {:?}", rule.key));
+            return Some(*v);
+        }
+    }
+    let profile = if settings.ignore_user_profile || rule.cmab {
+        None
+    } else {
+        profile
+    };
+    if let Some(tracker) = &profile {
+        if let Some(stored) = tracker.stored_variation(&rule.id) {
+            let found = rule
+                .variations
+                .iter()
+                .copied()
+                .find(|&v| config.variation(v).is_some_and(|var| *var.id == *stored));
+            if let Some(v) = found {
+                reasons.add(|| {
+                    format!(
+                        "stored variation {stored:?} of {:?} from the user profile",
+                        rule.key
+                    )
+                });
+                return Some(v);
+            }
+        }
+    }
+    if !in_audience(config, rule, user, reasons) {
+        return None;
+    }
+    if rule.cmab {
+        reasons.add(|| {
+            format!(
+                "{:?} is a CMAB experiment, which this SDK does not decide",
+                rule.key
+            )
+        });
+        return None;
+    }
+    let variation = bucket(config, rule, bucketing_id, reasons)?;
+    if let Some(tracker) = profile {
+        if let Some(var) = config.variation(variation) {
+            tracker.record(&rule.id, &var.id);
+        }
+    }
+    Some(variation)
+}
+
+fn delivery_variation(
+    config: &ProjectConfig,
+    flag: &Flag,
+    user: &User<'_>,
+    bucketing_id: &str,
+    reasons: &mut Reasons,
+) -> FlagDecision {
+    let rules = &flag.delivery_rules;
+    let last = rules.len().saturating_sub(1);
+    let mut i = 0;
+    while let Some(&r) = rules.get(i) {
+        let Some(rule) = config.rule(r) else {
+            i += 1;
+            continue;
+        };
+        if let Some(variation) = forced_variation(config, flag, Some(&rule.key), user, reasons) {
+            return FlagDecision {
+                rule: Some(r),
+                variation: Some(variation),
+                source: Source::Rollout,
+            };
+        }
+        for &h in &rule.local_holdouts {
+            if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
+                return FlagDecision {
+                    rule: Some(h),
+                    variation: Some(variation),
+                    source: Source::Holdout,
+                };
+            }
+        }
+        if in_audience(config, rule, user, reasons) {
+            if let Some(variation) = bucket(config, rule, bucketing_id, reasons) {
+                return FlagDecision {
+                    rule: Some(r),
+                    variation: Some(variation),
+                    source: Source::Rollout,
+                };
+            }
+            if i < last {
+                reasons.add(|| {
+                    format!(
+                        "not bucketed into delivery rule {:?}; trying everyone else",
+                        rule.key
+                    )
+                });
+                i = last;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    FlagDecision {
+        rule: None,
+        variation: None,
+        source: Source::Rollout,
+    }
+}
+
+#[cfg(test)]
+mod tests;

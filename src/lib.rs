@@ -1,0 +1,71 @@
+//! # decisive
+//!
+//! Decides Optimizely Feature Experimentation flags locally, from a project datafile, exactly
+//! as the official Optimizely SDKs do: A/B tests, targeted deliveries, mutual-exclusion
+//! groups, holdouts, audiences, variables and forced decisions.
+//!
+//! ```
+//! use decisive::{Attributes, Client, DecideOption};
+//!
+//! let datafile = std::fs::read_to_string(concat!(
+//!     env!("CARGO_MANIFEST_DIR"),
+//!     "/datafiles/quickstart.json"
+//! ))?;
+//! let client = Client::from_datafile(&datafile)?;
+//!
+//! let mut attributes = Attributes::new();
+//! attributes.insert("country", "US");
+//! attributes.insert("app_version", "2.4.1");
+//! let user = client.create_user_context("user-123", attributes);
+//!
+//! let decision = user.decide("checkout_redesign", &[]);
+//! println!(
+//!     "{} -> enabled: {}, variation: {:?}, rule: {:?}",
+//!     decision.flag_key(),
+//!     decision.enabled(),
+//!     decision.variation_key(),
+//!     decision.rule_key()
+//! );
+//! let button = decision.variables().get("button_color");
+//! # let _ = button;
+//!
+//! for d in user.decide_all(&[DecideOption::EnabledFlagsOnly]).iter() {
+//!     println!("{} is on", d.flag_key());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Layers
+//!
+//! `datafile` (the JSON as written) → `config` (indexed once, immutable, shared as an `Arc`)
+//! → `audience` and `bucketing` → `decision` (pure: config + user → decision) → `client`
+//! ([`Client`], [`UserContext`], [`Decision`]). See ARCHITECTURE.md.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod audience;
+mod bucketing;
+mod client;
+mod config;
+mod datafile;
+mod decision;
+mod hash;
+pub mod replay;
+mod value;
+
+pub use bucketing::bucket_value;
+pub use client::{
+    Client, ClientBuilder, ClientError, DecideOption, Decision, Decisions, UserContext,
+};
+pub use config::{ProjectConfig, Region, VariableType, VariableValue, Variables};
+pub use datafile::{DatafileError, SUPPORTED_VERSIONS};
+pub use decision::{
+    DecisionContext, ForcedDecision, UserProfile, UserProfileError, UserProfileService,
+    BUCKETING_ID_ATTRIBUTE,
+};
+pub use value::{AttributeValue, Attributes};

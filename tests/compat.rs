@@ -1,0 +1,92 @@
+//! Every case of every fixture set in tests/fixtures/compat (made with the official Python SDK)
+//! decided by this crate, compared field by field with the official result.
+
+use decisive::replay::{self, Case};
+use decisive::Client;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture_sets() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compat");
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("fixture folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("cases.jsonl").is_file())
+        .collect();
+    sets.sort();
+    sets
+}
+
+/// JSON equality with numbers compared by value (`3` equals `3.0`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn every_fixture_case_decides_as_the_official_sdk() {
+    let sets = fixture_sets();
+    assert!(
+        sets.len() == 13,
+        "expected the 13 fixture sets, found {}",
+        sets.len()
+    );
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for set in &sets {
+        let name = set.file_name().unwrap().to_string_lossy().to_string();
+        let datafile = std::fs::read(set.join("datafile.json")).unwrap();
+        let client = Client::from_datafile(&datafile).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cases = std::fs::read_to_string(set.join("cases.jsonl")).unwrap();
+        let expected = std::fs::read_to_string(set.join("expected.jsonl")).unwrap();
+        let expected: Vec<&str> = expected.lines().collect();
+        let cases: Vec<&str> = cases.lines().collect();
+        assert_eq!(
+            cases.len(),
+            expected.len(),
+            "{name}: cases and expected differ in length"
+        );
+        for (line, want) in cases.iter().zip(&expected) {
+            let case = Case::parse(line).unwrap();
+            let got = replay::run(&client, &case).unwrap();
+            let want: Value = serde_json::from_str(want).unwrap();
+            assert_eq!(got["id"], want["id"]);
+            checked += 1;
+            let (got_d, want_d) = (got.get("decisions"), want.get("decisions"));
+            let ok = match (got_d, want_d) {
+                (None, None) => true,
+                (Some(g), Some(w)) => same(g, w),
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{name} case {}:\n  got      {}\n  expected {}",
+                    want["id"],
+                    got_d.map(|v| v.to_string()).unwrap_or_default(),
+                    want_d.map(|v| v.to_string()).unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let shown: Vec<&String> = failures.iter().take(15).collect();
+        panic!(
+            "{} of {checked} cases disagree:\n{}",
+            failures.len(),
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    assert_eq!(checked, 8500);
+}
