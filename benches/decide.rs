@@ -1,1 +1,99 @@
-fn main() {}
+//! Decision benchmarks on the shared workload (datafiles/bench_datafile.json, 50 flags, and
+//! benches/data/bench_users.json, 10,000 users). User contexts are created before timing and
+//! each iteration decides for the next user in turn.
+//!
+//! Run with `cargo bench --bench decide`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use decisive::{Attributes, Client, DecideOption, UserContext};
+use serde::Deserialize;
+use std::hint::black_box;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+struct BenchUser {
+    id: String,
+    attributes: Attributes,
+}
+
+fn datafile() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/datafiles/bench_datafile.json"))
+        .expect("bench datafile")
+}
+
+fn users(client: &Client) -> Vec<UserContext> {
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/bench_users.json"))
+        .expect("bench users");
+    let users: Vec<BenchUser> = serde_json::from_slice(&text).expect("bench users parse");
+    users
+        .into_iter()
+        .map(|u| client.create_user_context(u.id, u.attributes))
+        .collect()
+}
+
+fn decide(c: &mut Criterion) {
+    let client = Client::from_datafile(datafile()).expect("client");
+    let users = users(&client);
+    let flags = client.config().expect("config").flag_keys().count() as u64;
+
+    let mut group = c.benchmark_group("decide");
+    group.measurement_time(Duration::from_secs(5));
+
+    // (a) one flag, no event.
+    let mut i = 0usize;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("a_one_flag", |b| {
+        b.iter(|| {
+            let user = &users[i % users.len()];
+            i += 1;
+            black_box(user.decide(black_box("flag_05"), &[DecideOption::DisableDecisionEvent]))
+        })
+    });
+
+    // (c) every flag, no event; throughput counts flags.
+    let mut i = 0usize;
+    group.throughput(Throughput::Elements(flags));
+    group.bench_function("c_decide_all", |b| {
+        b.iter(|| {
+            let user = &users[i % users.len()];
+            i += 1;
+            black_box(user.decide_all(&[DecideOption::DisableDecisionEvent]))
+        })
+    });
+    group.bench_function("bucket_value_26_byte_key", |b| {
+        b.iter(|| black_box(decisive::bucket_value(black_box("user-00001-13f7639b"), black_box("1000104"))))
+    });
+    group.bench_function("murmur3_crate_26_byte_key", |b| {
+        b.iter(|| {
+            let key = black_box("user-00001-13f7639b1000104");
+            black_box(murmur3::murmur3_32(&mut std::io::Cursor::new(key.as_bytes()), 1).unwrap())
+        })
+    });
+    let mut i = 0usize;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("a_one_flag_16_users", |b| {
+        b.iter(|| {
+            let user = &users[i % 16];
+            i += 1;
+            black_box(user.decide(black_box("flag_05"), &[DecideOption::DisableDecisionEvent]))
+        })
+    });
+    group.finish();
+}
+
+fn init(c: &mut Criterion) {
+    let bytes = datafile();
+    let mut group = c.benchmark_group("init");
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("client_from_333kb_datafile", |b| {
+        b.iter_batched(
+            || bytes.clone(),
+            |d| black_box(Client::from_datafile(d).expect("client")),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decide, init);
+criterion_main!(benches);

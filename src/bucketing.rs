@@ -20,44 +20,61 @@ fn mix_block(h: u32, k: u32) -> u32 {
 }
 
 #[inline(always)]
-fn hash_bytes(data: &[u8], seed: u32) -> u32 {
+fn block(bytes: &[u8]) -> u32 {
+    let mut word = [0u8; 4];
+    for (w, b) in word.iter_mut().zip(bytes) {
+        *w = *b;
+    }
+    u32::from_le_bytes(word)
+}
+
+/// MurmurHash3 x86 32-bit of `a` followed by `b`, streamed over both without joining them.
+#[inline]
+pub(crate) fn murmur3_concat(a: &str, b: &str, seed: u32) -> u32 {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut h = seed;
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        h = mix_block(h, u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+    let mut a_blocks = a.chunks_exact(4);
+    for c in &mut a_blocks {
+        h = mix_block(h, block(c));
     }
-    let tail = chunks.remainder();
-    let mut k: u32 = 0;
-    for (i, b) in tail.iter().enumerate() {
-        k |= u32::from(*b) << (8 * i);
+    let a_rest = a_blocks.remainder();
+    // The block that straddles `a` and `b`.
+    let need = (4 - a_rest.len()) % 4;
+    let (b_head, b_body) = b.split_at(need.min(b.len()));
+    let mut carry = [0u8; 4];
+    let mut carry_len = 0;
+    for byte in a_rest.iter().chain(b_head) {
+        if let Some(slot) = carry.get_mut(carry_len) {
+            *slot = *byte;
+        }
+        carry_len += 1;
     }
+    let tail: &[u8] = if carry_len == 0 || carry_len == 4 {
+        if carry_len == 4 {
+            h = mix_block(h, u32::from_le_bytes(carry));
+        }
+        let mut b_blocks = b_body.chunks_exact(4);
+        for c in &mut b_blocks {
+            h = mix_block(h, block(c));
+        }
+        b_blocks.remainder()
+    } else {
+        carry.get(..carry_len).unwrap_or(&[])
+    };
     if !tail.is_empty() {
-        h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        h ^= block(tail).wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
     }
-    h ^= data.len() as u32;
+    finish(h, (a.len() + b.len()) as u32)
+}
+
+#[inline(always)]
+fn finish(mut h: u32, len: u32) -> u32 {
+    h ^= len;
     h ^= h >> 16;
     h = h.wrapping_mul(0x85eb_ca6b);
     h ^= h >> 13;
     h = h.wrapping_mul(0xc2b2_ae35);
     h ^ (h >> 16)
-}
-
-/// MurmurHash3 x86 32-bit of `a` followed by `b`.
-#[inline]
-pub(crate) fn murmur3_concat(a: &str, b: &str, seed: u32) -> u32 {
-    let total = a.len() + b.len();
-    let mut buf = [0u8; 256];
-    if let Some(slot) = buf.get_mut(..total) {
-        let (first, second) = slot.split_at_mut(a.len());
-        first.copy_from_slice(a.as_bytes());
-        second.copy_from_slice(b.as_bytes());
-        hash_bytes(slot, seed)
-    } else {
-        let mut key = Vec::with_capacity(total);
-        key.extend_from_slice(a.as_bytes());
-        key.extend_from_slice(b.as_bytes());
-        hash_bytes(&key, seed)
-    }
 }
 
 /// The bucket (`0..10000`) of `bucketing_id` in the entity `parent_id`.

@@ -66,6 +66,5 @@ pub use config::{ProjectConfig, Region, VariableType, VariableValue, Variables};
 pub use datafile::{DatafileError, SUPPORTED_VERSIONS};
 pub use decision::{
     DecisionContext, ForcedDecision, UserProfile, UserProfileError, UserProfileService,
-    BUCKETING_ID_ATTRIBUTE,
 };
-pub use value::{AttributeValue, Attributes};
+pub use value::{AttributeValue, Attributes, BUCKETING_ID_ATTRIBUTE};

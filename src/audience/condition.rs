@@ -2,7 +2,10 @@
 //! load and evaluated with three-valued logic: `Some(true)`, `Some(false)` or `None` (unknown).
 
 use super::semver::{Version, VersionRef};
-use crate::value::{AttributeValue, Attributes, MAX_SAFE_NUMBER};
+use crate::value::{AttributeValue, AttributeView, MAX_SAFE_NUMBER, NO_SLOT};
+#[cfg(test)]
+use crate::value::Attributes;
+use super::Slots;
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -11,6 +14,8 @@ use std::cmp::Ordering;
 pub(crate) struct Condition {
     /// The attribute the condition reads; `None` when the datafile gave no string name.
     name: Option<Box<str>>,
+    /// The config's slot for `name` (`NO_SLOT` without a name).
+    slot: u16,
     test: Test,
 }
 
@@ -67,11 +72,18 @@ fn condition_number(value: &Value) -> Option<f64> {
 impl Condition {
     /// Compiles a leaf object. Never fails: what the SDKs evaluate as unknown compiles to a
     /// condition that is always unknown.
+    #[cfg(test)]
     pub(crate) fn compile(object: &serde_json::Map<String, Value>) -> Condition {
+        Condition::compile_with(object, &mut Slots::default())
+    }
+
+    /// Compiles a leaf object, giving its attribute name a slot in `slots`.
+    pub(crate) fn compile_with(object: &serde_json::Map<String, Value>, slots: &mut Slots) -> Condition {
         let name = object
             .get("name")
             .and_then(Value::as_str)
             .map(Box::<str>::from);
+        let slot = name.as_deref().map_or(NO_SLOT, |n| slots.slot(n));
         let kind_ok = matches!(
             object.get("type").and_then(Value::as_str),
             Some("custom_attribute") | Some("third_party_dimension")
@@ -134,7 +146,7 @@ impl Condition {
                 _ => Test::Unknown,
             }
         };
-        Condition { name, test }
+        Condition { name, slot, test }
     }
 
     /// The segment a `qualified` condition asks for.
@@ -145,9 +157,19 @@ impl Condition {
         }
     }
 
-    /// Evaluates the condition for a user.
+    /// Evaluates the condition for a user, looking attributes up by name.
+    #[cfg(test)]
     pub(crate) fn evaluate(&self, attributes: &Attributes, segments: &[String]) -> Option<bool> {
-        let user_value = self.name.as_deref().and_then(|n| attributes.get(n));
+        self.evaluate_view(&AttributeView::by_name(attributes), segments)
+    }
+
+    /// Evaluates the condition for a user.
+    #[inline]
+    pub(crate) fn evaluate_view(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
+        let user_value = match &self.name {
+            Some(name) => attributes.get(self.slot, name),
+            None => None,
+        };
         match &self.test {
             Test::Exists => return Some(!matches!(user_value, None | Some(AttributeValue::Null))),
             Test::Qualified(segment) => {
@@ -195,7 +217,7 @@ impl Condition {
                 let AttributeValue::String(u) = user_value else {
                     return None;
                 };
-                let ordering = target.as_ref()?.compare_user(&VersionRef::parse(u)?)?;
+                let ordering = target.as_ref().compare_user(&VersionRef::parse(u)?)?;
                 Some(match op {
                     SemverOp::Eq => ordering == Ordering::Equal,
                     SemverOp::Gt => ordering == Ordering::Greater,

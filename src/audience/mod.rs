@@ -11,6 +11,9 @@ mod semver;
 
 pub(crate) use condition::Condition;
 
+use crate::hash::FastMap;
+use crate::value::AttributeView;
+#[cfg(test)]
 use crate::value::Attributes;
 use serde_json::Value;
 
@@ -103,6 +106,40 @@ impl<L> Tree<L> {
     }
 }
 
+/// Attribute name → slot: every attribute name a condition reads gets a small integer, so that
+/// a user's attributes are matched to conditions once, not on every evaluation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slots {
+    map: FastMap<Box<str>, u16>,
+}
+
+impl Slots {
+    /// The slot of `name`, assigned on first sight. Past `u16::MAX - 1` names, further names
+    /// share no slot and are looked up by name.
+    pub(crate) fn slot(&mut self, name: &str) -> u16 {
+        if let Some(&s) = self.map.get(name) {
+            return s;
+        }
+        match u16::try_from(self.map.len()) {
+            Ok(s) if s < crate::value::NO_SLOT => {
+                self.map.insert(name.into(), s);
+                s
+            }
+            _ => crate::value::NO_SLOT,
+        }
+    }
+
+    /// The slot of `name`, if it has one.
+    pub(crate) fn get(&self, name: &str) -> Option<u16> {
+        self.map.get(name).copied()
+    }
+
+    /// How many slots there are.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
 /// An audience: its id, name and compiled conditions.
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
@@ -116,7 +153,18 @@ pub(crate) struct Audience {
 
 impl Audience {
     /// Compiles an audience's conditions: a JSON tree, or a string holding one.
+    #[cfg(test)]
     pub(crate) fn compile(id: &str, name: &str, conditions: &Value) -> Result<Audience, String> {
+        Audience::compile_with(id, name, conditions, &mut Slots::default())
+    }
+
+    /// Compiles an audience, giving each attribute name a slot in `slots`.
+    pub(crate) fn compile_with(
+        id: &str,
+        name: &str,
+        conditions: &Value,
+        slots: &mut Slots,
+    ) -> Result<Audience, String> {
         let (parsed, text);
         let tree_json = match conditions {
             Value::String(s) => {
@@ -131,7 +179,7 @@ impl Audience {
             }
         };
         let tree = Tree::from_json(tree_json, &mut |leaf| match leaf {
-            Value::Object(map) => Some(Condition::compile(map)),
+            Value::Object(map) => Some(Condition::compile_with(map, slots)),
             _ => None,
         });
         Ok(Audience {
@@ -142,10 +190,16 @@ impl Audience {
         })
     }
 
-    /// Evaluates the audience for a user.
+    /// Evaluates the audience for a user, looking attributes up by name.
+    #[cfg(test)]
     pub(crate) fn evaluate(&self, attributes: &Attributes, segments: &[String]) -> Option<bool> {
+        self.evaluate_view(&AttributeView::by_name(attributes), segments)
+    }
+
+    /// Evaluates the audience for a user.
+    pub(crate) fn evaluate_view(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
         self.tree
-            .evaluate(&mut |c: &Condition| c.evaluate(attributes, segments))
+            .evaluate(&mut |c: &Condition| c.evaluate_view(attributes, segments))
     }
 }
 

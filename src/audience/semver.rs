@@ -22,6 +22,11 @@ pub(crate) struct VersionRef<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Version {
     text: Box<str>,
+    /// Byte ranges of the parts in `text`.
+    spans: [(u16, u16); 4],
+    len: usize,
+    pre_release: bool,
+    build: bool,
 }
 
 fn is_digits(s: &str) -> bool {
@@ -36,26 +41,54 @@ fn cmp_digits(a: &str, b: &str) -> Ordering {
 }
 
 impl Version {
-    /// Checks and keeps a target version; `None` when it is not a version the SDKs accept.
+    /// Checks and keeps a target version; `None` when it is not a version the SDKs accept (or
+    /// is longer than 64 KiB).
     pub(crate) fn parse(text: &str) -> Option<Version> {
-        VersionRef::parse(text)?;
-        Some(Version { text: text.into() })
+        let parsed = VersionRef::parse(text)?;
+        let base = text.as_ptr() as usize;
+        let mut spans = [(0u16, 0u16); 4];
+        for (span, part) in spans.iter_mut().zip(parsed.parts()) {
+            let start = part.as_ptr() as usize - base;
+            *span = (u16::try_from(start).ok()?, u16::try_from(start + part.len()).ok()?);
+        }
+        Some(Version {
+            text: text.into(),
+            spans,
+            len: parsed.len,
+            pre_release: parsed.pre_release,
+            build: parsed.build,
+        })
     }
 
-    /// The parsed parts.
-    pub(crate) fn as_ref(&self) -> Option<VersionRef<'_>> {
-        VersionRef::parse(&self.text)
+    /// The parsed parts, borrowed from the kept text.
+    #[inline]
+    pub(crate) fn as_ref(&self) -> VersionRef<'_> {
+        let mut parts = [""; 4];
+        for (part, (a, b)) in parts.iter_mut().zip(self.spans.iter()).take(self.len) {
+            *part = self.text.get(usize::from(*a)..usize::from(*b)).unwrap_or("");
+        }
+        VersionRef {
+            parts,
+            len: self.len,
+            pre_release: self.pre_release,
+            build: self.build,
+        }
     }
 }
 
 impl<'a> VersionRef<'a> {
     /// Parses `text`; `None` when it is not a version the SDKs accept.
     pub(crate) fn parse(text: &'a str) -> Option<VersionRef<'a>> {
-        if text.contains(' ') {
-            return None;
+        let bytes = text.as_bytes();
+        let (mut dash, mut plus) = (None, None);
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b' ' => return None,
+                b'-' if dash.is_none() => dash = Some(i),
+                b'+' if plus.is_none() => plus = Some(i),
+                _ => {}
+            }
         }
-        let dash = text.find('-');
-        let plus = text.find('+');
         let pre_release = match (dash, plus) {
             (Some(d), Some(p)) => d < p,
             (Some(_), None) => true,
@@ -66,15 +99,15 @@ impl<'a> VersionRef<'a> {
             (None, Some(_)) => true,
             _ => false,
         };
-        let split = if pre_release {
-            text.split_once('-')
+        let split_at = if pre_release {
+            dash
         } else if build {
-            text.split_once('+')
+            plus
         } else {
             None
         };
-        let (prefix, suffix) = match split {
-            Some((a, b)) => (a, Some(b)),
+        let (prefix, suffix) = match split_at {
+            Some(at) => (text.get(..at)?, Some(text.get(at + 1..)?)),
             None => (text, None),
         };
         let mut parts = [""; 4];

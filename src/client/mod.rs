@@ -22,6 +22,7 @@ use crate::value::Attributes;
 use parking_lot::RwLock;
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Why a client could not be built.
@@ -56,6 +57,10 @@ impl From<DatafileError> for ClientError {
 
 pub(crate) struct ClientInner {
     config: RwLock<Option<Arc<ProjectConfig>>>,
+    /// Bumped (under the write lock, after the swap) on every config change, so that user
+    /// contexts can tell whether the config they resolved against is still current without
+    /// taking the lock.
+    generation: AtomicU64,
     pub(crate) default_options: OptionSet,
     pub(crate) user_profile_service: Option<Arc<dyn UserProfileService>>,
 }
@@ -136,6 +141,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(ClientInner {
                 config: RwLock::new(config.map(Arc::new)),
+                generation: AtomicU64::new(0),
                 default_options: OptionSet::from_slice(&self.default_options),
                 user_profile_service: self.user_profile_service,
             }),
@@ -164,6 +170,16 @@ impl Client {
         self.inner.config.read().clone()
     }
 
+    /// The config generation and the current config, read together.
+    pub(crate) fn current(&self) -> (u64, Option<Arc<ProjectConfig>>) {
+        let slot = self.inner.config.read();
+        (self.inner.generation.load(Ordering::Acquire), slot.clone())
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
     /// Replaces the config with one built from `datafile`. Returns `Ok(true)` when the revision
     /// changed, `Ok(false)` when the new datafile has the current revision (nothing changes),
     /// and an error (keeping the current config) when the datafile is unusable.
@@ -177,6 +193,7 @@ impl Client {
             return Ok(false);
         }
         *slot = Some(Arc::new(config));
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
     }
 

@@ -6,16 +6,54 @@ use crate::config::ProjectConfig;
 use crate::decision::{
     self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
 };
-use crate::value::{AttributeValue, Attributes};
+use crate::value::{AttributeValue, AttributeView, Attributes};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 struct UserData {
+    client: Client,
     user_id: String,
     attributes: Attributes,
     segments: Option<Vec<String>>,
     forced: ForcedDecisions,
+    /// The config current when the attributes were last resolved, and the attribute index of
+    /// each of its condition slots.
+    resolved: Option<Resolved>,
+}
+
+#[derive(Clone)]
+struct Resolved {
+    config: Arc<ProjectConfig>,
+    generation: u64,
+    slots: Box<[u16]>,
+}
+
+impl UserData {
+    fn resolve(&mut self) {
+        let (generation, config) = self.client.current();
+        self.resolved = config.map(|config| Resolved {
+            slots: config.resolve(&self.attributes),
+            config,
+            generation,
+        });
+    }
+
+    /// The client's current config: the resolved one while no update has happened since,
+    /// without touching the client's lock.
+    fn config(&self) -> Option<Arc<ProjectConfig>> {
+        match &self.resolved {
+            Some(r) if r.generation == self.client.generation() => Some(Arc::clone(&r.config)),
+            _ => self.client.current().1,
+        }
+    }
+
+    fn view(&self, config: &ProjectConfig) -> AttributeView<'_> {
+        match &self.resolved {
+            Some(r) if r.config.id == config.id => AttributeView::with_slots(&self.attributes, &r.slots),
+            _ => AttributeView::by_name(&self.attributes),
+        }
+    }
 }
 
 /// One user, as the SDK decides for them.
@@ -24,7 +62,6 @@ struct UserData {
 /// [`Decision`] keeps a clone made at decide time, so later changes do not alter it.
 #[derive(Clone)]
 pub struct UserContext {
-    client: Client,
     data: Arc<UserData>,
 }
 
@@ -34,6 +71,15 @@ impl std::fmt::Debug for UserContext {
             .field("user_id", &self.data.user_id)
             .field("attributes", &self.data.attributes)
             .finish()
+    }
+}
+
+impl PartialEq for UserContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.data.user_id == other.data.user_id
+            && self.data.attributes == other.data.attributes
+            && self.data.segments == other.data.segments
+            && self.data.forced == other.data.forced
     }
 }
 
@@ -50,20 +96,23 @@ const NOT_READY: &str = "SDK not configured properly yet: the client has no vali
 
 impl UserContext {
     pub(crate) fn new(client: Client, user_id: String, attributes: Attributes) -> UserContext {
-        UserContext {
+        let mut data = UserData {
             client,
-            data: Arc::new(UserData {
-                user_id,
-                attributes,
-                segments: None,
-                forced: ForcedDecisions::default(),
-            }),
+            user_id,
+            attributes,
+            segments: None,
+            forced: ForcedDecisions::default(),
+            resolved: None,
+        };
+        data.resolve();
+        UserContext {
+            data: Arc::new(data),
         }
     }
 
     /// The client this context decides with.
     pub fn client(&self) -> &Client {
-        &self.client
+        &self.data.client
     }
 
     /// The user id.
@@ -83,7 +132,9 @@ impl UserContext {
 
     /// Sets attribute `key`.
     pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<AttributeValue>) {
-        Arc::make_mut(&mut self.data).attributes.insert(key, value);
+        let data = Arc::make_mut(&mut self.data);
+        data.attributes.insert(key, value);
+        data.resolve();
     }
 
     /// The qualified (ODP) segments, if set.
@@ -136,11 +187,11 @@ impl UserContext {
 
     /// Decides one flag. `EnabledFlagsOnly` does not apply to a single decision.
     pub fn decide(&self, flag_key: &str, options: &[DecideOption]) -> Decision {
-        let Some(config) = self.client.config() else {
+        let Some(config) = self.data.config() else {
             return Decision::error(flag_key, self.clone(), vec![NOT_READY.to_owned()]);
         };
         let options = OptionSet::from_slice(options)
-            .union(self.client.inner.default_options)
+            .union(self.data.client.inner.default_options)
             .without(DecideOption::EnabledFlagsOnly);
         let Some((flag_idx, _)) = config.flag(flag_key) else {
             return unknown_flag(flag_key, self.clone());
@@ -155,10 +206,10 @@ impl UserContext {
 
     /// Decides every flag of the config, in datafile order.
     pub fn decide_all(&self, options: &[DecideOption]) -> Decisions {
-        let Some(config) = self.client.config() else {
+        let Some(config) = self.data.config() else {
             return Decisions::default();
         };
-        let options = OptionSet::from_slice(options).union(self.client.inner.default_options);
+        let options = OptionSet::from_slice(options).union(self.data.client.inner.default_options);
         let mut tracker = self.profile_tracker(options);
         let mut list = Vec::with_capacity(config.flags.len());
         for idx in 0..config.flags.len() as u32 {
@@ -180,10 +231,10 @@ impl UserContext {
         keys: &[K],
         options: &[DecideOption],
     ) -> Decisions {
-        let Some(config) = self.client.config() else {
+        let Some(config) = self.data.config() else {
             return Decisions::default();
         };
-        let options = OptionSet::from_slice(options).union(self.client.inner.default_options);
+        let options = OptionSet::from_slice(options).union(self.data.client.inner.default_options);
         let mut tracker = self.profile_tracker(options);
         let mut list = Vec::with_capacity(keys.len());
         for key in keys {
@@ -208,7 +259,7 @@ impl UserContext {
         if options.has(DecideOption::IgnoreUserProfileService) {
             return None;
         }
-        let service = self.client.inner.user_profile_service.as_deref()?;
+        let service = self.data.client.inner.user_profile_service.as_deref()?;
         Some(ProfileTracker::load(service, &self.data.user_id))
     }
 
@@ -225,7 +276,7 @@ impl UserContext {
         let data = &*self.data;
         let user = User {
             id: &data.user_id,
-            attributes: &data.attributes,
+            attributes: data.view(config),
             segments: data.segments.as_deref().unwrap_or(&[]),
             forced: &data.forced,
         };

@@ -3,7 +3,10 @@
 //! ones, feature-rollout injection, holdout scoping) and types every variable value once.
 
 use super::*;
-use crate::audience::Audience;
+use crate::audience::{Audience, Slots};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
 use crate::datafile::model;
 use serde_json::Value;
 
@@ -162,6 +165,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     }
 
     // Audiences: legacy first, then typed audiences replacing legacy ones with the same id.
+    let mut slots = Slots::default();
+    slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
     let mut audience_index: FastMap<Box<str>, u32> = FastMap::default();
@@ -174,7 +179,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         .iter()
         .map(|a| (&a.id, &a.name, &a.conditions, "typedAudiences"));
     for (i, (id, name, conditions, section)) in legacy.enumerate().chain(typed.enumerate()) {
-        let audience = Audience::compile(id, name, conditions).map_err(|reason| {
+        let audience = Audience::compile_with(id, name, conditions, &mut slots).map_err(|reason| {
             DatafileError::Conditions {
                 path: format!("{section}[{i}].conditions"),
                 reason,
@@ -412,6 +417,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     let odp = d.integrations.iter().find(|i| i.key == "odp");
 
     Ok(ProjectConfig {
+        id: NEXT_CONFIG_ID.fetch_add(1, Ordering::Relaxed),
+        slots,
         version: boxed(&d.version),
         revision: boxed(&d.revision),
         account_id: boxed(&d.account_id),

@@ -11,7 +11,7 @@ mod variables;
 pub(crate) use variables::NO_VARIABLES;
 pub use variables::{VariableType, VariableValue, Variables};
 
-use crate::audience::{Audience, Tree};
+use crate::audience::{Audience, Slots, Tree};
 use crate::bucketing::Range;
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
@@ -130,6 +130,11 @@ pub(crate) struct EventDef {
 #[derive(Debug)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub struct ProjectConfig {
+    /// Unique among the configs of this process, so that data resolved against one config is
+    /// never used with another.
+    pub(crate) id: u64,
+    /// The slot of every attribute name a condition reads (slot 0: the bucketing id).
+    pub(crate) slots: Slots,
     pub(crate) version: Box<str>,
     pub(crate) revision: Box<str>,
     pub(crate) account_id: Box<str>,
@@ -229,6 +234,11 @@ impl ProjectConfig {
     /// The ODP host and public key, when the datafile has an `odp` integration.
     pub fn odp_integration(&self) -> Option<(&str, &str)> {
         Some((self.odp_host.as_deref()?, self.odp_public_key.as_deref()?))
+    }
+
+    /// For a user's attributes, the index of the attribute in each slot.
+    pub(crate) fn resolve(&self, attributes: &crate::value::Attributes) -> Box<[u16]> {
+        attributes.resolve(self.slots.len(), |name| self.slots.get(name))
     }
 
     pub(crate) fn flag(&self, key: &str) -> Option<(u32, &Flag)> {

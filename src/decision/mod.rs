@@ -17,10 +17,7 @@ pub use profile::{UserProfile, UserProfileError, UserProfileService};
 
 use crate::bucketing;
 use crate::config::{Flag, ProjectConfig, Rule};
-use crate::value::{AttributeValue, Attributes};
-
-/// The attribute whose string value replaces the user id as the bucketing id.
-pub const BUCKETING_ID_ATTRIBUTE: &str = "$opt_bucketing_id";
+use crate::value::{AttributeValue, AttributeView, BUCKETING_ID_ATTRIBUTE, BUCKETING_ID_SLOT};
 
 /// Where a flag decision came from; it decides the impression's `rule_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +75,7 @@ impl Reasons {
 /// The user as a decision sees it.
 pub(crate) struct User<'a> {
     pub id: &'a str,
-    pub attributes: &'a Attributes,
+    pub attributes: AttributeView<'a>,
     pub segments: &'a [String],
     pub forced: &'a ForcedDecisions,
 }
@@ -86,7 +83,7 @@ pub(crate) struct User<'a> {
 impl User<'_> {
     /// `$opt_bucketing_id` when it is a string, else the user id.
     pub(crate) fn bucketing_id(&self, reasons: &mut Reasons) -> &str {
-        match self.attributes.get(BUCKETING_ID_ATTRIBUTE) {
+        match self.attributes.get(BUCKETING_ID_SLOT, BUCKETING_ID_ATTRIBUTE) {
             Some(AttributeValue::String(s)) => s,
             Some(_) => {
                 reasons.add(|| "bucketing id attribute is not a string; using the user id".into());
@@ -217,7 +214,7 @@ fn in_audience(
     let result = tree.evaluate(&mut |&a: &u32| {
         config
             .audience(a)
-            .and_then(|aud| aud.evaluate(user.attributes, user.segments))
+            .and_then(|aud| aud.evaluate_view(&user.attributes, user.segments))
     });
     reasons.add(|| {
         let shown = match result {
