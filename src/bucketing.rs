@@ -2,7 +2,8 @@
 //! (experiment, group or holdout) id, scaled to a bucket in `0..10000`.
 //!
 //! Invariant: the key is hashed from the two strings as one byte sequence without building it
-//! on the heap, and a bucket matches the first range whose end is strictly greater than it.
+//! on the heap (the bucketing id once per decision, however many rules it is bucketed in), and
+//! a bucket matches the first range whose end is strictly greater than it.
 
 /// Number of buckets.
 pub const MAX_TRAFFIC_VALUE: u32 = 10_000;
@@ -20,6 +21,11 @@ fn mix_block(h: u32, k: u32) -> u32 {
 }
 
 #[inline(always)]
+fn full_block(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(<[u8; 4]>::try_from(bytes).unwrap_or([0; 4]))
+}
+
+#[inline(always)]
 fn block(bytes: &[u8]) -> u32 {
     let mut word = [0u8; 4];
     for (w, b) in word.iter_mut().zip(bytes) {
@@ -28,43 +34,94 @@ fn block(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(word)
 }
 
+/// The MurmurHash3 state after the bucketing id: computed once per decision and continued
+/// with each entity id, so the user's part of every bucketing key is hashed once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BucketingKey {
+    h: u32,
+    /// Bytes of the id past its last whole block, little-endian.
+    pending: u32,
+    pending_len: usize,
+    len: usize,
+}
+
+impl BucketingKey {
+    /// The state after hashing `bucketing_id`.
+    #[inline]
+    pub(crate) fn new(bucketing_id: &str) -> BucketingKey {
+        BucketingKey::with_seed(bucketing_id, SEED)
+    }
+
+    #[inline]
+    fn with_seed(prefix: &str, seed: u32) -> BucketingKey {
+        let bytes = prefix.as_bytes();
+        let mut h = seed;
+        let mut blocks = bytes.chunks_exact(4);
+        for c in &mut blocks {
+            h = mix_block(h, full_block(c));
+        }
+        let rest = blocks.remainder();
+        BucketingKey {
+            h,
+            pending: block(rest),
+            pending_len: rest.len(),
+            len: bytes.len(),
+        }
+    }
+
+    /// The hash of the bucketing id followed by `entity_id`.
+    #[inline]
+    pub(crate) fn hash(&self, entity_id: &str) -> u32 {
+        let bytes = entity_id.as_bytes();
+        let mut h = self.h;
+        let mut k = self.pending;
+        let mut n = self.pending_len;
+        let mut body = bytes;
+        if n != 0 {
+            let take = (4 - n).min(bytes.len());
+            let (head, rest) = bytes.split_at(take);
+            for b in head {
+                k |= u32::from(*b) << (8 * n);
+                n += 1;
+            }
+            body = rest;
+            if n == 4 {
+                h = mix_block(h, k);
+                k = 0;
+                n = 0;
+            }
+        }
+        if n == 0 {
+            let mut blocks = body.chunks_exact(4);
+            for c in &mut blocks {
+                h = mix_block(h, full_block(c));
+            }
+            let rest = blocks.remainder();
+            k = block(rest);
+            n = rest.len();
+        }
+        if n != 0 {
+            h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        }
+        finish(h, (self.len + bytes.len()) as u32)
+    }
+
+    /// The bucket (`0..10000`) of the bucketing id in the entity `entity_id`.
+    #[inline]
+    pub(crate) fn bucket(&self, entity_id: &str) -> u32 {
+        scale(self.hash(entity_id))
+    }
+}
+
 /// MurmurHash3 x86 32-bit of `a` followed by `b`, streamed over both without joining them.
-#[inline]
+#[cfg(test)]
 pub(crate) fn murmur3_concat(a: &str, b: &str, seed: u32) -> u32 {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut h = seed;
-    let mut a_blocks = a.chunks_exact(4);
-    for c in &mut a_blocks {
-        h = mix_block(h, block(c));
-    }
-    let a_rest = a_blocks.remainder();
-    // The block that straddles `a` and `b`.
-    let need = (4 - a_rest.len()) % 4;
-    let (b_head, b_body) = b.split_at(need.min(b.len()));
-    let mut carry = [0u8; 4];
-    let mut carry_len = 0;
-    for byte in a_rest.iter().chain(b_head) {
-        if let Some(slot) = carry.get_mut(carry_len) {
-            *slot = *byte;
-        }
-        carry_len += 1;
-    }
-    let tail: &[u8] = if carry_len == 0 || carry_len == 4 {
-        if carry_len == 4 {
-            h = mix_block(h, u32::from_le_bytes(carry));
-        }
-        let mut b_blocks = b_body.chunks_exact(4);
-        for c in &mut b_blocks {
-            h = mix_block(h, block(c));
-        }
-        b_blocks.remainder()
-    } else {
-        carry.get(..carry_len).unwrap_or(&[])
-    };
-    if !tail.is_empty() {
-        h ^= block(tail).wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-    }
-    finish(h, (a.len() + b.len()) as u32)
+    BucketingKey::with_seed(a, seed).hash(b)
+}
+
+#[inline(always)]
+fn scale(hash: u32) -> u32 {
+    ((u64::from(hash) * u64::from(MAX_TRAFFIC_VALUE)) >> 32) as u32
 }
 
 #[inline(always)]
@@ -80,8 +137,7 @@ fn finish(mut h: u32, len: u32) -> u32 {
 /// The bucket (`0..10000`) of `bucketing_id` in the entity `parent_id`.
 #[inline]
 pub fn bucket_value(bucketing_id: &str, parent_id: &str) -> u32 {
-    let hash = murmur3_concat(bucketing_id, parent_id, SEED);
-    ((u64::from(hash) * u64::from(MAX_TRAFFIC_VALUE)) >> 32) as u32
+    BucketingKey::new(bucketing_id).bucket(parent_id)
 }
 
 /// One traffic range: buckets below `end` (and at or above the previous range's end) go to

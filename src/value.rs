@@ -225,52 +225,23 @@ impl Attributes {
     }
 }
 
-/// A user's attributes as conditions read them: by the slot the config gave each attribute
-/// name when the user's attributes were resolved against that config, else by name.
-#[derive(Clone, Copy)]
-pub(crate) struct AttributeView<'a> {
-    attributes: &'a Attributes,
-    /// Config slot → index into `attributes` (`u16::MAX`: not set).
-    slots: Option<&'a [u16]>,
-}
-
 /// Marks a slot the user has no attribute for.
 pub(crate) const NO_SLOT: u16 = u16::MAX;
 
-impl<'a> AttributeView<'a> {
-    /// A view that looks attributes up by name.
-    pub(crate) fn by_name(attributes: &'a Attributes) -> AttributeView<'a> {
-        AttributeView {
-            attributes,
-            slots: None,
-        }
-    }
-
-    /// A view through slots resolved for the config in use.
-    pub(crate) fn with_slots(attributes: &'a Attributes, slots: &'a [u16]) -> AttributeView<'a> {
-        AttributeView {
-            attributes,
-            slots: Some(slots),
-        }
-    }
-
-    /// The value of the attribute in `slot`, named `name`.
-    #[inline]
-    pub(crate) fn get(&self, slot: u16, name: &str) -> Option<&'a AttributeValue> {
-        match self.slots {
-            Some(slots) => {
-                let at = *slots.get(usize::from(slot))?;
-                self.attributes.entries.get(usize::from(at)).map(|(_, v)| v)
-            }
-            None => self.attributes.get(name),
-        }
-    }
-}
-
 impl Attributes {
+    /// The value at position `index` (insertion order).
+    #[inline]
+    pub(crate) fn value_at(&self, index: u16) -> Option<&AttributeValue> {
+        self.entries.get(usize::from(index)).map(|(_, v)| v)
+    }
+
     /// For each slot of `slot_of` (attribute name → slot, `count` slots), the index of the
     /// user's attribute of that name.
-    pub(crate) fn resolve(&self, count: usize, slot_of: impl Fn(&str) -> Option<u16>) -> Box<[u16]> {
+    pub(crate) fn resolve(
+        &self,
+        count: usize,
+        slot_of: impl Fn(&str) -> Option<u16>,
+    ) -> Box<[u16]> {
         let mut slots = vec![NO_SLOT; count].into_boxed_slice();
         for (i, (key, _)) in self.entries.iter().enumerate() {
             if let (Some(slot), Ok(i)) = (slot_of(key), u16::try_from(i)) {

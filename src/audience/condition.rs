@@ -1,11 +1,12 @@
 //! One leaf condition of an audience (`{"name", "type", "match", "value"}`), compiled once at
 //! load and evaluated with three-valued logic: `Some(true)`, `Some(false)` or `None` (unknown).
 
-use super::semver::{Version, VersionRef};
-use crate::value::{AttributeValue, AttributeView, MAX_SAFE_NUMBER, NO_SLOT};
+use super::semver::Version;
+use super::AttributeView;
+use super::Slots;
 #[cfg(test)]
 use crate::value::Attributes;
-use super::Slots;
+use crate::value::{AttributeValue, MAX_SAFE_NUMBER, NO_SLOT};
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -78,7 +79,10 @@ impl Condition {
     }
 
     /// Compiles a leaf object, giving its attribute name a slot in `slots`.
-    pub(crate) fn compile_with(object: &serde_json::Map<String, Value>, slots: &mut Slots) -> Condition {
+    pub(crate) fn compile_with(
+        object: &serde_json::Map<String, Value>,
+        slots: &mut Slots,
+    ) -> Condition {
         let name = object
             .get("name")
             .and_then(Value::as_str)
@@ -135,7 +139,10 @@ impl Condition {
                         _ => SemverOp::Le,
                     };
                     match value.as_str().and_then(Version::parse) {
-                        Some(v) => Test::Semver(op, v),
+                        Some(v) => {
+                            slots.mark_semver(slot);
+                            Test::Semver(op, v)
+                        }
                         None => Test::Unknown,
                     }
                 }
@@ -165,7 +172,11 @@ impl Condition {
 
     /// Evaluates the condition for a user.
     #[inline]
-    pub(crate) fn evaluate_view(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
+    pub(crate) fn evaluate_view(
+        &self,
+        attributes: &AttributeView<'_>,
+        segments: &[String],
+    ) -> Option<bool> {
         let user_value = match &self.name {
             Some(name) => attributes.get(self.slot, name),
             None => None,
@@ -217,7 +228,7 @@ impl Condition {
                 let AttributeValue::String(u) = user_value else {
                     return None;
                 };
-                let ordering = target.as_ref().compare_user(&VersionRef::parse(u)?)?;
+                let ordering = target.compare_user(&attributes.version(self.slot, u)?)?;
                 Some(match op {
                     SemverOp::Eq => ordering == Ordering::Equal,
                     SemverOp::Gt => ordering == Ordering::Greater,

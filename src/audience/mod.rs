@@ -8,11 +8,12 @@
 
 mod condition;
 mod semver;
+mod view;
 
 pub(crate) use condition::Condition;
+pub(crate) use view::{AttributeView, Resolution};
 
 use crate::hash::FastMap;
-use crate::value::AttributeView;
 #[cfg(test)]
 use crate::value::Attributes;
 use serde_json::Value;
@@ -57,6 +58,7 @@ impl<L> Tree<L> {
     }
 
     /// Evaluates the tree, `eval` giving each leaf's value.
+    #[cfg(test)]
     pub(crate) fn evaluate(&self, eval: &mut impl FnMut(&L) -> Option<bool>) -> Option<bool> {
         match self {
             Tree::And(children) => {
@@ -106,11 +108,109 @@ impl<L> Tree<L> {
     }
 }
 
+impl Tree<Condition> {
+    /// Evaluates a leaf in place and recurses only into subtrees.
+    #[inline(always)]
+    fn matches_inline(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
+        match self {
+            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
+            other => other.matches(attributes, segments),
+        }
+    }
+
+    /// Evaluates the conditions for a user.
+    pub(crate) fn matches(
+        &self,
+        attributes: &AttributeView<'_>,
+        segments: &[String],
+    ) -> Option<bool> {
+        match self {
+            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
+            Tree::And(children) => {
+                let mut unknown = false;
+                for child in children.iter() {
+                    match child.matches_inline(attributes, segments) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                if unknown {
+                    None
+                } else {
+                    Some(true)
+                }
+            }
+            Tree::Or(children) => {
+                let mut unknown = false;
+                for child in children.iter() {
+                    match child.matches_inline(attributes, segments) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                if unknown {
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+            Tree::Not(child) => child
+                .as_ref()
+                .and_then(|c| c.matches(attributes, segments))
+                .map(|b| !b),
+            Tree::Unknown => None,
+        }
+    }
+}
+
+impl Tree<u32> {
+    /// Replaces each audience leaf by that audience's conditions, so that a rule's audiences
+    /// evaluate as one tree of conditions. An `and` or `or` of one operand is that operand.
+    pub(crate) fn inline(&self, audiences: &[Audience]) -> Tree<Condition> {
+        match self {
+            Tree::Leaf(a) => audiences
+                .get(*a as usize)
+                .map_or(Tree::Unknown, |aud| aud.tree.clone()),
+            Tree::And(children) if children.len() == 1 => children
+                .first()
+                .map_or(Tree::Unknown, |c| c.inline(audiences)),
+            Tree::Or(children) if children.len() == 1 => children
+                .first()
+                .map_or(Tree::Unknown, |c| c.inline(audiences)),
+            Tree::And(children) => {
+                Tree::And(children.iter().map(|c| c.inline(audiences)).collect())
+            }
+            Tree::Or(children) => Tree::Or(children.iter().map(|c| c.inline(audiences)).collect()),
+            Tree::Not(child) => Tree::Not(child.as_ref().map(|c| Box::new(c.inline(audiences)))),
+            Tree::Unknown => Tree::Unknown,
+        }
+    }
+}
+
+impl<L> Tree<L> {
+    /// The same tree with every `and` or `or` of one operand replaced by that operand.
+    pub(crate) fn simplified(self) -> Tree<L> {
+        match self {
+            Tree::And(mut children) | Tree::Or(mut children) if children.len() == 1 => {
+                children.pop().map_or(Tree::Unknown, Tree::simplified)
+            }
+            Tree::And(children) => Tree::And(children.into_iter().map(Tree::simplified).collect()),
+            Tree::Or(children) => Tree::Or(children.into_iter().map(Tree::simplified).collect()),
+            Tree::Not(child) => Tree::Not(child.map(|c| Box::new(c.simplified()))),
+            leaf => leaf,
+        }
+    }
+}
+
 /// Attribute name → slot: every attribute name a condition reads gets a small integer, so that
 /// a user's attributes are matched to conditions once, not on every evaluation.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slots {
     map: FastMap<Box<str>, u16>,
+    /// Slots some semver condition reads.
+    semver: Vec<bool>,
 }
 
 impl Slots {
@@ -132,6 +232,30 @@ impl Slots {
     /// The slot of `name`, if it has one.
     pub(crate) fn get(&self, name: &str) -> Option<u16> {
         self.map.get(name).copied()
+    }
+
+    /// Marks `slot` as read by a semver condition.
+    pub(crate) fn mark_semver(&mut self, slot: u16) {
+        let at = usize::from(slot);
+        if slot == crate::value::NO_SLOT {
+            return;
+        }
+        if self.semver.len() <= at {
+            self.semver.resize(at + 1, false);
+        }
+        if let Some(s) = self.semver.get_mut(at) {
+            *s = true;
+        }
+    }
+
+    /// Whether any semver condition reads an attribute.
+    pub(crate) fn has_semver(&self) -> bool {
+        self.semver.iter().any(|&s| s)
+    }
+
+    /// Whether a semver condition reads `slot`.
+    pub(crate) fn is_semver(&self, slot: usize) -> bool {
+        self.semver.get(slot).copied().unwrap_or(false)
     }
 
     /// How many slots there are.
@@ -193,13 +317,8 @@ impl Audience {
     /// Evaluates the audience for a user, looking attributes up by name.
     #[cfg(test)]
     pub(crate) fn evaluate(&self, attributes: &Attributes, segments: &[String]) -> Option<bool> {
-        self.evaluate_view(&AttributeView::by_name(attributes), segments)
-    }
-
-    /// Evaluates the audience for a user.
-    pub(crate) fn evaluate_view(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
         self.tree
-            .evaluate(&mut |c: &Condition| c.evaluate_view(attributes, segments))
+            .matches(&AttributeView::by_name(attributes), segments)
     }
 }
 

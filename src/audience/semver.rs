@@ -7,6 +7,16 @@
 
 use std::cmp::Ordering;
 
+/// The parts of a version and what the comparison needs to know of them.
+trait Parts {
+    fn count(&self) -> usize;
+    fn part(&self, i: usize) -> &str;
+    /// Whether part `i` is all ASCII digits.
+    fn is_numeric(&self, i: usize) -> bool;
+    fn pre_release(&self) -> bool;
+    fn build(&self) -> bool;
+}
+
 /// A parsed version borrowing its text: up to three core parts, then the suffix (if any) as
 /// one more part. Parsing allocates nothing, so user values are parsed on every evaluation
 /// without touching the heap.
@@ -14,6 +24,8 @@ use std::cmp::Ordering;
 pub(crate) struct VersionRef<'a> {
     parts: [&'a str; 4],
     len: usize,
+    /// Bit `i` set: part `i` is all digits.
+    numeric: u8,
     pre_release: bool,
     build: bool,
 }
@@ -21,166 +33,249 @@ pub(crate) struct VersionRef<'a> {
 /// A condition's target version, parsed once at load.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Version {
-    text: Box<str>,
-    /// Byte ranges of the parts in `text`.
-    spans: [(u16, u16); 4],
-    len: usize,
+    parts: Box<[Box<str>]>,
+    numeric: u8,
     pre_release: bool,
     build: bool,
 }
 
-fn is_digits(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Compares two all-digit strings as unbounded integers.
 fn cmp_digits(a: &str, b: &str) -> Ordering {
-    let a = a.trim_start_matches('0');
-    let b = b.trim_start_matches('0');
+    let a = &a.as_bytes()[a.bytes().take_while(|&c| c == b'0').count()..];
+    let b = &b.as_bytes()[b.bytes().take_while(|&c| c == b'0').count()..];
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-impl Version {
-    /// Checks and keeps a target version; `None` when it is not a version the SDKs accept (or
-    /// is longer than 64 KiB).
-    pub(crate) fn parse(text: &str) -> Option<Version> {
+/// Where the parts of a valid version lie in its text: what a user context keeps so that a
+/// version is parsed once per user.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct VersionSpans {
+    spans: [(u16, u16); 4],
+    len: u8,
+    numeric: u8,
+    pre_release: bool,
+    build: bool,
+}
+
+impl VersionSpans {
+    /// Parses `text`; `None` when it is not a valid version (or is over 64 KiB).
+    pub(crate) fn of(text: &str) -> Option<VersionSpans> {
         let parsed = VersionRef::parse(text)?;
         let base = text.as_ptr() as usize;
         let mut spans = [(0u16, 0u16); 4];
-        for (span, part) in spans.iter_mut().zip(parsed.parts()) {
-            let start = part.as_ptr() as usize - base;
-            *span = (u16::try_from(start).ok()?, u16::try_from(start + part.len()).ok()?);
+        for (span, part) in spans.iter_mut().zip(parsed.parts.iter().take(parsed.len)) {
+            let start = (part.as_ptr() as usize).checked_sub(base)?;
+            *span = (
+                u16::try_from(start).ok()?,
+                u16::try_from(start + part.len()).ok()?,
+            );
         }
-        Some(Version {
-            text: text.into(),
+        Some(VersionSpans {
             spans,
-            len: parsed.len,
+            len: u8::try_from(parsed.len).ok()?,
+            numeric: parsed.numeric,
             pre_release: parsed.pre_release,
             build: parsed.build,
         })
     }
 
-    /// The parsed parts, borrowed from the kept text.
+    /// The version over `text`, which must be the text these spans were made from.
     #[inline]
-    pub(crate) fn as_ref(&self) -> VersionRef<'_> {
+    pub(crate) fn view<'a>(&self, text: &'a str) -> VersionRef<'a> {
         let mut parts = [""; 4];
-        for (part, (a, b)) in parts.iter_mut().zip(self.spans.iter()).take(self.len) {
-            *part = self.text.get(usize::from(*a)..usize::from(*b)).unwrap_or("");
+        for (part, (a, b)) in parts
+            .iter_mut()
+            .zip(self.spans.iter())
+            .take(usize::from(self.len))
+        {
+            *part = text.get(usize::from(*a)..usize::from(*b)).unwrap_or("");
         }
         VersionRef {
             parts,
-            len: self.len,
+            len: usize::from(self.len),
+            numeric: self.numeric,
             pre_release: self.pre_release,
             build: self.build,
         }
     }
 }
 
-impl<'a> VersionRef<'a> {
-    /// Parses `text`; `None` when it is not a version the SDKs accept.
-    pub(crate) fn parse(text: &'a str) -> Option<VersionRef<'a>> {
-        let bytes = text.as_bytes();
-        let (mut dash, mut plus) = (None, None);
-        for (i, &b) in bytes.iter().enumerate() {
-            match b {
-                b' ' => return None,
-                b'-' if dash.is_none() => dash = Some(i),
-                b'+' if plus.is_none() => plus = Some(i),
-                _ => {}
-            }
-        }
-        let pre_release = match (dash, plus) {
-            (Some(d), Some(p)) => d < p,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        let build = match (dash, plus) {
-            (Some(d), Some(p)) => p < d,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        let split_at = if pre_release {
-            dash
-        } else if build {
-            plus
-        } else {
-            None
-        };
-        let (prefix, suffix) = match split_at {
-            Some(at) => (text.get(..at)?, Some(text.get(at + 1..)?)),
-            None => (text, None),
-        };
-        let mut parts = [""; 4];
-        let mut len = 0;
-        for part in prefix.split('.') {
-            if len == 3 || !is_digits(part) {
-                return None;
-            }
-            parts[len] = part;
-            len += 1;
-        }
-        if let Some(suffix) = suffix {
-            parts[len] = suffix;
-            len += 1;
-        }
-        Some(VersionRef {
-            parts,
-            len,
-            pre_release,
-            build,
+impl Version {
+    /// Parses and keeps a target version; `None` when it is not a version the SDKs accept.
+    pub(crate) fn parse(text: &str) -> Option<Version> {
+        let parsed = VersionRef::parse(text)?;
+        Some(Version {
+            parts: parsed
+                .parts
+                .iter()
+                .take(parsed.len)
+                .map(|p| Box::from(*p))
+                .collect(),
+            numeric: parsed.numeric,
+            pre_release: parsed.pre_release,
+            build: parsed.build,
         })
-    }
-
-    fn parts(&self) -> &[&'a str] {
-        self.parts.get(..self.len).unwrap_or(&[])
     }
 
     /// Compares `user` against this target version: `Some(Greater)` when the user's version is
     /// greater. `None` where the official SDKs fail (a numeric user part against a non-numeric
     /// target part).
+    #[inline]
     pub(crate) fn compare_user(&self, user: &VersionRef<'_>) -> Option<Ordering> {
-        let user_parts = user.parts();
-        for (idx, target_part) in self.parts().iter().enumerate() {
-            let Some(user_part) = user_parts.get(idx) else {
-                return Some(if self.pre_release || self.build {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                });
-            };
-            if !is_digits(user_part) {
-                match (*user_part).cmp(*target_part) {
-                    Ordering::Less => {
-                        return Some(if self.pre_release && !user.pre_release {
-                            Ordering::Greater
-                        } else {
-                            Ordering::Less
-                        })
+        compare(self, user)
+    }
+}
+
+impl Parts for Version {
+    fn count(&self) -> usize {
+        self.parts.len()
+    }
+    fn part(&self, i: usize) -> &str {
+        self.parts.get(i).map_or("", |p| p)
+    }
+    fn is_numeric(&self, i: usize) -> bool {
+        self.numeric & (1 << i) != 0
+    }
+    fn pre_release(&self) -> bool {
+        self.pre_release
+    }
+    fn build(&self) -> bool {
+        self.build
+    }
+}
+
+impl Parts for VersionRef<'_> {
+    fn count(&self) -> usize {
+        self.len
+    }
+    fn part(&self, i: usize) -> &str {
+        self.parts.get(i).copied().unwrap_or("")
+    }
+    fn is_numeric(&self, i: usize) -> bool {
+        self.numeric & (1 << i) != 0
+    }
+    fn pre_release(&self) -> bool {
+        self.pre_release
+    }
+    fn build(&self) -> bool {
+        self.build
+    }
+}
+
+impl<'a> VersionRef<'a> {
+    /// Parses `text` in one pass; `None` when it is not a version the SDKs accept.
+    ///
+    /// The first `-` or `+` ends the core and makes the version a pre-release or a build; the
+    /// rest is the suffix, kept whole as one more part.
+    pub(crate) fn parse(text: &'a str) -> Option<VersionRef<'a>> {
+        let bytes = text.as_bytes();
+        let mut version = VersionRef {
+            parts: [""; 4],
+            len: 0,
+            numeric: 0,
+            pre_release: false,
+            build: false,
+        };
+        let mut start = 0;
+        let mut i = 0;
+        loop {
+            let byte = bytes.get(i).copied();
+            match byte {
+                Some(b) if b.is_ascii_digit() => {
+                    i += 1;
+                    continue;
+                }
+                Some(b'.') | Some(b'-') | Some(b'+') | None => {
+                    if i == start || version.len == 3 {
+                        return None;
                     }
-                    Ordering::Greater => {
-                        return Some(if !self.pre_release && user.pre_release {
-                            Ordering::Less
-                        } else {
-                            Ordering::Greater
-                        })
+                    *version.parts.get_mut(version.len)? = text.get(start..i)?;
+                    version.numeric |= 1 << version.len;
+                    version.len += 1;
+                    start = i + 1;
+                }
+                Some(_) => return None,
+            }
+            match byte {
+                Some(b'.') => i += 1,
+                Some(mark) if mark == b'-' || mark == b'+' => {
+                    let suffix = text.get(i + 1..)?;
+                    let mut numeric = !suffix.is_empty();
+                    for b in suffix.bytes() {
+                        if b == b' ' {
+                            return None;
+                        }
+                        numeric &= b.is_ascii_digit();
                     }
-                    Ordering::Equal => {}
+                    *version.parts.get_mut(version.len)? = suffix;
+                    if numeric {
+                        version.numeric |= 1 << version.len;
+                    }
+                    version.len += 1;
+                    version.pre_release = mark == b'-';
+                    version.build = mark == b'+';
+                    return Some(version);
                 }
-            } else {
-                if !is_digits(target_part) {
-                    return None;
-                }
-                match cmp_digits(user_part, target_part) {
-                    Ordering::Equal => {}
-                    other => return Some(other),
-                }
+                _ => return Some(version),
             }
         }
-        if user.pre_release && !self.pre_release {
-            return Some(Ordering::Less);
-        }
-        Some(Ordering::Equal)
     }
+
+    /// Compares `user` against this target version (see [`Version::compare_user`]).
+    #[cfg(test)]
+    pub(crate) fn compare_user(&self, user: &VersionRef<'_>) -> Option<Ordering> {
+        compare(self, user)
+    }
+
+    #[cfg(test)]
+    fn parts(&self) -> &[&'a str] {
+        self.parts.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The official SDKs' comparison, walking the target's parts.
+fn compare(target: &impl Parts, user: &impl Parts) -> Option<Ordering> {
+    for idx in 0..target.count() {
+        if idx >= user.count() {
+            return Some(if target.pre_release() || target.build() {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            });
+        }
+        let (user_part, target_part) = (user.part(idx), target.part(idx));
+        if !user.is_numeric(idx) {
+            match user_part.cmp(target_part) {
+                Ordering::Less => {
+                    return Some(if target.pre_release() && !user.pre_release() {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    })
+                }
+                Ordering::Greater => {
+                    return Some(if !target.pre_release() && user.pre_release() {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    })
+                }
+                Ordering::Equal => {}
+            }
+        } else {
+            if !target.is_numeric(idx) {
+                return None;
+            }
+            match cmp_digits(user_part, target_part) {
+                Ordering::Equal => {}
+                other => return Some(other),
+            }
+        }
+    }
+    if user.pre_release() && !target.pre_release() {
+        return Some(Ordering::Less);
+    }
+    Some(Ordering::Equal)
 }
 
 #[cfg(test)]

@@ -2,11 +2,12 @@
 //! decide calls made for that user.
 
 use super::{Client, DecideOption, Decision, Decisions, FlagRef, OptionSet};
+use crate::audience::{AttributeView, Resolution};
 use crate::config::ProjectConfig;
 use crate::decision::{
     self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
 };
-use crate::value::{AttributeValue, AttributeView, Attributes};
+use crate::value::{AttributeValue, Attributes};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::sync::Arc;
 
@@ -26,14 +27,14 @@ struct UserData {
 struct Resolved {
     config: Arc<ProjectConfig>,
     generation: u64,
-    slots: Box<[u16]>,
+    resolution: Resolution,
 }
 
 impl UserData {
     fn resolve(&mut self) {
         let (generation, config) = self.client.current();
         self.resolved = config.map(|config| Resolved {
-            slots: config.resolve(&self.attributes),
+            resolution: config.resolve(&self.attributes),
             config,
             generation,
         });
@@ -50,7 +51,9 @@ impl UserData {
 
     fn view(&self, config: &ProjectConfig) -> AttributeView<'_> {
         match &self.resolved {
-            Some(r) if r.config.id == config.id => AttributeView::with_slots(&self.attributes, &r.slots),
+            Some(r) if r.config.id == config.id => {
+                AttributeView::resolved(&self.attributes, &r.resolution)
+            }
             _ => AttributeView::by_name(&self.attributes),
         }
     }
@@ -197,7 +200,7 @@ impl UserContext {
             return unknown_flag(flag_key, self.clone());
         };
         let mut tracker = self.profile_tracker(options);
-        let decision = self.decide_one(&config, flag_idx, options, tracker.as_mut());
+        let decision = self.decide_one(config, flag_idx, options, tracker.as_mut());
         if let Some(t) = tracker {
             t.save();
         }
@@ -213,7 +216,7 @@ impl UserContext {
         let mut tracker = self.profile_tracker(options);
         let mut list = Vec::with_capacity(config.flags.len());
         for idx in 0..config.flags.len() as u32 {
-            let d = self.decide_one(&config, idx, options, tracker.as_mut());
+            let d = self.decide_one(Arc::clone(&config), idx, options, tracker.as_mut());
             if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
                 list.push(d);
             }
@@ -242,7 +245,7 @@ impl UserContext {
             match config.flag(key) {
                 None => list.push(unknown_flag(key, self.clone())),
                 Some((idx, _)) => {
-                    let d = self.decide_one(&config, idx, options, tracker.as_mut());
+                    let d = self.decide_one(Arc::clone(&config), idx, options, tracker.as_mut());
                     if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
                         list.push(d);
                     }
@@ -265,7 +268,7 @@ impl UserContext {
 
     fn decide_one(
         &self,
-        config: &Arc<ProjectConfig>,
+        config: Arc<ProjectConfig>,
         flag_idx: u32,
         options: OptionSet,
         tracker: Option<&mut ProfileTracker<'_>>,
@@ -276,7 +279,7 @@ impl UserContext {
         let data = &*self.data;
         let user = User {
             id: &data.user_id,
-            attributes: data.view(config),
+            attributes: data.view(&config),
             segments: data.segments.as_deref().unwrap_or(&[]),
             forced: &data.forced,
         };
@@ -284,25 +287,29 @@ impl UserContext {
         let settings = Settings {
             ignore_user_profile: options.has(DecideOption::IgnoreUserProfileService),
         };
-        let fd = decision::decide_flag(config, flag, &user, &settings, tracker, &mut reasons);
-        let variation = fd.variation.and_then(|v| config.variation(v));
-        let enabled = variation.is_some_and(|v| v.feature_enabled);
-        let variables = if options.has(DecideOption::ExcludeVariables) {
-            None
-        } else if !enabled {
-            Some(0)
-        } else {
-            let v = fd.variation.unwrap_or(u32::MAX);
-            Some(
+        let fd = decision::decide_flag(&config, flag, &user, &settings, tracker, &mut reasons);
+        let enabled = fd
+            .variation
+            .and_then(|v| config.variation(v))
+            .is_some_and(|v| v.feature_enabled);
+        let variables = match (
+            options.has(DecideOption::ExcludeVariables),
+            enabled,
+            fd.variation,
+        ) {
+            (true, _, _) => None,
+            (false, true, Some(v)) => Some(
                 flag.variation_sets
                     .iter()
                     .find(|(var, _)| *var == v)
                     .map_or(1, |(_, set)| *set),
-            )
+            ),
+            // Disabled (or no variation): the defaults.
+            (false, _, _) => Some(0),
         };
         Decision {
             flag: FlagRef::Known {
-                config: Arc::clone(config),
+                config,
                 flag: flag_idx,
                 rule: fd.rule,
                 variation: fd.variation,

@@ -15,6 +15,7 @@ fn boxed(s: &str) -> Box<str> {
 }
 
 struct Builder {
+    audiences: Vec<Audience>,
     variations: Vec<Variation>,
     rules: Vec<Rule>,
     audience_index: FastMap<Box<str>, u32>,
@@ -95,6 +96,9 @@ impl Builder {
         let variation_idx = self.add_variations(variations);
         let traffic = self.traffic(&variation_idx, traffic);
         let (audience, audience_json) = self.audience(audience_conditions, audience_ids);
+        let matcher = audience
+            .as_ref()
+            .map(|tree| tree.inline(&self.audiences).simplified());
         self.rules.push(Rule {
             id: boxed(id),
             key: boxed(key),
@@ -102,9 +106,11 @@ impl Builder {
             kind,
             status: boxed(status),
             running: status == "Running",
+            bucketable: !key.trim().is_empty(),
             variations: variation_idx,
             traffic,
             audience,
+            matcher,
             audience_json,
             whitelist: FastMap::default(),
             group: None,
@@ -179,12 +185,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         .iter()
         .map(|a| (&a.id, &a.name, &a.conditions, "typedAudiences"));
     for (i, (id, name, conditions, section)) in legacy.enumerate().chain(typed.enumerate()) {
-        let audience = Audience::compile_with(id, name, conditions, &mut slots).map_err(|reason| {
-            DatafileError::Conditions {
-                path: format!("{section}[{i}].conditions"),
-                reason,
-            }
-        })?;
+        let audience =
+            Audience::compile_with(id, name, conditions, &mut slots).map_err(|reason| {
+                DatafileError::Conditions {
+                    path: format!("{section}[{i}].conditions"),
+                    reason,
+                }
+            })?;
         match audience_index.get(id.as_str()) {
             Some(&at) => {
                 if let Some(slot) = audiences.get_mut(at as usize) {
@@ -209,6 +216,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     }
 
     let mut b = Builder {
+        audiences,
         variations: Vec::new(),
         rules: Vec::new(),
         audience_index,
@@ -435,7 +443,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         },
         attributes,
         attribute_index,
-        audiences,
+        audiences: b.audiences,
         audience_index: b.audience_index,
         rules: b.rules,
         rule_index,

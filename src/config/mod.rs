@@ -11,7 +11,7 @@ mod variables;
 pub(crate) use variables::NO_VARIABLES;
 pub use variables::{VariableType, VariableValue, Variables};
 
-use crate::audience::{Audience, Slots, Tree};
+use crate::audience::{Audience, Condition, Slots, Tree};
 use crate::bucketing::Range;
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
@@ -62,6 +62,8 @@ pub(crate) struct Rule {
     pub kind: RuleKind,
     pub status: Box<str>,
     pub running: bool,
+    /// False for a rule whose key is empty or blank: the SDKs bucket no one into it.
+    pub bucketable: bool,
     /// Global variation indexes.
     pub variations: Vec<u32>,
     /// Traffic ranges; `None` for a hold-back range or an id that is not one of the rule's
@@ -69,6 +71,8 @@ pub(crate) struct Rule {
     pub traffic: Vec<Range<Option<u32>>>,
     /// `None`: everyone qualifies.
     pub audience: Option<Tree<u32>>,
+    /// `audience` with each audience's conditions inlined: what a decision evaluates.
+    pub matcher: Option<Tree<Condition>>,
     /// The audience conditions as the datafile gave them, for the config view.
     pub audience_json: serde_json::Value,
     /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
@@ -236,9 +240,12 @@ impl ProjectConfig {
         Some((self.odp_host.as_deref()?, self.odp_public_key.as_deref()?))
     }
 
-    /// For a user's attributes, the index of the attribute in each slot.
-    pub(crate) fn resolve(&self, attributes: &crate::value::Attributes) -> Box<[u16]> {
-        attributes.resolve(self.slots.len(), |name| self.slots.get(name))
+    /// A user's attributes resolved against this config's condition slots.
+    pub(crate) fn resolve(
+        &self,
+        attributes: &crate::value::Attributes,
+    ) -> crate::audience::Resolution {
+        crate::audience::Resolution::new(attributes, &self.slots)
     }
 
     pub(crate) fn flag(&self, key: &str) -> Option<(u32, &Flag)> {
@@ -256,10 +263,6 @@ impl ProjectConfig {
 
     pub(crate) fn group(&self, idx: u32) -> Option<&Group> {
         self.groups.get(idx as usize)
-    }
-
-    pub(crate) fn audience(&self, idx: u32) -> Option<&Audience> {
-        self.audiences.get(idx as usize)
     }
 }
 

@@ -49,6 +49,11 @@ impl ForcedDecisions {
         }
     }
 
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub(crate) fn get(&self, context: &DecisionContext) -> Option<&ForcedDecision> {
         self.lookup(&context.flag_key, context.rule_key.as_deref())
     }

@@ -15,9 +15,10 @@ pub use forced::{DecisionContext, ForcedDecision};
 pub(crate) use profile::ProfileTracker;
 pub use profile::{UserProfile, UserProfileError, UserProfileService};
 
-use crate::bucketing;
+use crate::audience::AttributeView;
+use crate::bucketing::{self, BucketingKey};
 use crate::config::{Flag, ProjectConfig, Rule};
-use crate::value::{AttributeValue, AttributeView, BUCKETING_ID_ATTRIBUTE, BUCKETING_ID_SLOT};
+use crate::value::{AttributeValue, BUCKETING_ID_ATTRIBUTE, BUCKETING_ID_SLOT};
 
 /// Where a flag decision came from; it decides the impression's `rule_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,10 @@ pub(crate) struct User<'a> {
 impl User<'_> {
     /// `$opt_bucketing_id` when it is a string, else the user id.
     pub(crate) fn bucketing_id(&self, reasons: &mut Reasons) -> &str {
-        match self.attributes.get(BUCKETING_ID_SLOT, BUCKETING_ID_ATTRIBUTE) {
+        match self
+            .attributes
+            .get(BUCKETING_ID_SLOT, BUCKETING_ID_ATTRIBUTE)
+        {
             Some(AttributeValue::String(s)) => s,
             Some(_) => {
                 reasons.add(|| "bucketing id attribute is not a string; using the user id".into());
@@ -115,7 +119,8 @@ pub(crate) fn decide_flag(
             source: Source::FeatureTest,
         };
     }
-    let bucketing_id = user.bucketing_id(reasons);
+    let bucketing_id = BucketingKey::new(user.bucketing_id(reasons));
+    let bucketing_id = &bucketing_id;
 
     for &h in &config.global_holdouts {
         if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
@@ -167,6 +172,7 @@ pub(crate) fn decide_flag(
 }
 
 /// A forced decision for the flag (or one of its rules) whose variation the flag has.
+#[inline(always)]
 fn forced_variation(
     config: &ProjectConfig,
     flag: &Flag,
@@ -174,6 +180,23 @@ fn forced_variation(
     user: &User<'_>,
     reasons: &mut Reasons,
 ) -> Option<u32> {
+    if user.forced.is_empty() {
+        return None;
+    }
+    find_forced_variation(config, flag, rule_key, user, reasons)
+}
+
+#[inline(never)]
+fn find_forced_variation(
+    config: &ProjectConfig,
+    flag: &Flag,
+    rule_key: Option<&str>,
+    user: &User<'_>,
+    reasons: &mut Reasons,
+) -> Option<u32> {
+    if user.forced.is_empty() {
+        return None;
+    }
     let forced = user.forced.lookup(&flag.key, rule_key)?;
     let found = flag.flag_variations.iter().copied().find(|&v| {
         config
@@ -202,20 +225,11 @@ fn forced_variation(
 }
 
 /// Whether the user is in the rule's audiences (an unknown result is not).
-fn in_audience(
-    config: &ProjectConfig,
-    rule: &Rule,
-    user: &User<'_>,
-    reasons: &mut Reasons,
-) -> bool {
-    let Some(tree) = &rule.audience else {
+fn in_audience(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
+    let Some(tree) = &rule.matcher else {
         return true;
     };
-    let result = tree.evaluate(&mut |&a: &u32| {
-        config
-            .audience(a)
-            .and_then(|aud| aud.evaluate_view(&user.attributes, user.segments))
-    });
+    let result = tree.matches(&user.attributes, user.segments);
     reasons.add(|| {
         let shown = match result {
             Some(true) => "true",
@@ -231,15 +245,15 @@ fn in_audience(
 fn bucket(
     config: &ProjectConfig,
     rule: &Rule,
-    bucketing_id: &str,
+    bucketing_id: &BucketingKey,
     reasons: &mut Reasons,
 ) -> Option<u32> {
-    if rule.key.trim().is_empty() {
+    if !rule.bucketable {
         return None;
     }
     if let Some(g) = rule.group {
         let group = config.group(g)?;
-        let value = bucketing::bucket_value(bucketing_id, &group.id);
+        let value = bucketing_id.bucket(&group.id);
         match bucketing::find(&group.traffic, value) {
             Some(entity) if **entity == *rule.id => {}
             _ => {
@@ -253,7 +267,7 @@ fn bucket(
             }
         }
     }
-    let value = bucketing::bucket_value(bucketing_id, &rule.id);
+    let value = bucketing_id.bucket(&rule.id);
     reasons.add(|| format!("bucket {value} in {:?}", rule.key));
     let found = bucketing::find(&rule.traffic, value).copied().flatten();
     if found.is_none() {
@@ -266,14 +280,14 @@ fn holdout_variation(
     config: &ProjectConfig,
     h: u32,
     user: &User<'_>,
-    bucketing_id: &str,
+    bucketing_id: &BucketingKey,
     reasons: &mut Reasons,
 ) -> Option<u32> {
     let holdout = config.rule(h)?;
     if !holdout.running {
         return None;
     }
-    if !in_audience(config, holdout, user, reasons) {
+    if !in_audience(holdout, user, reasons) {
         return None;
     }
     let variation = bucket(config, holdout, bucketing_id, reasons);
@@ -287,7 +301,7 @@ fn experiment_variation(
     config: &ProjectConfig,
     rule: &Rule,
     user: &User<'_>,
-    bucketing_id: &str,
+    bucketing_id: &BucketingKey,
     settings: &Settings,
     profile: Option<&mut ProfileTracker<'_>>,
     reasons: &mut Reasons,
@@ -325,7 +339,7 @@ fn experiment_variation(
             }
         }
     }
-    if !in_audience(config, rule, user, reasons) {
+    if !in_audience(rule, user, reasons) {
         return None;
     }
     if rule.cmab {
@@ -350,7 +364,7 @@ fn delivery_variation(
     config: &ProjectConfig,
     flag: &Flag,
     user: &User<'_>,
-    bucketing_id: &str,
+    bucketing_id: &BucketingKey,
     reasons: &mut Reasons,
 ) -> FlagDecision {
     let rules = &flag.delivery_rules;
@@ -377,7 +391,7 @@ fn delivery_variation(
                 };
             }
         }
-        if in_audience(config, rule, user, reasons) {
+        if in_audience(rule, user, reasons) {
             if let Some(variation) = bucket(config, rule, bucketing_id, reasons) {
                 return FlagDecision {
                     rule: Some(r),
