@@ -17,13 +17,19 @@ struct BenchUser {
 }
 
 fn datafile() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/datafiles/bench_datafile.json"))
-        .expect("bench datafile")
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datafiles/bench_datafile.json"
+    ))
+    .expect("bench datafile")
 }
 
 fn users(client: &Client) -> Vec<UserContext> {
-    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/bench_users.json"))
-        .expect("bench users");
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/data/bench_users.json"
+    ))
+    .expect("bench users");
     let users: Vec<BenchUser> = serde_json::from_slice(&text).expect("bench users parse");
     users
         .into_iter()
@@ -61,7 +67,12 @@ fn decide(c: &mut Criterion) {
         })
     });
     group.bench_function("bucket_value_26_byte_key", |b| {
-        b.iter(|| black_box(decisive::bucket_value(black_box("user-00001-13f7639b"), black_box("1000104"))))
+        b.iter(|| {
+            black_box(decisive::bucket_value(
+                black_box("user-00001-13f7639b"),
+                black_box("1000104"),
+            ))
+        })
     });
     group.bench_function("murmur3_crate_26_byte_key", |b| {
         b.iter(|| {

@@ -11,9 +11,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("datafile revision {}", config.revision());
 
     let users: [(&str, &[(&str, &str)]); 4] = [
-        ("alice", &[("country", "US"), ("app_version", "2.4.1"), ("plan", "pro")]),
+        (
+            "alice",
+            &[("country", "US"), ("app_version", "2.4.1"), ("plan", "pro")],
+        ),
         ("bob", &[("country", "US"), ("app_version", "1.9.0")]),
-        ("carol", &[("country", "CA"), ("app_version", "3.0.0-beta"), ("plan", "free")]),
+        (
+            "carol",
+            &[
+                ("country", "CA"),
+                ("app_version", "3.0.0-beta"),
+                ("plan", "free"),
+            ],
+        ),
         ("qa-tester", &[("country", "DE")]),
     ];
 
@@ -21,7 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let attributes: Attributes = attrs.iter().map(|(k, v)| (*k, *v)).collect();
         let user = client.create_user_context(user_id, attributes);
         println!("\n{user_id}:");
-        for decision in user.decide_all(&[DecideOption::DisableDecisionEvent]).iter() {
+        for decision in user
+            .decide_all(&[DecideOption::DisableDecisionEvent])
+            .iter()
+        {
             println!(
                 "  {:<18} enabled={:<5} variation={:<10} rule={:<28} variables={}",
                 decision.flag_key(),

@@ -5,6 +5,9 @@ use super::semver::Version;
 use super::AttributeView;
 use super::Slots;
 #[cfg(test)]
+use crate::datafile::conditions::RawCondition;
+use crate::datafile::conditions::RawLeaf;
+#[cfg(test)]
 use crate::value::Attributes;
 use crate::value::{AttributeValue, MAX_SAFE_NUMBER, NO_SLOT};
 use serde_json::Value;
@@ -75,31 +78,28 @@ impl Condition {
     /// condition that is always unknown.
     #[cfg(test)]
     pub(crate) fn compile(object: &serde_json::Map<String, Value>) -> Condition {
-        Condition::compile_with(object, &mut Slots::default())
+        match serde_json::from_value(Value::Object(object.clone())) {
+            Ok(RawCondition::Leaf(leaf)) => Condition::compile_with(&leaf, &mut Slots::default()),
+            _ => Condition::compile_with(&RawLeaf::default(), &mut Slots::default()),
+        }
     }
 
     /// Compiles a leaf object, giving its attribute name a slot in `slots`.
-    pub(crate) fn compile_with(
-        object: &serde_json::Map<String, Value>,
-        slots: &mut Slots,
-    ) -> Condition {
-        let name = object
-            .get("name")
-            .and_then(Value::as_str)
-            .map(Box::<str>::from);
+    pub(crate) fn compile_with(leaf: &RawLeaf, slots: &mut Slots) -> Condition {
+        let name = leaf.name.as_deref().map(Box::<str>::from);
         let slot = name.as_deref().map_or(NO_SLOT, |n| slots.slot(n));
         let kind_ok = matches!(
-            object.get("type").and_then(Value::as_str),
+            leaf.kind.as_deref(),
             Some("custom_attribute") | Some("third_party_dimension")
         );
-        let value = object.get("value").unwrap_or(&Value::Null);
+        let value = &leaf.value;
         let test = if !kind_ok {
             Test::Unknown
         } else {
-            let match_type = match object.get("match") {
-                None | Some(Value::Null) => Some("exact"),
-                Some(Value::String(s)) => Some(s.as_str()),
-                Some(_) => None,
+            let match_type = match &leaf.match_type {
+                None => Some("exact"),
+                Some(Ok(s)) => Some(s.as_str()),
+                Some(Err(())) => None,
             };
             match match_type {
                 Some("exact") => match value {

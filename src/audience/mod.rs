@@ -13,9 +13,11 @@ mod view;
 pub(crate) use condition::Condition;
 pub(crate) use view::{AttributeView, Resolution};
 
+use crate::datafile::conditions::{LegacyConditions, RawCondition};
 use crate::hash::FastMap;
 #[cfg(test)]
 use crate::value::Attributes;
+#[cfg(test)]
 use serde_json::Value;
 
 /// An and/or/not tree over leaves of type `L`.
@@ -31,8 +33,37 @@ pub(crate) enum Tree<L> {
 }
 
 impl<L> Tree<L> {
-    /// Builds a tree from its JSON form: an array whose first element may be `"and"`, `"or"` or
-    /// `"not"` (otherwise the array is an implicit `or`), or a single leaf.
+    /// Builds a tree from its datafile form: a list whose first element may be `"and"`, `"or"`
+    /// or `"not"` (otherwise the list is an implicit `or`), or a single leaf.
+    pub(crate) fn from_raw(
+        raw: &RawCondition,
+        leaf: &mut impl FnMut(&RawCondition) -> Option<L>,
+    ) -> Tree<L> {
+        match raw {
+            RawCondition::List(items) => {
+                let (op, operands) = match items.first() {
+                    None => return Tree::Unknown,
+                    Some(RawCondition::Str(s)) if s == "and" || s == "or" || s == "not" => {
+                        (s.as_str(), items.get(1..).unwrap_or(&[]))
+                    }
+                    Some(_) => ("or", items.as_slice()),
+                };
+                let mut children = operands.iter().map(|v| Tree::from_raw(v, leaf));
+                match op {
+                    "and" => Tree::And(children.collect()),
+                    "not" => Tree::Not(children.next().map(Box::new)),
+                    _ => Tree::Or(children.collect()),
+                }
+            }
+            other => match leaf(other) {
+                Some(l) => Tree::Leaf(l),
+                None => Tree::Unknown,
+            },
+        }
+    }
+
+    /// Builds a tree from a JSON value (the same grammar as [`Tree::from_raw`]).
+    #[cfg(test)]
     pub(crate) fn from_json(value: &Value, leaf: &mut impl FnMut(&Value) -> Option<L>) -> Tree<L> {
         match value {
             Value::Array(items) => {
@@ -270,48 +301,55 @@ impl Slots {
 pub(crate) struct Audience {
     pub id: Box<str>,
     pub name: Box<str>,
-    /// The conditions as the datafile gave them (JSON text), for the config view.
-    pub conditions_text: Box<str>,
     pub tree: Tree<Condition>,
 }
 
 impl Audience {
-    /// Compiles an audience's conditions: a JSON tree, or a string holding one.
+    /// Compiles an audience's conditions given as JSON (a tree, or a string holding one).
     #[cfg(test)]
     pub(crate) fn compile(id: &str, name: &str, conditions: &Value) -> Result<Audience, String> {
-        Audience::compile_with(id, name, conditions, &mut Slots::default())
+        let legacy = match conditions {
+            Value::String(s) => LegacyConditions::Encoded(s.clone()),
+            other => LegacyConditions::Tree(
+                serde_json::from_value(other.clone()).map_err(|e| e.to_string())?,
+            ),
+        };
+        Audience::compile_legacy(id, name, &legacy, &mut Slots::default())
+    }
+
+    /// Compiles a legacy audience, whose conditions are normally a JSON-encoded string.
+    pub(crate) fn compile_legacy(
+        id: &str,
+        name: &str,
+        conditions: &LegacyConditions,
+        slots: &mut Slots,
+    ) -> Result<Audience, String> {
+        match conditions {
+            LegacyConditions::Encoded(text) => {
+                let raw: RawCondition = serde_json::from_str(text)
+                    .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
+                Ok(Audience::compile_with(id, name, &raw, slots))
+            }
+            LegacyConditions::Tree(raw) => Ok(Audience::compile_with(id, name, raw, slots)),
+        }
     }
 
     /// Compiles an audience, giving each attribute name a slot in `slots`.
     pub(crate) fn compile_with(
         id: &str,
         name: &str,
-        conditions: &Value,
+        conditions: &RawCondition,
         slots: &mut Slots,
-    ) -> Result<Audience, String> {
-        let (parsed, text);
-        let tree_json = match conditions {
-            Value::String(s) => {
-                parsed = serde_json::from_str::<Value>(s)
-                    .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
-                text = s.clone();
-                &parsed
-            }
-            other => {
-                text = other.to_string();
-                other
-            }
-        };
-        let tree = Tree::from_json(tree_json, &mut |leaf| match leaf {
-            Value::Object(map) => Some(Condition::compile_with(map, slots)),
+    ) -> Audience {
+        let tree = Tree::from_raw(conditions, &mut |leaf| match leaf {
+            RawCondition::Leaf(leaf) => Some(Condition::compile_with(leaf, slots)),
             _ => None,
         });
-        Ok(Audience {
+        Audience {
             id: id.into(),
             name: name.into(),
-            conditions_text: text.into(),
             tree,
-        })
+        }
     }
 
     /// Evaluates the audience for a user, looking attributes up by name.

@@ -7,8 +7,8 @@ use crate::audience::{Audience, Slots};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
+use crate::datafile::conditions::RawCondition;
 use crate::datafile::model;
-use serde_json::Value;
 
 fn boxed(s: &str) -> Box<str> {
     Box::from(s)
@@ -65,19 +65,20 @@ impl Builder {
     }
 
     /// `audienceConditions` when present, else `audienceIds`; an empty list admits everyone.
-    fn audience(&self, conditions: Option<&Value>, ids: &[String]) -> (Option<Tree<u32>>, Value) {
-        let json = match conditions {
-            Some(c) => c.clone(),
-            None => Value::Array(ids.iter().map(|id| Value::String(id.clone())).collect()),
+    fn audience(&self, conditions: Option<&RawCondition>, ids: &[String]) -> Option<Tree<u32>> {
+        let leaf = |id: &str| match self.audience_index.get(id) {
+            Some(&a) => Tree::Leaf(a),
+            None => Tree::Unknown,
         };
-        if matches!(&json, Value::Array(a) if a.is_empty()) {
-            return (None, json);
+        match conditions {
+            Some(RawCondition::List(items)) if items.is_empty() => None,
+            Some(raw) => Some(Tree::from_raw(raw, &mut |node| match node {
+                RawCondition::Str(id) => self.audience_index.get(id.as_str()).copied(),
+                _ => None,
+            })),
+            None if ids.is_empty() => None,
+            None => Some(Tree::Or(ids.iter().map(|id| leaf(id)).collect())),
         }
-        let tree = Tree::from_json(&json, &mut |leaf| match leaf {
-            Value::String(id) => self.audience_index.get(id.as_str()).copied(),
-            _ => None,
-        });
-        (Some(tree), json)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -90,12 +91,12 @@ impl Builder {
         status: &str,
         variations: &[model::Variation],
         traffic: &[model::TrafficRange],
-        audience_conditions: Option<&Value>,
+        audience_conditions: Option<&RawCondition>,
         audience_ids: &[String],
     ) -> u32 {
         let variation_idx = self.add_variations(variations);
         let traffic = self.traffic(&variation_idx, traffic);
-        let (audience, audience_json) = self.audience(audience_conditions, audience_ids);
+        let audience = self.audience(audience_conditions, audience_ids);
         let matcher = audience
             .as_ref()
             .map(|tree| tree.inline(&self.audiences).simplified());
@@ -111,7 +112,6 @@ impl Builder {
             traffic,
             audience,
             matcher,
-            audience_json,
             whitelist: FastMap::default(),
             group: None,
             cmab: false,
@@ -176,30 +176,30 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
     let mut audience_index: FastMap<Box<str>, u32> = FastMap::default();
-    let legacy = d
-        .audiences
-        .iter()
-        .map(|a| (&a.id, &a.name, &a.conditions, "audiences"));
-    let typed = d
+    let legacy = d.audiences.iter().enumerate().map(|(i, a)| {
+        Audience::compile_legacy(&a.id, &a.name, &a.conditions, &mut slots).map_err(|reason| {
+            DatafileError::Conditions {
+                path: format!("audiences[{i}].conditions"),
+                reason,
+            }
+        })
+    });
+    let legacy: Vec<Audience> = legacy.collect::<Result<_, _>>()?;
+    let typed: Vec<Audience> = d
         .typed_audiences
         .iter()
-        .map(|a| (&a.id, &a.name, &a.conditions, "typedAudiences"));
-    for (i, (id, name, conditions, section)) in legacy.enumerate().chain(typed.enumerate()) {
-        let audience =
-            Audience::compile_with(id, name, conditions, &mut slots).map_err(|reason| {
-                DatafileError::Conditions {
-                    path: format!("{section}[{i}].conditions"),
-                    reason,
-                }
-            })?;
-        match audience_index.get(id.as_str()) {
+        .map(|a| Audience::compile_with(&a.id, &a.name, &a.conditions, &mut slots))
+        .collect();
+    for audience in legacy.into_iter().chain(typed) {
+        let id = audience.id.clone();
+        match audience_index.get(&id) {
             Some(&at) => {
                 if let Some(slot) = audiences.get_mut(at as usize) {
                     *slot = audience;
                 }
             }
             None => {
-                audience_index.insert(boxed(id), audiences.len() as u32);
+                audience_index.insert(id, audiences.len() as u32);
                 audiences.push(audience);
             }
         }

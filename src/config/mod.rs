@@ -73,8 +73,6 @@ pub(crate) struct Rule {
     pub audience: Option<Tree<u32>>,
     /// `audience` with each audience's conditions inlined: what a decision evaluates.
     pub matcher: Option<Tree<Condition>>,
-    /// The audience conditions as the datafile gave them, for the config view.
-    pub audience_json: serde_json::Value,
     /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
     pub whitelist: FastMap<Box<str>, Option<u32>>,
     /// The mutual-exclusion group gating this rule (random policy only).

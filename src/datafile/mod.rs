@@ -5,6 +5,7 @@
 //! [`DatafileError`] that names the problem (JSON position, field path, or version). It never
 //! panics, whatever the bytes.
 
+pub(crate) mod conditions;
 pub(crate) mod model;
 mod path;
 

@@ -5,6 +5,7 @@
 //! JSON schema of the official SDKs requires have no default; everything else defaults to
 //! empty or false, and unknown fields are ignored.
 
+use super::conditions::{LegacyConditions, RawCondition};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -61,7 +62,7 @@ pub(crate) struct Audience {
     pub id: String,
     #[serde(default)]
     pub name: String,
-    pub conditions: Value,
+    pub conditions: LegacyConditions,
 }
 
 /// `typedAudiences[]`: an audience whose conditions are a JSON tree.
@@ -70,7 +71,7 @@ pub(crate) struct TypedAudience {
     pub id: String,
     #[serde(default)]
     pub name: String,
-    pub conditions: Value,
+    pub conditions: RawCondition,
 }
 
 /// `trafficAllocation[]` entry.
@@ -112,7 +113,7 @@ pub(crate) struct Experiment {
     pub traffic_allocation: Vec<TrafficRange>,
     pub audience_ids: Vec<String>,
     #[serde(default)]
-    pub audience_conditions: Option<Value>,
+    pub audience_conditions: Option<RawCondition>,
     pub forced_variations: HashMap<String, String>,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
@@ -137,7 +138,7 @@ pub(crate) struct RolloutRule {
     #[serde(default)]
     pub audience_ids: Vec<String>,
     #[serde(default)]
-    pub audience_conditions: Option<Value>,
+    pub audience_conditions: Option<RawCondition>,
 }
 
 /// `groups[]`: a mutual-exclusion group.
@@ -220,7 +221,7 @@ pub(crate) struct Holdout {
     #[serde(default)]
     pub audience_ids: Vec<String>,
     #[serde(default)]
-    pub audience_conditions: Option<Value>,
+    pub audience_conditions: Option<RawCondition>,
     #[serde(default)]
     pub included_rules: Option<Vec<String>>,
 }
