@@ -68,3 +68,8 @@ pub use decision::{
     DecisionContext, ForcedDecision, UserProfile, UserProfileError, UserProfileService,
 };
 pub use value::{AttributeValue, Attributes, BUCKETING_ID_ATTRIBUTE};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

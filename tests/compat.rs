@@ -55,8 +55,18 @@ fn every_fixture_case_decides_as_the_official_sdk() {
             "{name}: cases and expected differ in length"
         );
         for (line, want) in cases.iter().zip(&expected) {
-            let case = Case::parse(line).unwrap();
+            let mut case = Case::parse(line).unwrap();
             let got = replay::run(&client, &case).unwrap();
+            // The same case with reasons collected takes the decision path in the official
+            // order (audience before bucketing); it must agree too.
+            case.options.push("INCLUDE_REASONS".to_owned());
+            let with_reasons = replay::run(&client, &case).unwrap();
+            if with_reasons.get("decisions") != got.get("decisions") {
+                failures.push(format!(
+                    "{name} case {}: decisions differ with INCLUDE_REASONS",
+                    got["id"]
+                ));
+            }
             let want: Value = serde_json::from_str(want).unwrap();
             assert_eq!(got["id"], want["id"]);
             checked += 1;

@@ -61,6 +61,12 @@ impl Reasons {
         }
     }
 
+    /// Whether reasons are being collected.
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     #[inline]
     pub(crate) fn add(&mut self, message: impl FnOnce() -> String) {
         if self.enabled {
@@ -287,14 +293,50 @@ fn holdout_variation(
     if !holdout.running {
         return None;
     }
-    if !in_audience(holdout, user, reasons) {
-        return None;
+    match admit(config, holdout, user, bucketing_id, reasons, false) {
+        Gate::Variation(v) => {
+            reasons.add(|| format!("user is in holdout {:?}", holdout.key));
+            Some(v)
+        }
+        Gate::NotInAudience | Gate::NotBucketed => None,
     }
-    let variation = bucket(config, holdout, bucketing_id, reasons);
-    if variation.is_some() {
-        reasons.add(|| format!("user is in holdout {:?}", holdout.key));
+}
+
+/// The outcome of a rule's audience check and bucketing.
+enum Gate {
+    NotInAudience,
+    /// Not bucketed (and, when bucketing ran first, the audience was not evaluated).
+    NotBucketed,
+    Variation(u32),
+}
+
+/// The audience check, then bucketing — the official SDKs' order, kept whenever reasons are
+/// collected or the caller must tell "not in the audience" from "not bucketed". Otherwise the
+/// cheaper bucketing runs first and the audience is evaluated only for a user it would admit:
+/// both are pure, so the outcome is the same.
+#[inline]
+fn admit(
+    config: &ProjectConfig,
+    rule: &Rule,
+    user: &User<'_>,
+    bucketing_id: &BucketingKey,
+    reasons: &mut Reasons,
+    miss_needs_audience: bool,
+) -> Gate {
+    if reasons.enabled() || miss_needs_audience {
+        if !in_audience(rule, user, reasons) {
+            return Gate::NotInAudience;
+        }
+        return match bucket(config, rule, bucketing_id, reasons) {
+            Some(v) => Gate::Variation(v),
+            None => Gate::NotBucketed,
+        };
     }
-    variation
+    match bucket(config, rule, bucketing_id, reasons) {
+        None => Gate::NotBucketed,
+        Some(v) if in_audience(rule, user, reasons) => Gate::Variation(v),
+        Some(_) => Gate::NotInAudience,
+    }
 }
 
 fn experiment_variation(
@@ -339,19 +381,20 @@ fn experiment_variation(
             }
         }
     }
-    if !in_audience(rule, user, reasons) {
-        return None;
-    }
     if rule.cmab {
-        reasons.add(|| {
-            format!(
-                "{:?} is a CMAB experiment, which this SDK does not decide",
-                rule.key
-            )
-        });
+        if in_audience(rule, user, reasons) {
+            reasons.add(|| {
+                format!(
+                    "{:?} is a CMAB experiment, which this SDK does not decide",
+                    rule.key
+                )
+            });
+        }
         return None;
     }
-    let variation = bucket(config, rule, bucketing_id, reasons)?;
+    let Gate::Variation(variation) = admit(config, rule, user, bucketing_id, reasons, false) else {
+        return None;
+    };
     if let Some(tracker) = profile {
         if let Some(var) = config.variation(variation) {
             tracker.record(&rule.id, &var.id);
@@ -391,15 +434,17 @@ fn delivery_variation(
                 };
             }
         }
-        if in_audience(rule, user, reasons) {
-            if let Some(variation) = bucket(config, rule, bucketing_id, reasons) {
+        // Past the second-to-last rule, "not in the audience" and "not bucketed" both lead to
+        // the everyone-else rule (or the end), so the audience need not be known on a miss.
+        match admit(config, rule, user, bucketing_id, reasons, i + 1 < last) {
+            Gate::Variation(variation) => {
                 return FlagDecision {
                     rule: Some(r),
                     variation: Some(variation),
                     source: Source::Rollout,
-                };
+                }
             }
-            if i < last {
+            Gate::NotBucketed if i < last => {
                 reasons.add(|| {
                     format!(
                         "not bucketed into delivery rule {:?}; trying everyone else",
@@ -409,6 +454,7 @@ fn delivery_variation(
                 i = last;
                 continue;
             }
+            Gate::NotBucketed | Gate::NotInAudience => {}
         }
         i += 1;
     }
