@@ -40,6 +40,7 @@ pub enum AttributeValue {
 
 impl AttributeValue {
     /// The value as a number, when it is one (booleans are not numbers).
+    #[allow(dead_code, reason = "read by the event payload's attribute filter")]
     pub(crate) fn as_number(&self) -> Option<f64> {
         match self {
             AttributeValue::Int(i) => Some(*i as f64),
@@ -49,6 +50,7 @@ impl AttributeValue {
     }
 
     /// True for a number that is finite and at most 2^53 in magnitude.
+    #[allow(dead_code, reason = "read by the event payload's attribute filter")]
     pub(crate) fn is_valid_number(&self) -> bool {
         match self {
             AttributeValue::Int(i) => i.unsigned_abs() <= 1 << 53,

@@ -2,6 +2,7 @@
 //! load and evaluated with three-valued logic: `Some(true)`, `Some(false)` or `None` (unknown).
 
 use super::semver::Version;
+use super::view::Value as UserValue;
 use super::AttributeView;
 use super::Slots;
 #[cfg(test)]
@@ -9,7 +10,7 @@ use crate::datafile::conditions::RawCondition;
 use crate::datafile::conditions::RawLeaf;
 #[cfg(test)]
 use crate::value::Attributes;
-use crate::value::{AttributeValue, MAX_SAFE_NUMBER, NO_SLOT};
+use crate::value::{MAX_SAFE_NUMBER, NO_SLOT};
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -182,24 +183,24 @@ impl Condition {
             None => None,
         };
         match &self.test {
-            Test::Exists => return Some(!matches!(user_value, None | Some(AttributeValue::Null))),
+            Test::Exists => return Some(!matches!(user_value, None | Some(UserValue::Null))),
             Test::Qualified(segment) => {
                 return Some(segments.iter().any(|s| s.as_str() == segment.as_ref()))
             }
             _ => {}
         }
         let user_value = match user_value {
-            None | Some(AttributeValue::Null) => return None,
+            None | Some(UserValue::Null) => return None,
             Some(v) => v,
         };
         match &self.test {
             Test::Unknown | Test::Exists | Test::Qualified(_) => None,
             Test::Exact(Exact::String(s)) => match user_value {
-                AttributeValue::String(u) => Some(u.as_str() == s.as_ref()),
+                UserValue::Str(u) => Some(u == s.as_ref()),
                 _ => None,
             },
             Test::Exact(Exact::Bool(b)) => match user_value {
-                AttributeValue::Bool(u) => Some(u == b),
+                UserValue::Bool(u) => Some(u == *b),
                 _ => None,
             },
             Test::Exact(Exact::Number(n)) => {
@@ -221,11 +222,11 @@ impl Condition {
                 })
             }
             Test::Substring(s) => match user_value {
-                AttributeValue::String(u) => Some(u.contains(s.as_ref())),
+                UserValue::Str(u) => Some(u.contains(s.as_ref())),
                 _ => None,
             },
             Test::Semver(op, target) => {
-                let AttributeValue::String(u) = user_value else {
+                let UserValue::Str(u) = user_value else {
                     return None;
                 };
                 let ordering = target.compare_user(&attributes.version(self.slot, u)?)?;

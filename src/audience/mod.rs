@@ -11,7 +11,7 @@ mod semver;
 mod view;
 
 pub(crate) use condition::Condition;
-pub(crate) use view::{AttributeView, Resolution};
+pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
 use crate::datafile::conditions::{LegacyConditions, RawCondition};
 use crate::hash::FastMap;

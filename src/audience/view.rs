@@ -1,13 +1,80 @@
-//! A user's attributes as conditions read them: by the slot the config gave each attribute name,
-//! with semantic versions parsed once per user rather than once per condition.
+//! A user's attributes as conditions read them.
+//!
+//! When a user context is created, its attributes are resolved against the config's condition
+//! slots into one compact table (numbers and booleans inline, strings copied into one buffer,
+//! semantic versions parsed once), so that a decision reads a user's values from two small
+//! allocations instead of chasing each attribute's own.
 
 use super::semver::{VersionRef, VersionSpans};
 use super::Slots;
-use crate::value::{AttributeValue, Attributes, NO_SLOT};
+use crate::value::{AttributeValue, Attributes, MAX_SAFE_NUMBER, NO_SLOT};
+
+/// An attribute value as conditions see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value<'a> {
+    Str(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    /// A list or an object.
+    Other,
+}
+
+impl Value<'_> {
+    /// The value as a number, when it is one (booleans are not numbers).
+    #[inline]
+    pub(crate) fn as_number(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// True for a number that is finite and at most 2^53 in magnitude.
+    #[inline]
+    pub(crate) fn is_valid_number(&self) -> bool {
+        match self {
+            Value::Int(i) => i.unsigned_abs() <= 1 << 53,
+            Value::Float(f) => f.is_finite() && f.abs() <= MAX_SAFE_NUMBER,
+            _ => false,
+        }
+    }
+}
+
+impl<'a> From<&'a AttributeValue> for Value<'a> {
+    fn from(v: &'a AttributeValue) -> Value<'a> {
+        match v {
+            AttributeValue::String(s) => Value::Str(s),
+            AttributeValue::Int(i) => Value::Int(*i),
+            AttributeValue::Float(f) => Value::Float(*f),
+            AttributeValue::Bool(b) => Value::Bool(*b),
+            AttributeValue::Null => Value::Null,
+            AttributeValue::Json(_) => Value::Other,
+        }
+    }
+}
+
+/// One slot of a resolved user.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Missing,
+    /// A string at `start..start + len` of the resolution's text.
+    Str {
+        start: u32,
+        len: u32,
+    },
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Other,
+}
 
 /// What is known of the version in a slot.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum CachedVersion {
+enum CachedVersion {
     /// Not parsed (the slot is not read by a semver condition, or holds no string).
     NotParsed,
     /// The string is not a valid version.
@@ -19,8 +86,9 @@ pub(crate) enum CachedVersion {
 /// A user's attributes resolved against one config's slots.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Resolution {
-    /// Slot → index of the user's attribute (`NO_SLOT`: not set).
-    slots: Box<[u16]>,
+    slots: Box<[Slot]>,
+    /// The string values of the resolved slots, one after another.
+    text: Box<str>,
     /// Slot → parsed version, for slots semver conditions read (empty if there are none).
     versions: Box<[CachedVersion]>,
 }
@@ -29,29 +97,73 @@ impl Resolution {
     /// Resolves `attributes` against `slots`.
     pub(crate) fn new(attributes: &Attributes, slots: &Slots) -> Resolution {
         let index = attributes.resolve(slots.len(), |name| slots.get(name));
+        let mut text = String::new();
+        let table: Box<[Slot]> = index
+            .iter()
+            .map(|&at| {
+                if at == NO_SLOT {
+                    return Slot::Missing;
+                }
+                match attributes.value_at(at) {
+                    None => Slot::Missing,
+                    Some(AttributeValue::String(s)) => {
+                        match (u32::try_from(text.len()), u32::try_from(s.len())) {
+                            (Ok(start), Ok(len)) => {
+                                text.push_str(s);
+                                Slot::Str { start, len }
+                            }
+                            // Beyond 4 GiB of text: the attribute reads as absent.
+                            _ => Slot::Missing,
+                        }
+                    }
+                    Some(AttributeValue::Int(i)) => Slot::Int(*i),
+                    Some(AttributeValue::Float(f)) => Slot::Float(*f),
+                    Some(AttributeValue::Bool(b)) => Slot::Bool(*b),
+                    Some(AttributeValue::Null) => Slot::Null,
+                    Some(AttributeValue::Json(_)) => Slot::Other,
+                }
+            })
+            .collect();
+        let text: Box<str> = text.into();
         let versions: Box<[CachedVersion]> = if slots.has_semver() {
-            index
+            table
                 .iter()
                 .enumerate()
-                .map(|(slot, &at)| {
-                    if at == NO_SLOT || !slots.is_semver(slot) {
-                        return CachedVersion::NotParsed;
+                .map(|(slot, value)| match value {
+                    Slot::Str { start, len } if slots.is_semver(slot) => {
+                        let s = text
+                            .get(*start as usize..(*start as usize + *len as usize))
+                            .unwrap_or("");
+                        VersionSpans::of(s).map_or(CachedVersion::Invalid, CachedVersion::Valid)
                     }
-                    match attributes.value_at(at) {
-                        Some(AttributeValue::String(s)) => {
-                            VersionSpans::of(s).map_or(CachedVersion::Invalid, CachedVersion::Valid)
-                        }
-                        _ => CachedVersion::NotParsed,
-                    }
+                    _ => CachedVersion::NotParsed,
                 })
                 .collect()
         } else {
             Box::default()
         };
         Resolution {
-            slots: index,
+            slots: table,
+            text,
             versions,
         }
+    }
+
+    #[inline]
+    fn value(&self, slot: u16) -> Option<Value<'_>> {
+        Some(match *self.slots.get(usize::from(slot))? {
+            Slot::Missing => return None,
+            Slot::Str { start, len } => Value::Str(
+                self.text
+                    .get(start as usize..start as usize + len as usize)
+                    .unwrap_or(""),
+            ),
+            Slot::Int(i) => Value::Int(i),
+            Slot::Float(f) => Value::Float(f),
+            Slot::Bool(b) => Value::Bool(b),
+            Slot::Null => Value::Null,
+            Slot::Other => Value::Other,
+        })
     }
 }
 
@@ -84,10 +196,10 @@ impl<'a> AttributeView<'a> {
 
     /// The value of the attribute in `slot`, named `name`.
     #[inline]
-    pub(crate) fn get(&self, slot: u16, name: &str) -> Option<&'a AttributeValue> {
+    pub(crate) fn get(&self, slot: u16, name: &str) -> Option<Value<'a>> {
         match self.resolution {
-            Some(r) => self.attributes.value_at(*r.slots.get(usize::from(slot))?),
-            None => self.attributes.get(name),
+            Some(r) => r.value(slot),
+            None => self.attributes.get(name).map(Value::from),
         }
     }
 

@@ -15,10 +15,10 @@ pub use forced::{DecisionContext, ForcedDecision};
 pub(crate) use profile::ProfileTracker;
 pub use profile::{UserProfile, UserProfileError, UserProfileService};
 
-use crate::audience::AttributeView;
+use crate::audience::{AttributeView, UserValue};
 use crate::bucketing::{self, BucketingKey};
 use crate::config::{Flag, ProjectConfig, Rule};
-use crate::value::{AttributeValue, BUCKETING_ID_ATTRIBUTE, BUCKETING_ID_SLOT};
+use crate::value::{BUCKETING_ID_ATTRIBUTE, BUCKETING_ID_SLOT};
 
 /// Where a flag decision came from; it decides the impression's `rule_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl User<'_> {
             .attributes
             .get(BUCKETING_ID_SLOT, BUCKETING_ID_ATTRIBUTE)
         {
-            Some(AttributeValue::String(s)) => s,
+            Some(UserValue::Str(s)) => s,
             Some(_) => {
                 reasons.add(|| "bucketing id attribute is not a string; using the user id".into());
                 self.id
