@@ -25,13 +25,14 @@ fn full_block(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(<[u8; 4]>::try_from(bytes).unwrap_or([0; 4]))
 }
 
+/// Up to four bytes as a little-endian word (without a call to `memcpy`).
 #[inline(always)]
 fn block(bytes: &[u8]) -> u32 {
-    let mut word = [0u8; 4];
-    for (w, b) in word.iter_mut().zip(bytes) {
-        *w = *b;
-    }
-    u32::from_le_bytes(word)
+    bytes
+        .iter()
+        .take(4)
+        .enumerate()
+        .fold(0, |k, (i, b)| k | (u32::from(*b) << (8 * i)))
 }
 
 /// The MurmurHash3 state after the bucketing id: computed once per decision and continued

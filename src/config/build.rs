@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
 use crate::datafile::conditions::RawCondition;
-use crate::datafile::model;
+use crate::datafile::model::{self, Text};
 
 fn boxed(s: &str) -> Box<str> {
     Box::from(s)
@@ -65,7 +65,7 @@ impl Builder {
     }
 
     /// `audienceConditions` when present, else `audienceIds`; an empty list admits everyone.
-    fn audience(&self, conditions: Option<&RawCondition>, ids: &[String]) -> Option<Tree<u32>> {
+    fn audience(&self, conditions: Option<&RawCondition>, ids: &[Text<'_>]) -> Option<Tree<u32>> {
         let leaf = |id: &str| match self.audience_index.get(id) {
             Some(&a) => Tree::Leaf(a),
             None => Tree::Unknown,
@@ -92,7 +92,7 @@ impl Builder {
         variations: &[model::Variation],
         traffic: &[model::TrafficRange],
         audience_conditions: Option<&RawCondition>,
-        audience_ids: &[String],
+        audience_ids: &[Text<'_>],
     ) -> u32 {
         let variation_idx = self.add_variations(variations);
         let traffic = self.traffic(&variation_idx, traffic);
@@ -176,14 +176,25 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
     let mut audience_index: FastMap<Box<str>, u32> = FastMap::default();
-    let legacy = d.audiences.iter().enumerate().map(|(i, a)| {
-        Audience::compile_legacy(&a.id, &a.name, &a.conditions, &mut slots).map_err(|reason| {
-            DatafileError::Conditions {
-                path: format!("audiences[{i}].conditions"),
-                reason,
-            }
-        })
-    });
+    // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
+    let typed_ids: FastMap<&str, ()> = d
+        .typed_audiences
+        .iter()
+        .map(|a| (a.id.as_str(), ()))
+        .collect();
+    let legacy = d
+        .audiences
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !typed_ids.contains_key(a.id.as_str()))
+        .map(|(i, a)| {
+            Audience::compile_legacy(&a.id, &a.name, &a.conditions, &mut slots).map_err(|reason| {
+                DatafileError::Conditions {
+                    path: format!("audiences[{i}].conditions"),
+                    reason,
+                }
+            })
+        });
     let legacy: Vec<Audience> = legacy.collect::<Result<_, _>>()?;
     let typed: Vec<Audience> = d
         .typed_audiences

@@ -116,13 +116,15 @@ struct VersionProbe {
 }
 
 /// Parses and checks a datafile.
-pub(crate) fn parse(text: &[u8]) -> Result<model::Datafile, DatafileError> {
+pub(crate) fn parse(text: &[u8]) -> Result<model::Datafile<'_>, DatafileError> {
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(DatafileError::Empty);
     }
     match serde_json::from_slice::<model::Datafile>(text) {
         Ok(datafile) => {
-            check_version(Some(&serde_json::Value::String(datafile.version.clone())))?;
+            check_version(Some(&serde_json::Value::String(
+                datafile.version.to_string(),
+            )))?;
             Ok(datafile)
         }
         Err(err) => Err(explain(text, err)),

@@ -8,16 +8,57 @@
 use super::conditions::{LegacyConditions, RawCondition};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+/// A string of the datafile, borrowed from the document unless it holds escapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl<'a> Text<'a> {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Text<'_> {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Text<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
 
 /// The whole datafile.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Datafile {
-    pub version: String,
-    pub revision: String,
-    pub account_id: String,
-    pub project_id: String,
+pub(crate) struct Datafile<'a> {
+    #[serde(borrow)]
+    pub version: Text<'a>,
+    #[serde(borrow)]
+    pub revision: Text<'a>,
+    #[serde(borrow)]
+    pub account_id: Text<'a>,
+    #[serde(borrow)]
+    pub project_id: Text<'a>,
     #[serde(default, rename = "anonymizeIP")]
     pub anonymize_ip: bool,
     #[serde(default)]
@@ -25,98 +66,133 @@ pub(crate) struct Datafile {
     #[serde(default)]
     pub send_flag_decisions: bool,
     #[serde(default)]
-    pub sdk_key: Option<String>,
+    #[serde(borrow)]
+    pub sdk_key: Option<Text<'a>>,
     #[serde(default)]
-    pub environment_key: Option<String>,
+    #[serde(borrow)]
+    pub environment_key: Option<Text<'a>>,
     #[serde(default)]
-    pub region: Option<String>,
-    pub attributes: Vec<Attribute>,
-    pub audiences: Vec<Audience>,
+    #[serde(borrow)]
+    pub region: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub attributes: Vec<Attribute<'a>>,
+    #[serde(borrow)]
+    pub audiences: Vec<Audience<'a>>,
     #[serde(default)]
-    pub typed_audiences: Vec<TypedAudience>,
-    pub experiments: Vec<Experiment>,
-    pub groups: Vec<Group>,
+    #[serde(borrow)]
+    pub typed_audiences: Vec<TypedAudience<'a>>,
+    #[serde(borrow)]
+    pub experiments: Vec<Experiment<'a>>,
+    #[serde(borrow)]
+    pub groups: Vec<Group<'a>>,
     #[serde(default)]
-    pub feature_flags: Vec<FeatureFlag>,
+    #[serde(borrow)]
+    pub feature_flags: Vec<FeatureFlag<'a>>,
     #[serde(default)]
-    pub rollouts: Vec<Rollout>,
-    pub events: Vec<Event>,
+    #[serde(borrow)]
+    pub rollouts: Vec<Rollout<'a>>,
+    #[serde(borrow)]
+    pub events: Vec<Event<'a>>,
     #[serde(default)]
-    pub integrations: Vec<Integration>,
+    #[serde(borrow)]
+    pub integrations: Vec<Integration<'a>>,
     #[serde(default)]
-    pub holdouts: Vec<Holdout>,
+    #[serde(borrow)]
+    pub holdouts: Vec<Holdout<'a>>,
     #[serde(default)]
-    pub local_holdouts: Vec<Holdout>,
+    #[serde(borrow)]
+    pub local_holdouts: Vec<Holdout<'a>>,
 }
 
 /// `attributes[]`: a user attribute the project knows, by key and id.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Attribute {
-    pub id: String,
-    pub key: String,
+pub(crate) struct Attribute<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
 }
 
 /// `audiences[]`: a legacy audience whose conditions are a JSON-encoded string.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Audience {
-    pub id: String,
+pub(crate) struct Audience<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
     #[serde(default)]
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Text<'a>,
     pub conditions: LegacyConditions,
 }
 
 /// `typedAudiences[]`: an audience whose conditions are a JSON tree.
 #[derive(Debug, Deserialize)]
-pub(crate) struct TypedAudience {
-    pub id: String,
+pub(crate) struct TypedAudience<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
     #[serde(default)]
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Text<'a>,
     pub conditions: RawCondition,
 }
 
 /// `trafficAllocation[]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct TrafficRange {
-    pub entity_id: String,
+pub(crate) struct TrafficRange<'a> {
+    #[serde(borrow)]
+    pub entity_id: Text<'a>,
     pub end_of_range: u32,
 }
 
 /// A variation of an experiment, rollout rule or holdout.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Variation {
-    pub id: String,
-    pub key: String,
+pub(crate) struct Variation<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
     #[serde(default)]
     pub feature_enabled: Option<bool>,
     #[serde(default)]
-    pub variables: Vec<VariableUsage>,
+    #[serde(borrow)]
+    pub variables: Vec<VariableUsage<'a>>,
 }
 
 /// The value a variation gives a flag variable.
 #[derive(Debug, Deserialize)]
-pub(crate) struct VariableUsage {
-    pub id: String,
-    pub value: String,
+pub(crate) struct VariableUsage<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub value: Text<'a>,
 }
 
 /// A top-level or grouped experiment.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Experiment {
-    pub id: String,
-    pub key: String,
-    pub layer_id: String,
-    pub status: String,
-    pub variations: Vec<Variation>,
-    pub traffic_allocation: Vec<TrafficRange>,
-    pub audience_ids: Vec<String>,
+pub(crate) struct Experiment<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
+    #[serde(borrow)]
+    pub layer_id: Text<'a>,
+    #[serde(borrow)]
+    pub status: Text<'a>,
+    #[serde(borrow)]
+    pub variations: Vec<Variation<'a>>,
+    #[serde(borrow)]
+    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    #[serde(borrow)]
+    pub audience_ids: Vec<Text<'a>>,
     #[serde(default)]
     pub audience_conditions: Option<RawCondition>,
-    pub forced_variations: HashMap<String, String>,
+    #[serde(borrow)]
+    pub forced_variations: HashMap<Text<'a>, Text<'a>>,
     #[serde(default, rename = "type")]
-    pub kind: Option<String>,
+    #[serde(borrow)]
+    pub kind: Option<Text<'a>>,
     #[serde(default)]
     pub cmab: Option<Value>,
 }
@@ -124,19 +200,26 @@ pub(crate) struct Experiment {
 /// A delivery rule of a rollout: the experiment shape, leniently read.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct RolloutRule {
-    pub id: String,
-    pub key: String,
+pub(crate) struct RolloutRule<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
     #[serde(default)]
-    pub layer_id: String,
+    #[serde(borrow)]
+    pub layer_id: Text<'a>,
     #[serde(default)]
-    pub status: String,
+    #[serde(borrow)]
+    pub status: Text<'a>,
     #[serde(default)]
-    pub variations: Vec<Variation>,
+    #[serde(borrow)]
+    pub variations: Vec<Variation<'a>>,
     #[serde(default)]
-    pub traffic_allocation: Vec<TrafficRange>,
+    #[serde(borrow)]
+    pub traffic_allocation: Vec<TrafficRange<'a>>,
     #[serde(default)]
-    pub audience_ids: Vec<String>,
+    #[serde(borrow)]
+    pub audience_ids: Vec<Text<'a>>,
     #[serde(default)]
     pub audience_conditions: Option<RawCondition>,
 }
@@ -144,84 +227,126 @@ pub(crate) struct RolloutRule {
 /// `groups[]`: a mutual-exclusion group.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Group {
-    pub id: String,
-    pub policy: String,
-    pub traffic_allocation: Vec<TrafficRange>,
-    pub experiments: Vec<Experiment>,
+pub(crate) struct Group<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub policy: Text<'a>,
+    #[serde(borrow)]
+    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    #[serde(borrow)]
+    pub experiments: Vec<Experiment<'a>>,
 }
 
 /// `featureFlags[]`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct FeatureFlag {
-    pub id: String,
-    pub key: String,
+pub(crate) struct FeatureFlag<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
     #[serde(default)]
-    pub rollout_id: String,
+    #[serde(borrow)]
+    pub rollout_id: Text<'a>,
     #[serde(default)]
-    pub experiment_ids: Vec<String>,
+    #[serde(borrow)]
+    pub experiment_ids: Vec<Text<'a>>,
     #[serde(default)]
-    pub variables: Vec<Variable>,
+    #[serde(borrow)]
+    pub variables: Vec<Variable<'a>>,
 }
 
 /// A flag variable definition.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Variable {
-    pub id: String,
-    pub key: String,
+pub(crate) struct Variable<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
     #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(borrow)]
+    pub kind: Text<'a>,
     #[serde(default)]
-    pub sub_type: Option<String>,
-    pub default_value: String,
+    #[serde(borrow)]
+    pub sub_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub default_value: Text<'a>,
 }
 
 /// `rollouts[]`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Rollout {
-    pub id: String,
+pub(crate) struct Rollout<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
     #[serde(default)]
-    pub experiments: Vec<RolloutRule>,
+    #[serde(borrow)]
+    pub experiments: Vec<RolloutRule<'a>>,
 }
 
 /// `events[]`: a conversion event.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Event {
-    pub id: String,
-    pub key: String,
-    pub experiment_ids: Vec<String>,
+pub(crate) struct Event<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
+    #[serde(borrow)]
+    pub experiment_ids: Vec<Text<'a>>,
 }
 
 /// `integrations[]`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Integration {
-    pub key: String,
+pub(crate) struct Integration<'a> {
+    #[serde(borrow)]
+    pub key: Text<'a>,
     #[serde(default)]
-    pub host: Option<String>,
+    #[serde(borrow)]
+    pub host: Option<Text<'a>>,
     #[serde(default)]
-    pub public_key: Option<String>,
+    #[serde(borrow)]
+    pub public_key: Option<Text<'a>>,
 }
 
 /// `holdouts[]` and `localHoldouts[]`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Holdout {
-    pub id: String,
-    pub key: String,
+pub(crate) struct Holdout<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub key: Text<'a>,
     #[serde(default)]
-    pub status: String,
+    #[serde(borrow)]
+    pub status: Text<'a>,
     #[serde(default)]
-    pub variations: Vec<Variation>,
+    #[serde(borrow)]
+    pub variations: Vec<Variation<'a>>,
     #[serde(default)]
-    pub traffic_allocation: Vec<TrafficRange>,
+    #[serde(borrow)]
+    pub traffic_allocation: Vec<TrafficRange<'a>>,
     #[serde(default)]
-    pub audience_ids: Vec<String>,
+    #[serde(borrow)]
+    pub audience_ids: Vec<Text<'a>>,
     #[serde(default)]
     pub audience_conditions: Option<RawCondition>,
     #[serde(default)]
-    pub included_rules: Option<Vec<String>>,
+    #[serde(borrow)]
+    pub included_rules: Option<Vec<Text<'a>>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_from_the_document() {
+        let json = r#"{"id": "12", "key": "a\"b"}"#;
+        let attribute: Attribute<'_> = serde_json::from_str(json).unwrap();
+        assert!(matches!(attribute.id.0, Cow::Borrowed("12")));
+        assert!(matches!(attribute.key.0, Cow::Owned(ref s) if s == "a\"b"));
+    }
 }
