@@ -361,4 +361,6 @@ impl Audience {
 }
 
 #[cfg(test)]
+mod match_tests;
+#[cfg(test)]
 mod tests;

@@ -80,11 +80,18 @@ impl fmt::Display for DatafileError {
                 "unsupported datafile version {v:?} (supported: {})",
                 SUPPORTED_VERSIONS.join(", ")
             ),
-            DatafileError::Field { path, source } => write!(
-                f,
-                "datafile field `{path}`: {}",
-                path::strip_position(&source.to_string())
-            ),
+            DatafileError::Field { path, source } => {
+                let message = source.to_string();
+                if message.starts_with("missing field") {
+                    write!(f, "datafile field `{path}` is missing")
+                } else {
+                    write!(
+                        f,
+                        "datafile field `{path}`: {}",
+                        path::strip_position(&message)
+                    )
+                }
+            }
             DatafileError::Conditions { path, reason } => {
                 write!(f, "datafile field `{path}`: {reason}")
             }
@@ -166,5 +173,7 @@ fn explain(text: &[u8], err: serde_json::Error) -> DatafileError {
     }
 }
 
+#[cfg(test)]
+mod error_tests;
 #[cfg(test)]
 mod tests;
