@@ -70,36 +70,87 @@ impl BucketingKey {
         }
     }
 
+    /// The hash of the bucketing id followed by the entity `key` was made for.
+    #[inline]
+    pub(crate) fn hash_entity(&self, key: &EntityKey) -> u32 {
+        let Some(layout) = key.layouts.get(self.pending_len) else {
+            return self.hash(&key.id);
+        };
+        let words = key
+            .words
+            .get(layout.start as usize..(layout.start + layout.full) as usize)
+            .unwrap_or(&[]);
+        let mut h = self.h;
+        let (tail, tail_len) = match words.split_first() {
+            Some((first, rest)) => {
+                h = mix_block(h, first | self.pending);
+                for w in rest {
+                    h = mix_block(h, *w);
+                }
+                (layout.tail, layout.tail_len)
+            }
+            None => (layout.tail | self.pending, layout.tail_len),
+        };
+        if tail_len != 0 {
+            h ^= tail.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        }
+        finish(h, (self.len + key.id.len()) as u32)
+    }
+
+    /// The bucket (`0..10000`) of the bucketing id in the entity `key` was made for.
+    #[inline]
+    pub(crate) fn bucket_entity(&self, key: &EntityKey) -> u32 {
+        scale(self.hash_entity(key))
+    }
+
     /// The hash of the bucketing id followed by `entity_id`.
     #[inline]
     pub(crate) fn hash(&self, entity_id: &str) -> u32 {
         let bytes = entity_id.as_bytes();
+        let n = self.pending_len;
+        let total = (self.len + bytes.len()) as u32;
+        // The pending bytes of the id and the entity id, as one run of whole blocks and a tail.
+        let mut buf = [0u8; 64];
+        let Some(slot) = buf.get_mut(n..n + bytes.len()) else {
+            return self.hash_long(bytes);
+        };
+        slot.copy_from_slice(bytes);
+        let run = n + bytes.len();
+        let mut h = self.h;
+        let mut blocks = buf.chunks_exact(4).take(run / 4);
+        if let Some(first) = blocks.next() {
+            h = mix_block(h, self.pending | full_block(first));
+        }
+        for c in blocks {
+            h = mix_block(h, full_block(c));
+        }
+        let tail_len = run % 4;
+        if tail_len != 0 {
+            let at = run - tail_len;
+            // `pending` sits in the first block, which is the tail when there is no whole one.
+            let mut k = block(buf.get(at..run).unwrap_or(&[]));
+            if at == 0 {
+                k |= self.pending;
+            }
+            h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        }
+        finish(h, total)
+    }
+
+    /// [`BucketingKey::hash`] for entity ids too long for the stack buffer.
+    #[cold]
+    fn hash_long(&self, bytes: &[u8]) -> u32 {
         let mut h = self.h;
         let mut k = self.pending;
         let mut n = self.pending_len;
-        let mut body = bytes;
-        if n != 0 {
-            let take = (4 - n).min(bytes.len());
-            let (head, rest) = bytes.split_at(take);
-            for b in head {
-                k |= u32::from(*b) << (8 * n);
-                n += 1;
-            }
-            body = rest;
+        for b in bytes {
+            k |= u32::from(*b) << (8 * n);
+            n += 1;
             if n == 4 {
                 h = mix_block(h, k);
                 k = 0;
                 n = 0;
             }
-        }
-        if n == 0 {
-            let mut blocks = body.chunks_exact(4);
-            for c in &mut blocks {
-                h = mix_block(h, full_block(c));
-            }
-            let rest = blocks.remainder();
-            k = block(rest);
-            n = rest.len();
         }
         if n != 0 {
             h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
@@ -111,6 +162,57 @@ impl BucketingKey {
     #[inline]
     pub(crate) fn bucket(&self, entity_id: &str) -> u32 {
         scale(self.hash(entity_id))
+    }
+}
+
+/// An entity id (experiment, group or holdout) cut into hash blocks in advance for each of the
+/// four ways a bucketing id can leave the last block unfinished, so that continuing a
+/// [`BucketingKey`] with it mixes whole words only.
+#[derive(Debug, Clone)]
+pub(crate) struct EntityKey {
+    id: Box<str>,
+    words: Box<[u32]>,
+    layouts: [Layout; 4],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Layout {
+    /// Where this layout's whole blocks start in `words`, and how many there are.
+    start: u32,
+    full: u32,
+    /// The last, partial block (the pending bytes not included) and the total bytes in it.
+    tail: u32,
+    tail_len: u32,
+}
+
+impl EntityKey {
+    /// Cuts `id` into blocks for each alignment.
+    pub(crate) fn new(id: &str) -> EntityKey {
+        let bytes = id.as_bytes();
+        let mut words = Vec::new();
+        let mut layouts = [Layout::default(); 4];
+        for (pending, layout) in layouts.iter_mut().enumerate() {
+            // The stream is `pending` placeholder bytes followed by the id.
+            let mut stream = vec![0u8; pending];
+            stream.extend_from_slice(bytes);
+            let mut blocks = stream.chunks_exact(4);
+            let start = words.len() as u32;
+            for c in &mut blocks {
+                words.push(full_block(c));
+            }
+            let rest = blocks.remainder();
+            *layout = Layout {
+                start,
+                full: words.len() as u32 - start,
+                tail: block(rest),
+                tail_len: rest.len() as u32,
+            };
+        }
+        EntityKey {
+            id: id.into(),
+            words: words.into_boxed_slice(),
+            layouts,
+        }
     }
 }
 
@@ -187,6 +289,29 @@ mod tests {
             let expected = murmur3::murmur3_32(&mut std::io::Cursor::new(joined.as_bytes()), 1)
                 .expect("in-memory read");
             assert_eq!(murmur3_concat(a, b, 1), expected, "{joined:?}");
+        }
+    }
+
+    #[test]
+    fn precut_entity_ids_hash_like_streamed_ones_for_every_alignment() {
+        for user in ["", "a", "ab", "abc", "abcd", "user-00001-13f7639b", "üñï"] {
+            let key = BucketingKey::new(user);
+            for entity in [
+                "",
+                "1",
+                "12",
+                "123",
+                "1234",
+                "12345",
+                "1000104",
+                "a-much-longer-entity-id-0123456789-0123456789-0123456789-0123456789",
+            ] {
+                assert_eq!(
+                    key.hash_entity(&EntityKey::new(entity)),
+                    murmur3_concat(user, entity, SEED),
+                    "{user:?} + {entity:?}"
+                );
+            }
         }
     }
 

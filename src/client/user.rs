@@ -3,10 +3,12 @@
 
 use super::{Client, DecideOption, Decision, Decisions, FlagRef, OptionSet};
 use crate::audience::{AttributeView, Resolution};
+use crate::bucketing::BucketingKey;
 use crate::config::ProjectConfig;
 use crate::decision::{
     self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
 };
+use crate::value::BUCKETING_ID_ATTRIBUTE;
 use crate::value::{AttributeValue, Attributes};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ struct Resolved {
     config: Arc<ProjectConfig>,
     generation: u64,
     resolution: Resolution,
+    bucketing: BucketingKey,
 }
 
 impl UserData {
@@ -35,6 +38,10 @@ impl UserData {
         let (generation, config) = self.client.current();
         self.resolved = config.map(|config| Resolved {
             resolution: config.resolve(&self.attributes),
+            bucketing: BucketingKey::new(match self.attributes.get(BUCKETING_ID_ATTRIBUTE) {
+                Some(AttributeValue::String(id)) => id,
+                _ => &self.user_id,
+            }),
             config,
             generation,
         });
@@ -282,6 +289,11 @@ impl UserContext {
             attributes: data.view(&config),
             segments: data.segments.as_deref().unwrap_or(&[]),
             forced: &data.forced,
+            bucketing: data
+                .resolved
+                .as_ref()
+                .filter(|r| r.config.id == config.id)
+                .map(|r| r.bucketing),
         };
         let mut reasons = Reasons::new(options.has(DecideOption::IncludeReasons));
         let settings = Settings {

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::audience::{Audience, Slots};
+use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
@@ -108,6 +109,7 @@ impl Builder {
             status: boxed(status),
             running: status == "Running",
             bucketable: !key.trim().is_empty(),
+            hash_key: EntityKey::new(id),
             variations: variation_idx,
             traffic,
             audience,
@@ -265,6 +267,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let group_idx = groups.len() as u32;
         groups.push(Group {
             id: boxed(&g.id),
+            hash_key: EntityKey::new(&g.id),
             policy: boxed(&g.policy),
             traffic: g
                 .traffic_allocation

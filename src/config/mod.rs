@@ -12,7 +12,7 @@ pub(crate) use variables::NO_VARIABLES;
 pub use variables::{VariableType, VariableValue, Variables};
 
 use crate::audience::{Audience, Condition, Slots, Tree};
-use crate::bucketing::Range;
+use crate::bucketing::{EntityKey, Range};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
 
@@ -64,6 +64,8 @@ pub(crate) struct Rule {
     pub running: bool,
     /// False for a rule whose key is empty or blank: the SDKs bucket no one into it.
     pub bucketable: bool,
+    /// The rule id, cut for hashing.
+    pub hash_key: EntityKey,
     /// Global variation indexes.
     pub variations: Vec<u32>,
     /// Traffic ranges; `None` for a hold-back range or an id that is not one of the rule's
@@ -87,6 +89,8 @@ pub(crate) struct Rule {
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Group {
     pub id: Box<str>,
+    /// The group id, cut for hashing.
+    pub hash_key: EntityKey,
     pub policy: Box<str>,
     pub traffic: Vec<Range<Box<str>>>,
 }

@@ -85,6 +85,8 @@ pub(crate) struct User<'a> {
     pub attributes: AttributeView<'a>,
     pub segments: &'a [String],
     pub forced: &'a ForcedDecisions,
+    /// The hash state of the bucketing id, when the user context computed it in advance.
+    pub bucketing: Option<BucketingKey>,
 }
 
 impl User<'_> {
@@ -125,7 +127,10 @@ pub(crate) fn decide_flag(
             source: Source::FeatureTest,
         };
     }
-    let bucketing_id = BucketingKey::new(user.bucketing_id(reasons));
+    let bucketing_id = match user.bucketing {
+        Some(key) if !reasons.enabled() => key,
+        _ => BucketingKey::new(user.bucketing_id(reasons)),
+    };
     let bucketing_id = &bucketing_id;
 
     for &h in &config.global_holdouts {
@@ -259,7 +264,7 @@ fn bucket(
     }
     if let Some(g) = rule.group {
         let group = config.group(g)?;
-        let value = bucketing_id.bucket(&group.id);
+        let value = bucketing_id.bucket_entity(&group.hash_key);
         match bucketing::find(&group.traffic, value) {
             Some(entity) if **entity == *rule.id => {}
             _ => {
@@ -273,7 +278,7 @@ fn bucket(
             }
         }
     }
-    let value = bucketing_id.bucket(&rule.id);
+    let value = bucketing_id.bucket_entity(&rule.hash_key);
     reasons.add(|| format!("bucket {value} in {:?}", rule.key));
     let found = bucketing::find(&rule.traffic, value).copied().flatten();
     if found.is_none() {
