@@ -41,8 +41,8 @@ pub(crate) struct Version {
 
 /// Compares two all-digit strings as unbounded integers.
 fn cmp_digits(a: &str, b: &str) -> Ordering {
-    let a = &a.as_bytes()[a.bytes().take_while(|&c| c == b'0').count()..];
-    let b = &b.as_bytes()[b.bytes().take_while(|&c| c == b'0').count()..];
+    let a = a.trim_start_matches('0').as_bytes();
+    let b = b.trim_start_matches('0').as_bytes();
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 

@@ -77,8 +77,8 @@ fn frames_before(text: &[u8], offset: usize) -> Vec<Frame> {
     let end = offset.min(text.len());
     // In an object, a string is a key when no ':' has been seen since the last '{' or ','.
     let mut expecting_key = false;
-    while i < end {
-        match text[i] {
+    while let Some(&byte) = text.get(i).filter(|_| i < end) {
+        match byte {
             b'{' => {
                 stack.push(Frame::Object { key: None });
                 expecting_key = true;
@@ -104,8 +104,8 @@ fn frames_before(text: &[u8], offset: usize) -> Vec<Frame> {
             b'"' => {
                 let start = i + 1;
                 let mut j = start;
-                while j < text.len() && text[j] != b'"' {
-                    if text[j] == b'\\' {
+                while let Some(&c) = text.get(j).filter(|&&c| c != b'"') {
+                    if c == b'\\' {
                         j += 1;
                     }
                     j += 1;
@@ -113,7 +113,8 @@ fn frames_before(text: &[u8], offset: usize) -> Vec<Frame> {
                 let stop = j.min(text.len());
                 if expecting_key {
                     if let Some(Frame::Object { key }) = stack.last_mut() {
-                        *key = Some(String::from_utf8_lossy(&text[start..stop]).into_owned());
+                        let raw = text.get(start..stop).unwrap_or(&[]);
+                        *key = Some(String::from_utf8_lossy(raw).into_owned());
                     }
                 }
                 i = j;
