@@ -189,23 +189,39 @@ impl EntityKey {
     /// Cuts `id` into blocks for each alignment.
     pub(crate) fn new(id: &str) -> EntityKey {
         let bytes = id.as_bytes();
-        let mut words = Vec::new();
+        let mut words = Vec::with_capacity(bytes.len() + 4);
         let mut layouts = [Layout::default(); 4];
         for (pending, layout) in layouts.iter_mut().enumerate() {
-            // The stream is `pending` placeholder bytes followed by the id.
-            let mut stream = vec![0u8; pending];
-            stream.extend_from_slice(bytes);
-            let mut blocks = stream.chunks_exact(4);
+            // The stream is `pending` placeholder bytes followed by the id: the first block
+            // takes the id's first `4 - pending` bytes (none when `pending` is 0).
+            let head = ((4 - pending) % 4).min(bytes.len());
+            let (first, rest) = bytes.split_at(head);
             let start = words.len() as u32;
-            for c in &mut blocks {
-                words.push(full_block(c));
+            let mut tail = 0;
+            let mut tail_len = 0;
+            if pending != 0 {
+                let word = block(first) << (8 * pending);
+                if pending + first.len() == 4 {
+                    words.push(word);
+                } else {
+                    tail = word;
+                    tail_len = (pending + first.len()) as u32;
+                }
             }
-            let rest = blocks.remainder();
+            if tail_len == 0 {
+                let mut blocks = rest.chunks_exact(4);
+                for c in &mut blocks {
+                    words.push(full_block(c));
+                }
+                let rem = blocks.remainder();
+                tail = block(rem);
+                tail_len = rem.len() as u32;
+            }
             *layout = Layout {
                 start,
                 full: words.len() as u32 - start,
-                tail: block(rest),
-                tail_len: rest.len() as u32,
+                tail,
+                tail_len,
             };
         }
         EntityKey {

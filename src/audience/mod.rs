@@ -19,6 +19,7 @@ use crate::hash::FastMap;
 use crate::value::Attributes;
 #[cfg(test)]
 use serde_json::Value;
+use std::sync::Arc;
 
 /// An and/or/not tree over leaves of type `L`.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub(crate) enum Tree<L> {
     /// `not` applies to its first operand only; with none it is unknown.
     Not(Option<Box<Tree<L>>>),
     Leaf(L),
+    /// A subtree shared with other trees (an audience's conditions, inlined into every rule
+    /// that names the audience).
+    Shared(Arc<Tree<L>>),
     /// A leaf the SDKs cannot evaluate (an empty list, a value of the wrong kind).
     Unknown,
 }
@@ -124,6 +128,7 @@ impl<L> Tree<L> {
             }
             Tree::Not(child) => child.as_ref().and_then(|c| c.evaluate(eval)).map(|b| !b),
             Tree::Leaf(l) => eval(l),
+            Tree::Shared(t) => t.evaluate(eval),
             Tree::Unknown => None,
         }
     }
@@ -134,6 +139,7 @@ impl<L> Tree<L> {
             Tree::And(c) | Tree::Or(c) => c.iter().for_each(|t| t.for_each_leaf(f)),
             Tree::Not(Some(c)) => c.for_each_leaf(f),
             Tree::Leaf(l) => f(l),
+            Tree::Shared(t) => t.for_each_leaf(f),
             Tree::Not(None) | Tree::Unknown => {}
         }
     }
@@ -191,6 +197,7 @@ impl Tree<Condition> {
                 .as_ref()
                 .and_then(|c| c.matches(attributes, segments))
                 .map(|b| !b),
+            Tree::Shared(t) => t.matches(attributes, segments),
             Tree::Unknown => None,
         }
     }
@@ -203,7 +210,8 @@ impl Tree<u32> {
         match self {
             Tree::Leaf(a) => audiences
                 .get(*a as usize)
-                .map_or(Tree::Unknown, |aud| aud.tree.clone()),
+                .map_or(Tree::Unknown, |aud| Tree::Shared(Arc::clone(&aud.tree))),
+            Tree::Shared(t) => t.inline(audiences),
             Tree::And(children) if children.len() == 1 => children
                 .first()
                 .map_or(Tree::Unknown, |c| c.inline(audiences)),
@@ -301,7 +309,7 @@ impl Slots {
 pub(crate) struct Audience {
     pub id: Box<str>,
     pub name: Box<str>,
-    pub tree: Tree<Condition>,
+    pub tree: Arc<Tree<Condition>>,
 }
 
 impl Audience {
@@ -348,7 +356,7 @@ impl Audience {
         Audience {
             id: id.into(),
             name: name.into(),
-            tree,
+            tree: Arc::new(tree.simplified()),
         }
     }
 

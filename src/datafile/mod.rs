@@ -162,7 +162,15 @@ fn explain(text: &[u8], err: serde_json::Error) -> DatafileError {
                     version: map.get("version").cloned(),
                 },
                 Ok(_) => return DatafileError::NotAnObject,
-                Err(_) => VersionProbe { version: None },
+                // The document is not JSON after all (trailing characters, say): that is what
+                // to report, not the field the typed parse stumbled on first.
+                Err(syntax) => {
+                    return DatafileError::Syntax {
+                        line: syntax.line(),
+                        column: syntax.column(),
+                        source: syntax,
+                    }
+                }
             };
             if let Err(version_err) = check_version(probe.version.as_ref()) {
                 return version_err;
