@@ -29,6 +29,11 @@ pub enum DatafileError {
         /// The underlying JSON error.
         source: serde_json::Error,
     },
+    /// The document is not UTF-8 text.
+    NotUtf8 {
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
     /// The document is valid JSON but not an object.
     NotAnObject,
     /// `version` is missing or not a string.
@@ -71,6 +76,12 @@ impl fmt::Display for DatafileError {
                 "datafile is not valid JSON at line {line} column {column}: {}",
                 path::strip_position(&source.to_string())
             ),
+            DatafileError::NotUtf8 { offset } => {
+                write!(
+                    f,
+                    "datafile is not UTF-8 text (invalid byte at offset {offset})"
+                )
+            }
             DatafileError::NotAnObject => f.write_str("datafile is not a JSON object"),
             DatafileError::VersionNotAString => {
                 f.write_str("datafile field `version` is missing or not a string")
@@ -123,18 +134,22 @@ struct VersionProbe {
 }
 
 /// Parses and checks a datafile.
-pub(crate) fn parse(text: &[u8]) -> Result<model::Datafile<'_>, DatafileError> {
-    if text.iter().all(u8::is_ascii_whitespace) {
+pub(crate) fn parse(bytes: &[u8]) -> Result<model::Datafile<'_>, DatafileError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DatafileError::Empty);
     }
-    match serde_json::from_slice::<model::Datafile>(text) {
+    // Validating the whole document once lets the parser skip validating each string.
+    let text = std::str::from_utf8(bytes).map_err(|e| DatafileError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    match serde_json::from_str::<model::Datafile>(text) {
         Ok(datafile) => {
             check_version(Some(&serde_json::Value::String(
                 datafile.version.to_string(),
             )))?;
             Ok(datafile)
         }
-        Err(err) => Err(explain(text, err)),
+        Err(err) => Err(explain(bytes, err)),
     }
 }
 
