@@ -1,0 +1,101 @@
+//! A decide allocates nothing beyond what the returned decision holds: counted with a global
+//! allocator that tallies allocations made by the test's own thread.
+
+use decisive::{Attributes, Client, DecideOption};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the wrapper only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[derive(serde::Deserialize)]
+struct BenchUser {
+    id: String,
+    attributes: Attributes,
+}
+
+fn setup() -> (Client, Vec<decisive::UserContext>) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let client = Client::from_path(format!("{root}/datafiles/bench_datafile.json")).unwrap();
+    let users: Vec<BenchUser> = serde_json::from_slice(
+        &std::fs::read(format!("{root}/benches/data/bench_users.json")).unwrap(),
+    )
+    .unwrap();
+    let contexts = users
+        .into_iter()
+        .take(500)
+        .map(|u| client.create_user_context(u.id, u.attributes))
+        .collect();
+    (client, contexts)
+}
+
+#[test]
+fn deciding_one_flag_allocates_nothing() {
+    let (_client, users) = setup();
+    let mut enabled = 0;
+    let n = allocations_during(|| {
+        for user in &users {
+            for flag in ["flag_05", "flag_48", "flag_49"] {
+                let d = user.decide(flag, &[DecideOption::DisableDecisionEvent]);
+                enabled += usize::from(d.enabled());
+            }
+        }
+    });
+    assert_eq!(n, 0, "allocations in {} decides", users.len() * 3);
+    assert!(enabled > 0);
+}
+
+#[test]
+fn deciding_every_flag_allocates_only_the_returned_list() {
+    let (client, users) = setup();
+    let flags = client.config().unwrap().flag_keys().count();
+    let mut decided = 0;
+    let n = allocations_during(|| {
+        for user in &users {
+            decided += user.decide_all(&[DecideOption::DisableDecisionEvent]).len();
+        }
+    });
+    assert_eq!(decided, users.len() * flags);
+    assert_eq!(n, users.len(), "one allocation (the list) per decide_all");
+}
+
+#[test]
+fn reasons_are_allocated_only_when_asked_for() {
+    let (_client, users) = setup();
+    let user = &users[0];
+    let n = allocations_during(|| {
+        let d = user.decide("flag_05", &[DecideOption::IncludeReasons]);
+        assert!(!d.reasons().is_empty());
+    });
+    assert!(n > 0);
+}
