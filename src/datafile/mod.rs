@@ -9,6 +9,7 @@ pub(crate) mod conditions;
 pub(crate) mod model;
 mod path;
 
+use serde::Deserialize;
 use std::fmt;
 
 /// Datafile versions this SDK reads.
@@ -144,6 +145,17 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<model::Datafile<'_>, DatafileError> 
     })?;
     match serde_json::from_str::<model::Datafile>(text) {
         Ok(datafile) => {
+            check_version(Some(&serde_json::Value::String(
+                datafile.version.to_string(),
+            )))?;
+            Ok(datafile)
+        }
+        // JSON allows a key twice; the official SDKs' parsers keep the last value, and so does
+        // a generic JSON value, which is read again as a datafile.
+        Err(err) if err.to_string().starts_with("duplicate field") => {
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| explain(bytes, e))?;
+            let datafile = model::Datafile::deserialize(value).map_err(|e| explain(bytes, e))?;
             check_version(Some(&serde_json::Value::String(
                 datafile.version.to_string(),
             )))?;
