@@ -66,30 +66,25 @@ impl<L> Tree<L> {
         }
     }
 
-    /// Builds a tree from a JSON value (the same grammar as [`Tree::from_raw`]).
+    /// Builds a tree from a JSON value (the same grammar as [`Tree::from_raw`]), `leaf` seeing
+    /// each leaf as JSON.
     #[cfg(test)]
     pub(crate) fn from_json(value: &Value, leaf: &mut impl FnMut(&Value) -> Option<L>) -> Tree<L> {
-        match value {
-            Value::Array(items) => {
-                let (op, operands) = match items.first() {
-                    None => return Tree::Unknown,
-                    Some(Value::String(s)) if s == "and" || s == "or" || s == "not" => {
-                        (s.as_str(), items.get(1..).unwrap_or(&[]))
-                    }
-                    Some(_) => ("or", items.as_slice()),
-                };
-                let mut children = operands.iter().map(|v| Tree::from_json(v, leaf));
-                match op {
-                    "and" => Tree::And(children.collect()),
-                    "not" => Tree::Not(children.next().map(Box::new)),
-                    _ => Tree::Or(children.collect()),
-                }
-            }
-            other => match leaf(other) {
-                Some(l) => Tree::Leaf(l),
-                None => Tree::Unknown,
-            },
-        }
+        let Ok(raw) = serde_json::from_value::<RawCondition>(value.clone()) else {
+            return Tree::Unknown;
+        };
+        Tree::from_raw(&raw, &mut |node| {
+            let json = match node {
+                RawCondition::Str(s) => Value::String(s.clone()),
+                RawCondition::Other(v) => v.clone(),
+                RawCondition::Leaf(l) => serde_json::json!({
+                    "name": l.name, "type": l.kind, "value": l.value,
+                    "match": l.match_type.clone().and_then(Result::ok),
+                }),
+                RawCondition::List(_) => Value::Null,
+            };
+            leaf(&json)
+        })
     }
 
     /// Evaluates the tree, `eval` giving each leaf's value.

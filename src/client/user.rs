@@ -219,19 +219,8 @@ impl UserContext {
         let Some(config) = self.data.config() else {
             return Decisions::default();
         };
-        let options = OptionSet::from_slice(options).union(self.data.client.inner.default_options);
-        let mut tracker = self.profile_tracker(options);
-        let mut list = Vec::with_capacity(config.flags.len());
-        for idx in 0..config.flags.len() as u32 {
-            let d = self.decide_one(Arc::clone(&config), idx, options, tracker.as_mut());
-            if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
-                list.push(d);
-            }
-        }
-        if let Some(t) = tracker {
-            t.save();
-        }
-        Decisions { list }
+        let flags = (0..config.flags.len() as u32).map(Ok);
+        self.decide_many(&config, options, flags)
     }
 
     /// Decides the flags `keys`, in that order. An unknown key gives a decision with an error
@@ -244,15 +233,29 @@ impl UserContext {
         let Some(config) = self.data.config() else {
             return Decisions::default();
         };
+        let flags = keys.iter().map(|key| {
+            let key = key.as_ref();
+            config.flag(key).map(|(idx, _)| idx).ok_or(key)
+        });
+        self.decide_many(&config, options, flags)
+    }
+
+    /// Decides several flags with one user profile lookup and save; `flags` gives each flag's
+    /// index, or the key that names no flag.
+    fn decide_many<'k>(
+        &self,
+        config: &Arc<ProjectConfig>,
+        options: &[DecideOption],
+        flags: impl ExactSizeIterator<Item = Result<u32, &'k str>>,
+    ) -> Decisions {
         let options = OptionSet::from_slice(options).union(self.data.client.inner.default_options);
         let mut tracker = self.profile_tracker(options);
-        let mut list = Vec::with_capacity(keys.len());
-        for key in keys {
-            let key = key.as_ref();
-            match config.flag(key) {
-                None => list.push(unknown_flag(key, self.clone())),
-                Some((idx, _)) => {
-                    let d = self.decide_one(Arc::clone(&config), idx, options, tracker.as_mut());
+        let mut list = Vec::with_capacity(flags.len());
+        for flag in flags {
+            match flag {
+                Err(key) => list.push(unknown_flag(key, self.clone())),
+                Ok(idx) => {
+                    let d = self.decide_one(Arc::clone(config), idx, options, tracker.as_mut());
                     if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
                         list.push(d);
                     }
