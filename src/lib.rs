@@ -54,6 +54,7 @@ mod client;
 mod config;
 mod datafile;
 mod decision;
+mod event;
 mod hash;
 pub mod replay;
 mod value;

@@ -7,8 +7,14 @@
 //! A case: `{"id", "user_id", "attributes", "op": "decide" | "decide_all" | "track",
 //! "flag_key", "options": [names], "forced": [[flag, rule | null, variation]], "segments",
 //! "event_key", "tags"}`. A result: `{"id", "decisions": {flag: {"variation_key", "enabled",
-//! "rule_key", "variables"}}}` for decide operations.
+//! "rule_key", "variables"}}, "events": [{"url", "method", "body"}]}` (no `decisions` for
+//! `track`). Events are the requests the case would send, one user event per request, with
+//! the fixtures' normalisation: every `uuid` is `"<uuid>"`, every `timestamp` 0, and the
+//! batch has no `client_name` or `client_version`.
 
+use crate::client::FlagRef;
+use crate::decision::FlagDecision;
+use crate::event::{self, LogEvent, UserEvent};
 use crate::{Attributes, Client, DecideOption, Decision, DecisionContext, ForcedDecision};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -100,6 +106,45 @@ pub fn decision_json(decision: &Decision) -> Value {
     })
 }
 
+/// The impression `decision` sends, if any.
+fn impression_of(decision: &Decision, disabled: bool) -> Option<UserEvent> {
+    let FlagRef::Known {
+        config,
+        rule,
+        variation,
+        source,
+        ..
+    } = &decision.flag
+    else {
+        return None;
+    };
+    if !event::should_send_impression(*source, config.send_flag_decisions, disabled) {
+        return None;
+    }
+    let flag_decision = FlagDecision {
+        rule: *rule,
+        variation: *variation,
+        source: *source,
+    };
+    let user = decision.user_context();
+    Some(event::impression(
+        config,
+        &flag_decision,
+        decision.flag_key(),
+        user.user_id(),
+        user.attributes(),
+    ))
+}
+
+/// A request in the result format, normalised.
+fn request_json(log_event: LogEvent) -> Value {
+    json!({
+        "url": log_event.url,
+        "method": log_event.method,
+        "body": event::payload::normalised(log_event.body),
+    })
+}
+
 /// Runs one case and returns its result object.
 pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
     let options = case
@@ -109,6 +154,7 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
             DecideOption::from_name(name).ok_or_else(|| ReplayError::UnknownOption(name.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let disabled = options.contains(&DecideOption::DisableDecisionEvent);
     let mut user = client.create_user_context(case.user_id.clone(), case.attributes.clone());
     for (flag, rule, variation) in &case.forced {
         user.set_forced_decision(
@@ -121,6 +167,7 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
     }
     let mut result = Map::new();
     result.insert("id".into(), case.id.clone());
+    let mut user_events = Vec::new();
     match case.op.as_str() {
         "decide" => {
             let key = case
@@ -128,20 +175,118 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
                 .as_deref()
                 .ok_or(ReplayError::MissingFlagKey)?;
             let decision = user.decide(key, &options);
+            user_events.extend(impression_of(&decision, disabled));
             let mut decisions = Map::new();
             decisions.insert(key.to_owned(), decision_json(&decision));
             result.insert("decisions".into(), Value::Object(decisions));
         }
         "decide_all" => {
-            let decisions = user
-                .decide_all(&options)
+            // ENABLED_FLAGS_ONLY filters what decide_all returns, not the impressions sent.
+            let enabled_only = options.contains(&DecideOption::EnabledFlagsOnly);
+            let all: Vec<DecideOption> = options
                 .iter()
-                .map(|d| (d.flag_key().to_owned(), decision_json(d)))
+                .copied()
+                .filter(|o| *o != DecideOption::EnabledFlagsOnly)
                 .collect();
+            let mut decisions = Map::new();
+            for d in user.decide_all(&all).iter() {
+                user_events.extend(impression_of(d, disabled));
+                if d.enabled() || !enabled_only {
+                    decisions.insert(d.flag_key().to_owned(), decision_json(d));
+                }
+            }
             result.insert("decisions".into(), Value::Object(decisions));
         }
-        "track" => {}
+        "track" => {
+            let key = case.event_key.as_deref().unwrap_or("");
+            let tags = match &case.tags {
+                Some(Value::Object(map)) => Some(map),
+                _ => None,
+            };
+            if let Some(config) = client.config() {
+                match event::conversion(&config, key, &case.user_id, &case.attributes, tags) {
+                    Ok(conversion) => user_events.push(conversion),
+                    Err(e) => log::info!(target: "decisive", "no conversion: {e}"),
+                }
+            }
+        }
         other => return Err(ReplayError::UnknownOp(other.to_owned())),
     }
+    let events = user_events
+        .iter()
+        .filter_map(|e| event::log_event(std::slice::from_ref(e)))
+        .map(request_json)
+        .collect();
+    result.insert("events".into(), Value::Array(events));
     Ok(Value::Object(result))
+}
+
+/// `value` laid out as Python's `json.dumps(value, sort_keys=True)` lays it out — `", "` and
+/// `": "` separators, non-ASCII characters escaped as `\uXXXX` — so that results can be
+/// compared with files the official Python SDK wrote using `diff`. (Object keys come out
+/// sorted because `serde_json` keeps them so.)
+pub fn to_python_json(value: &Value) -> String {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    if serde::Serialize::serialize(value, &mut serializer).is_err() {
+        return value.to_string();
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_string())
+}
+
+/// The separators and escapes of Python's `json.dumps`.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        if fragment.is_ascii() {
+            return writer.write_all(fragment.as_bytes());
+        }
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                writer.write_all(&[c as u8])?;
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

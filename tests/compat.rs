@@ -1,5 +1,6 @@
 //! Every case of every fixture set in tests/fixtures/compat (made with the official Python SDK)
-//! decided by this crate, compared field by field with the official result.
+//! replayed by this crate, compared field by field with the official result: the decisions and
+//! the event requests (impressions and conversions) each case sends.
 
 use decisive::replay::{self, Case};
 use decisive::Client;
@@ -32,7 +33,7 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 #[test]
-fn every_fixture_case_decides_as_the_official_sdk() {
+fn every_fixture_case_decides_and_sends_events_as_the_official_sdk() {
     let sets = fixture_sets();
     assert!(
         sets.len() == 13,
@@ -76,6 +77,20 @@ fn every_fixture_case_decides_as_the_official_sdk() {
                 (Some(g), Some(w)) => same(g, w),
                 _ => false,
             };
+            let events_ok = match (got.get("events"), want.get("events")) {
+                (Some(g), Some(w)) => same(g, w),
+                _ => false,
+            };
+            if !events_ok {
+                failures.push(format!(
+                    "{name} case {} events:\n  got      {}\n  expected {}",
+                    want["id"],
+                    got.get("events").map(|v| v.to_string()).unwrap_or_default(),
+                    want.get("events")
+                        .map(|v| v.to_string())
+                        .unwrap_or_default()
+                ));
+            }
             if !ok {
                 failures.push(format!(
                     "{name} case {}:\n  got      {}\n  expected {}",

@@ -257,8 +257,7 @@ fn replay_lines(
         }
         let case = Case::parse(&line).map_err(|e| at(number, &e))?;
         let result = replay::run(client, &case).map_err(|e| at(number, &e))?;
-        let text = serde_json::to_string(&result).map_err(|e| at(number, &e))?;
-        writeln!(out, "{text}")?;
+        writeln!(out, "{}", replay::to_python_json(&result))?;
     }
     Ok(())
 }

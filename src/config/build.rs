@@ -169,7 +169,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         .collect();
     let mut attribute_index = FastMap::default();
     for (i, a) in attributes.iter().enumerate() {
-        attribute_index.entry(a.key.clone()).or_insert(i as u32);
+        // A key listed twice resolves to its last entry, as in the official SDKs.
+        attribute_index.insert(a.key.clone(), i as u32);
     }
 
     // Audiences: legacy first, then typed audiences replacing legacy ones with the same id.
@@ -450,7 +451,11 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         anonymize_ip: d.anonymize_ip,
         bot_filtering: d.bot_filtering,
         send_flag_decisions: d.send_flag_decisions,
-        region: if d.region.as_deref() == Some("EU") {
+        region: if d
+            .region
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case("EU"))
+        {
             Region::Eu
         } else {
             Region::Us

@@ -1,0 +1,400 @@
+//! The event layer's data: user events (impressions and conversions) built from a decision or a
+//! `track` call, exactly as the official Python SDK (`optimizely/event/user_event_factory.py`)
+//! builds them, and the batch payload sent to the Optimizely event endpoint ([`payload`]).
+//!
+//! Invariant: a [`UserEvent`] is complete once built. It carries its own [`EventContext`]
+//! (account, project, revision, client, IP anonymisation, bot filtering, region) taken from the
+//! config that decided it, and its visitor attributes already in wire form, so a batch built
+//! later (after a datafile update, on another thread) reports what was decided, and batches
+//! can be split wherever the context changes.
+
+#![allow(
+    dead_code,
+    reason = "called by the client's decide and track paths and by the batch processor"
+)]
+
+mod ids;
+pub(crate) mod payload;
+pub(crate) mod tags;
+mod uuid;
+
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod tests;
+
+#[allow(
+    unused_imports,
+    reason = "the API the client and the batch processor use"
+)]
+pub(crate) use payload::{log_event, log_events, LogEvent};
+
+use crate::config::{ProjectConfig, Region, Rule, RuleKind, Variation};
+use crate::decision::{FlagDecision, Source};
+use crate::value::{AttributeValue, Attributes};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The `client_name` this crate reports in event batches.
+pub(crate) const CLIENT_NAME: &str = "decisive";
+
+/// The `client_version` this crate reports in event batches.
+pub(crate) const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Attribute keys with this prefix are sent even when the datafile does not list them.
+pub(crate) const RESERVED_ATTRIBUTE_PREFIX: &str = "$opt_";
+
+/// The visitor attribute carrying the datafile's `botFiltering`.
+pub(crate) const BOT_FILTERING_ATTRIBUTE: &str = "$opt_bot_filtering";
+
+/// The `key` of an impression's activation event.
+pub(crate) const ACTIVATE_EVENT_KEY: &str = "campaign_activated";
+
+/// The `type` of every visitor attribute.
+pub(crate) const CUSTOM_ATTRIBUTE_TYPE: &str = "custom";
+
+/// Why a user event could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub(crate) enum EventError {
+    /// `track` named an event key the datafile does not have (the Python SDK sends nothing).
+    UnknownEvent(String),
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::UnknownEvent(key) => {
+                write!(
+                    f,
+                    "event key {key:?} is not in the datafile; nothing tracked"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// The batch-level facts of a user event; events are batched together only while these are
+/// equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventContext {
+    /// The datafile's `accountId`.
+    pub account_id: String,
+    /// The datafile's `projectId`.
+    pub project_id: String,
+    /// The datafile's `revision`.
+    pub revision: String,
+    /// This SDK's name ([`CLIENT_NAME`]).
+    pub client_name: &'static str,
+    /// This SDK's version ([`CLIENT_VERSION`]).
+    pub client_version: &'static str,
+    /// The datafile's `anonymizeIP`.
+    pub anonymize_ip: bool,
+    /// The datafile's `botFiltering`, when it is a boolean.
+    pub bot_filtering: Option<bool>,
+    /// The region whose endpoint receives the batch.
+    pub region: Region,
+}
+
+impl EventContext {
+    /// The context of events decided with `config`.
+    pub(crate) fn of(config: &ProjectConfig) -> EventContext {
+        EventContext {
+            account_id: config.account_id.to_string(),
+            project_id: config.project_id.to_string(),
+            revision: config.revision.to_string(),
+            client_name: CLIENT_NAME,
+            client_version: CLIENT_VERSION,
+            anonymize_ip: config.anonymize_ip,
+            bot_filtering: config.bot_filtering,
+            region: config.region,
+        }
+    }
+}
+
+/// One entry of a visitor's `attributes`: `{entity_id, key, type: "custom", value}`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct VisitorAttribute {
+    /// The datafile's attribute id, or the key itself for a `$opt_` key the datafile lacks.
+    pub entity_id: String,
+    /// The attribute key as the user gave it.
+    pub key: String,
+    /// A string, boolean or number (finite, |x| ≤ 2^53), as the user gave it.
+    pub value: Value,
+}
+
+/// What every user event carries besides its own kind's data.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EventHeader {
+    /// The batch-level facts.
+    pub context: EventContext,
+    /// The user id (`visitor_id`).
+    pub visitor_id: String,
+    /// The visitor attributes in wire form, in the user's attribute order, then
+    /// `$opt_bot_filtering` when the datafile has a boolean `botFiltering`.
+    pub attributes: Vec<VisitorAttribute>,
+    /// A random version-4 UUID naming this event.
+    pub uuid: String,
+    /// When the event was made, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+}
+
+/// An impression: the user was shown a flag decision.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Impression {
+    /// The layer id of the rule, else its id (`""` without a rule). Also the activation's
+    /// `entity_id`.
+    pub campaign_id: String,
+    /// The rule's (experiment's, delivery rule's or holdout's) id; `""` without a rule.
+    pub experiment_id: String,
+    /// The variation id when it is a non-empty string of ASCII digits, else `None` (`null`).
+    pub variation_id: Option<String>,
+    /// The flag key.
+    pub flag_key: String,
+    /// The rule key; `""` without a rule.
+    pub rule_key: String,
+    /// `feature-test`, `rollout`, `holdout` (or `experiment` for a legacy activate).
+    pub rule_type: &'static str,
+    /// The variation key; `""` without a variation.
+    pub variation_key: String,
+    /// Whether the flag is on for the user.
+    pub enabled: bool,
+    /// The CMAB prediction's UUID, for a CMAB rule; sent only when non-empty.
+    pub cmab_uuid: Option<String>,
+}
+
+/// A conversion: the user did something the datafile lists as an event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Conversion {
+    /// The datafile event's id (the snapshot event's `entity_id`).
+    pub event_id: String,
+    /// The event key.
+    pub event_key: String,
+    /// The caller's tags, unchanged (`revenue` and `value` stay in them).
+    pub tags: Option<Map<String, Value>>,
+    /// The integer `revenue` tag.
+    pub revenue: Option<i64>,
+    /// The numeric `value` tag.
+    pub value: Option<f64>,
+}
+
+/// An event about one user, ready to be batched.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum UserEvent {
+    /// A decision was made (and is reported).
+    Impression {
+        /// Context, visitor, uuid and time.
+        header: EventHeader,
+        /// The decision.
+        impression: Impression,
+    },
+    /// A `track` call.
+    Conversion {
+        /// Context, visitor, uuid and time.
+        header: EventHeader,
+        /// The event.
+        conversion: Conversion,
+    },
+}
+
+impl UserEvent {
+    /// Context, visitor, uuid and time.
+    pub(crate) fn header(&self) -> &EventHeader {
+        match self {
+            UserEvent::Impression { header, .. } | UserEvent::Conversion { header, .. } => header,
+        }
+    }
+
+    /// The batch-level facts.
+    pub(crate) fn context(&self) -> &EventContext {
+        &self.header().context
+    }
+}
+
+/// Whether a flag decision sends an impression (Python `_create_optimizely_decision`): never
+/// with `DISABLE_DECISION_EVENT`; always for an experiment rule (`feature-test`, which includes
+/// flag-level forced decisions) or a holdout; for a delivery rule or no decision (`rollout`)
+/// only when the datafile's `sendFlagDecisions` is true.
+pub(crate) fn should_send_impression(
+    source: Source,
+    send_flag_decisions: bool,
+    disable_decision_event: bool,
+) -> bool {
+    !disable_decision_event
+        && (matches!(source, Source::FeatureTest | Source::Holdout) || send_flag_decisions)
+}
+
+/// The impression of `decision` for flag `flag_key` and user `user_id`.
+///
+/// As the Python SDK: the variation reported is looked up again by the decided variation's id,
+/// among the flag's rules' variations (first rule that has the id) or, for a holdout, among the
+/// holdout's; a decided variation with an empty id reports none. `enabled` is the decided
+/// variation's `featureEnabled`.
+pub(crate) fn impression(
+    config: &ProjectConfig,
+    decision: &FlagDecision,
+    flag_key: &str,
+    user_id: &str,
+    attributes: &Attributes,
+) -> UserEvent {
+    let rule = decision.rule.and_then(|r| config.rule(r));
+    let decided = decision.variation.and_then(|v| config.variation(v));
+    let experiment_id = rule.map_or("", |r| &*r.id);
+    let layer_id = rule
+        .filter(|r| r.kind != RuleKind::Holdout)
+        .map_or("", |r| &*r.layer_id);
+    let reported = match decided.map(|v| &*v.id) {
+        Some(id) if !id.is_empty() => {
+            if !flag_key.is_empty() && decision.source != Source::Holdout {
+                flag_variation_by_id(config, flag_key, id)
+            } else if !experiment_id.is_empty() {
+                rule.and_then(|r| rule_variation_by_id(config, r, id))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    let campaign_id = ids::campaign_id(layer_id, experiment_id).to_owned();
+    UserEvent::Impression {
+        header: header(config, user_id, attributes),
+        impression: Impression {
+            campaign_id,
+            experiment_id: experiment_id.to_owned(),
+            variation_id: reported
+                .and_then(|v| ids::variation_id(&v.id))
+                .map(str::to_owned),
+            flag_key: flag_key.to_owned(),
+            rule_key: rule.map_or("", |r| &*r.key).to_owned(),
+            rule_type: decision.source.as_str(),
+            variation_key: reported.map_or("", |v| &*v.key).to_owned(),
+            enabled: decided.is_some_and(|v| v.feature_enabled),
+            cmab_uuid: None,
+        },
+    }
+}
+
+/// The conversion of event `event_key` for user `user_id` with `tags`; an error when the
+/// datafile has no such event.
+pub(crate) fn conversion(
+    config: &ProjectConfig,
+    event_key: &str,
+    user_id: &str,
+    attributes: &Attributes,
+    event_tags: Option<&Map<String, Value>>,
+) -> Result<UserEvent, EventError> {
+    let event = config
+        .event_index
+        .get(event_key)
+        .and_then(|&i| config.events.get(i as usize))
+        .ok_or_else(|| EventError::UnknownEvent(event_key.to_owned()))?;
+    Ok(UserEvent::Conversion {
+        header: header(config, user_id, attributes),
+        conversion: Conversion {
+            event_id: event.id.to_string(),
+            event_key: event.key.to_string(),
+            tags: event_tags.cloned(),
+            revenue: event_tags.and_then(tags::revenue),
+            value: event_tags.and_then(tags::numeric_value),
+        },
+    })
+}
+
+/// Context, visitor, a new uuid and the current time.
+fn header(config: &ProjectConfig, user_id: &str, attributes: &Attributes) -> EventHeader {
+    EventHeader {
+        context: EventContext::of(config),
+        visitor_id: user_id.to_owned(),
+        attributes: visitor_attributes(config, attributes),
+        uuid: uuid::new_uuid(),
+        timestamp: uuid::now_millis(),
+    }
+}
+
+/// The visitor attributes of `attributes` (Python `EventFactory.build_attribute_list`).
+///
+/// Each attribute, in the user's order, whose value is a string, a boolean or a finite number
+/// of magnitude at most 2^53: a key the datafile lists is sent with the datafile's id (even a
+/// `$opt_` key), another `$opt_` key with the key as its id, any other key not at all; an
+/// empty datafile id drops the attribute. Then `$opt_bot_filtering` when the datafile has a
+/// boolean `botFiltering`.
+pub(crate) fn visitor_attributes(
+    config: &ProjectConfig,
+    attributes: &Attributes,
+) -> Vec<VisitorAttribute> {
+    let mut list = Vec::with_capacity(attributes.len() + 1);
+    for (key, value) in attributes.iter() {
+        let Some(value) = wire_value(value) else {
+            continue;
+        };
+        let known = config
+            .attribute_index
+            .get(key)
+            .and_then(|&i| config.attributes.get(i as usize));
+        let entity_id = match known {
+            Some(def) => def.id.to_string(),
+            None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => key.to_owned(),
+            None => continue,
+        };
+        if entity_id.is_empty() {
+            continue;
+        }
+        list.push(VisitorAttribute {
+            entity_id,
+            key: key.to_owned(),
+            value,
+        });
+    }
+    if let Some(bot_filtering) = config.bot_filtering {
+        list.push(VisitorAttribute {
+            entity_id: BOT_FILTERING_ATTRIBUTE.to_owned(),
+            key: BOT_FILTERING_ATTRIBUTE.to_owned(),
+            value: Value::Bool(bot_filtering),
+        });
+    }
+    list
+}
+
+/// An attribute value in wire form, when the event endpoint accepts it.
+fn wire_value(value: &AttributeValue) -> Option<Value> {
+    match value {
+        AttributeValue::String(s) => Some(Value::String(s.clone())),
+        AttributeValue::Bool(b) => Some(Value::Bool(*b)),
+        AttributeValue::Int(i) if value.is_valid_number() => Some(Value::from(*i)),
+        AttributeValue::Float(f) if value.is_valid_number() => {
+            serde_json::Number::from_f64(*f).map(Value::Number)
+        }
+        _ => None,
+    }
+}
+
+/// The variation with id `id` among the variations of flag `flag_key`'s rules: the first rule
+/// (experiment rules, then delivery rules) that has one (Python `get_flag_variation`).
+fn flag_variation_by_id<'c>(
+    config: &'c ProjectConfig,
+    flag_key: &str,
+    id: &str,
+) -> Option<&'c Variation> {
+    let (_, flag) = config.flag(flag_key)?;
+    flag.experiment_rules
+        .iter()
+        .chain(&flag.delivery_rules)
+        .filter_map(|&r| config.rule(r))
+        .find_map(|rule| rule_variation_by_id(config, rule, id))
+}
+
+/// The variation with id `id` of `rule` (the last one, when several share it, as in the
+/// official SDKs' id maps).
+fn rule_variation_by_id<'c>(
+    config: &'c ProjectConfig,
+    rule: &Rule,
+    id: &str,
+) -> Option<&'c Variation> {
+    rule.variations
+        .iter()
+        .rev()
+        .filter_map(|&v| config.variation(v))
+        .find(|v| *v.id == *id)
+}

@@ -1,0 +1,95 @@
+//! Random version-4 UUIDs and millisecond timestamps for user events, without a dependency.
+//!
+//! The generator is SplitMix64 over an atomic counter, seeded once per process from the
+//! standard library's randomly keyed hasher, the clock and the process id. It is fast,
+//! lock-free and collision-resistant enough to tell events apart; it is not a source of
+//! secrets (one UUID reveals the generator's state).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// SplitMix64's increment (the golden ratio in 64 bits).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The per-process seed.
+static SEED: OnceLock<u64> = OnceLock::new();
+
+/// How many 64-bit words have been drawn.
+static DRAWN: AtomicU64 = AtomicU64::new(0);
+
+/// The process's seed, made on first use.
+fn seed() -> u64 {
+    *SEED.get_or_init(|| {
+        let mut hasher = RandomState::new().build_hasher();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        hasher.write_u128(nanos);
+        hasher.write_u32(std::process::id());
+        hasher.write_usize(std::ptr::addr_of!(DRAWN) as usize);
+        hasher.finish()
+    })
+}
+
+/// SplitMix64's output function for state `z`.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// 16 random bytes: two consecutive SplitMix64 outputs.
+fn random_bytes() -> [u8; 16] {
+    let n = DRAWN.fetch_add(2, Ordering::Relaxed);
+    let base = seed();
+    let hi = mix(base.wrapping_add(n.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)));
+    let lo = mix(base.wrapping_add(n.wrapping_add(2).wrapping_mul(GOLDEN_GAMMA)));
+    let mut bytes = [0u8; 16];
+    for (dst, src) in bytes
+        .iter_mut()
+        .zip(hi.to_be_bytes().into_iter().chain(lo.to_be_bytes()))
+    {
+        *dst = src;
+    }
+    bytes
+}
+
+/// A new random UUID, version 4 (RFC 9562), as 36 lowercase characters `8-4-4-4-12`.
+pub(crate) fn new_uuid() -> String {
+    let mut bytes = random_bytes();
+    for (i, b) in bytes.iter_mut().enumerate() {
+        match i {
+            // Version 4 in the high nibble of byte 6.
+            6 => *b = (*b & 0x0F) | 0x40,
+            // Variant 10xx in the high bits of byte 8.
+            8 => *b = (*b & 0x3F) | 0x80,
+            _ => {}
+        }
+    }
+    format_uuid(&bytes)
+}
+
+/// Formats 16 bytes as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex.
+fn format_uuid(bytes: &[u8; 16]) -> String {
+    let nibble = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(nibble(b >> 4));
+        out.push(nibble(b & 0x0F));
+    }
+    out
+}
+
+/// Milliseconds since the Unix epoch, rounded to the nearest millisecond (as the Python SDK
+/// computes `int(round(time.time() * 1000))`); 0 for a clock set before 1970.
+pub(crate) fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        u64::try_from((d.as_nanos() + 500_000) / 1_000_000).unwrap_or(u64::MAX)
+    })
+}
