@@ -484,9 +484,9 @@ fn typed_set<'v>(
     defs: &'v [VariableDef],
     value_of: impl Fn(&'v VariableDef) -> Option<&'v str>,
 ) -> Variables {
-    Variables::from_entries(
+    Variables::from_raw(
         defs.iter()
-            .map(|v| (v.key.clone(), VariableValue::typed(value_of(v), v.kind)))
+            .map(|v| (v.key.clone(), value_of(v).map(Box::from), v.kind))
             .collect(),
     )
 }

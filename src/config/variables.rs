@@ -1,6 +1,7 @@
 //! Flag variable values, typed once at load the way the official SDKs type them at decide time.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::sync::OnceLock;
 
 /// The type a flag variable declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,9 +196,27 @@ fn parse_double(raw: &str) -> Option<f64> {
 }
 
 /// A flag's variables with their typed values, in the datafile's order.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Each value is typed the first time it is read (then kept), so loading a datafile does not
+/// parse JSON variables no decision ever returns.
+#[derive(Debug, Clone, Default)]
 pub struct Variables {
-    entries: Vec<(Box<str>, VariableValue)>,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: Box<str>,
+    raw: Option<Box<str>>,
+    kind: VariableType,
+    typed: OnceLock<VariableValue>,
+}
+
+impl Entry {
+    fn value(&self) -> &VariableValue {
+        self.typed
+            .get_or_init(|| VariableValue::typed(self.raw.as_deref(), self.kind))
+    }
 }
 
 /// The variables of a decision made with `EXCLUDE_VARIABLES`, or of a decision without a flag.
@@ -205,22 +224,41 @@ pub(crate) static NO_VARIABLES: Variables = Variables {
     entries: Vec::new(),
 };
 
+impl PartialEq for Variables {
+    fn eq(&self, other: &Variables) -> bool {
+        self.entries.len() == other.entries.len()
+            && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
 impl Variables {
-    pub(crate) fn from_entries(entries: Vec<(Box<str>, VariableValue)>) -> Variables {
-        Variables { entries }
+    /// Variables from `(key, raw value, type)`; `None` raw values type as the official SDKs
+    /// type a missing value.
+    pub(crate) fn from_raw(entries: Vec<(Box<str>, Option<Box<str>>, VariableType)>) -> Variables {
+        Variables {
+            entries: entries
+                .into_iter()
+                .map(|(key, raw, kind)| Entry {
+                    key,
+                    raw,
+                    kind,
+                    typed: OnceLock::new(),
+                })
+                .collect(),
+        }
     }
 
     /// The value of the variable `key`.
     pub fn get(&self, key: &str) -> Option<&VariableValue> {
         self.entries
             .iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v)
+            .find(|e| e.key.as_ref() == key)
+            .map(Entry::value)
     }
 
     /// The variables in datafile order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &VariableValue)> {
-        self.entries.iter().map(|(k, v)| (k.as_ref(), v))
+        self.entries.iter().map(|e| (e.key.as_ref(), e.value()))
     }
 
     /// The number of variables.
@@ -236,9 +274,8 @@ impl Variables {
     /// The variables as a JSON object.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
-            self.entries
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_json()))
+            self.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_json()))
                 .collect(),
         )
     }
@@ -247,8 +284,8 @@ impl Variables {
 impl Serialize for Variables {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.entries.len()))?;
-        for (k, v) in &self.entries {
-            map.serialize_entry(k.as_ref(), v)?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
         }
         map.end()
     }
