@@ -229,7 +229,7 @@ impl Condition {
                 let UserValue::Str(u) = user_value else {
                     return None;
                 };
-                let ordering = target.compare_user(&attributes.version(self.slot, u)?)?;
+                let ordering = attributes.compare_version(self.slot, u, target)?;
                 Some(match op {
                     SemverOp::Eq => ordering == Ordering::Equal,
                     SemverOp::Gt => ordering == Ordering::Greater,

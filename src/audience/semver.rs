@@ -15,6 +15,47 @@ trait Parts {
     fn is_numeric(&self, i: usize) -> bool;
     fn pre_release(&self) -> bool;
     fn build(&self) -> bool;
+    /// Part `i` as a number, when it is numeric and small enough to compare as one.
+    fn number(&self, i: usize) -> Option<u64> {
+        small_number(self.part(i)).filter(|_| self.is_numeric(i))
+    }
+}
+
+/// An all-digit string of at most 18 digits as a number (larger ones compare as text).
+fn small_number(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Small numeric parts, precomputed: bit `i` of `fits` says `values[i]` holds part `i`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Numbers {
+    values: [u64; 4],
+    fits: u8,
+}
+
+impl Numbers {
+    fn of<'p>(parts: impl Iterator<Item = &'p str>) -> Numbers {
+        let mut numbers = Numbers::default();
+        for (i, part) in parts.enumerate().take(4) {
+            if let (Some(n), Some(slot)) = (small_number(part), numbers.values.get_mut(i)) {
+                *slot = n;
+                numbers.fits |= 1 << i;
+            }
+        }
+        numbers
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<u64> {
+        if self.fits & (1 << i) != 0 {
+            self.values.get(i).copied()
+        } else {
+            None
+        }
+    }
 }
 
 /// A parsed version borrowing its text: up to three core parts, then the suffix (if any) as
@@ -37,6 +78,7 @@ pub(crate) struct Version {
     numeric: u8,
     pre_release: bool,
     build: bool,
+    numbers: Numbers,
 }
 
 /// Compares two all-digit strings as unbounded integers.
@@ -55,6 +97,7 @@ pub(crate) struct VersionSpans {
     numeric: u8,
     pre_release: bool,
     build: bool,
+    numbers: Numbers,
 }
 
 impl VersionSpans {
@@ -76,27 +119,47 @@ impl VersionSpans {
             numeric: parsed.numeric,
             pre_release: parsed.pre_release,
             build: parsed.build,
+            numbers: Numbers::of(parsed.parts.iter().take(parsed.len).copied()),
         })
     }
 
-    /// The version over `text`, which must be the text these spans were made from.
+    /// The version over `text`, which must be the text these spans were made from; parts are
+    /// cut from the text only when a comparison needs them as text.
     #[inline]
-    pub(crate) fn view<'a>(&self, text: &'a str) -> VersionRef<'a> {
-        let mut parts = [""; 4];
-        for (part, (a, b)) in parts
-            .iter_mut()
-            .zip(self.spans.iter())
-            .take(usize::from(self.len))
-        {
-            *part = text.get(usize::from(*a)..usize::from(*b)).unwrap_or("");
-        }
-        VersionRef {
-            parts,
-            len: usize::from(self.len),
-            numeric: self.numeric,
-            pre_release: self.pre_release,
-            build: self.build,
-        }
+    pub(crate) fn view<'a>(&'a self, text: &'a str) -> SpansView<'a> {
+        SpansView { spans: self, text }
+    }
+}
+
+/// A cached version over its text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpansView<'a> {
+    spans: &'a VersionSpans,
+    text: &'a str,
+}
+
+impl Parts for SpansView<'_> {
+    fn count(&self) -> usize {
+        usize::from(self.spans.len)
+    }
+    fn part(&self, i: usize) -> &str {
+        self.spans
+            .spans
+            .get(i)
+            .and_then(|(a, b)| self.text.get(usize::from(*a)..usize::from(*b)))
+            .unwrap_or("")
+    }
+    fn is_numeric(&self, i: usize) -> bool {
+        self.spans.numeric & (1 << i) != 0
+    }
+    fn pre_release(&self) -> bool {
+        self.spans.pre_release
+    }
+    fn build(&self) -> bool {
+        self.spans.build
+    }
+    fn number(&self, i: usize) -> Option<u64> {
+        self.spans.numbers.get(i)
     }
 }
 
@@ -114,7 +177,15 @@ impl Version {
             numeric: parsed.numeric,
             pre_release: parsed.pre_release,
             build: parsed.build,
+            numbers: Numbers::of(parsed.parts.iter().take(parsed.len).copied()),
         })
+    }
+
+    /// Compares a cached user version against this target version (see
+    /// [`Version::compare_user`]).
+    #[inline]
+    pub(crate) fn compare_cached(&self, user: &SpansView<'_>) -> Option<Ordering> {
+        compare(self, user)
     }
 
     /// Compares `user` against this target version: `Some(Greater)` when the user's version is
@@ -127,6 +198,9 @@ impl Version {
 }
 
 impl Parts for Version {
+    fn number(&self, i: usize) -> Option<u64> {
+        self.numbers.get(i)
+    }
     fn count(&self) -> usize {
         self.parts.len()
     }
@@ -243,9 +317,21 @@ fn compare(target: &impl Parts, user: &impl Parts) -> Option<Ordering> {
                 Ordering::Less
             });
         }
-        let (user_part, target_part) = (user.part(idx), target.part(idx));
-        if !user.is_numeric(idx) {
-            match user_part.cmp(target_part) {
+        if user.is_numeric(idx) {
+            if !target.is_numeric(idx) {
+                return None;
+            }
+            let order = match (user.number(idx), target.number(idx)) {
+                (Some(u), Some(t)) => u.cmp(&t),
+                _ => cmp_digits(user.part(idx), target.part(idx)),
+            };
+            match order {
+                Ordering::Equal => continue,
+                other => return Some(other),
+            }
+        }
+        {
+            match user.part(idx).cmp(target.part(idx)) {
                 Ordering::Less => {
                     return Some(if target.pre_release() && !user.pre_release() {
                         Ordering::Greater
@@ -261,14 +347,6 @@ fn compare(target: &impl Parts, user: &impl Parts) -> Option<Ordering> {
                     })
                 }
                 Ordering::Equal => {}
-            }
-        } else {
-            if !target.is_numeric(idx) {
-                return None;
-            }
-            match cmp_digits(user_part, target_part) {
-                Ordering::Equal => {}
-                other => return Some(other),
             }
         }
     }

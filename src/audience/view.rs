@@ -5,7 +5,7 @@
 //! semantic versions parsed once), so that a decision reads a user's values from two small
 //! allocations instead of chasing each attribute's own.
 
-use super::semver::{VersionRef, VersionSpans};
+use super::semver::{Version, VersionRef, VersionSpans};
 use super::Slots;
 use crate::value::{AttributeValue, Attributes, MAX_SAFE_NUMBER, NO_SLOT};
 
@@ -203,19 +203,23 @@ impl<'a> AttributeView<'a> {
         }
     }
 
-    /// The version in `slot`, whose value is `text`: from the resolution when it parsed it,
-    /// else parsed now.
+    /// Compares the version in `slot`, whose value is `text`, against `target`: with the
+    /// version the resolution parsed when it did, else parsed now. `None` for an invalid
+    /// version.
     #[inline]
-    pub(crate) fn version(&self, slot: u16, text: &'a str) -> Option<VersionRef<'a>> {
+    pub(crate) fn compare_version(
+        &self,
+        slot: u16,
+        text: &'a str,
+        target: &Version,
+    ) -> Option<std::cmp::Ordering> {
         let cached = self
             .resolution
-            .and_then(|r| r.versions.get(usize::from(slot)))
-            .copied()
-            .unwrap_or(CachedVersion::NotParsed);
+            .and_then(|r| r.versions.get(usize::from(slot)));
         match cached {
-            CachedVersion::Valid(spans) => Some(spans.view(text)),
-            CachedVersion::Invalid => None,
-            CachedVersion::NotParsed => VersionRef::parse(text),
+            Some(CachedVersion::Valid(spans)) => target.compare_cached(&spans.view(text)),
+            Some(CachedVersion::Invalid) => None,
+            Some(CachedVersion::NotParsed) | None => target.compare_user(&VersionRef::parse(text)?),
         }
     }
 }
