@@ -68,6 +68,13 @@ pub use datafile::{DatafileError, SUPPORTED_VERSIONS};
 pub use decision::{
     DecisionContext, ForcedDecision, UserProfile, UserProfileError, UserProfileService,
 };
+pub use event::dispatcher::{
+    DispatchError, DispatchOutcome, EventDispatcher, FileDispatcher, RecordingDispatcher,
+};
+pub use event::http::{HttpDispatcher, HttpDispatcherBuilder};
+pub use event::payload::LogEvent;
+pub use event::processor::{BatchEventProcessor, ProcessorOptions, ProcessorStats};
+pub use event::UserEvent;
 pub use value::{AttributeValue, Attributes, BUCKETING_ID_ATTRIBUTE};
 
 /// The README's examples, compiled and run as doctests.

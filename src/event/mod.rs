@@ -13,10 +13,14 @@
     reason = "called by the client's decide and track paths and by the batch processor"
 )]
 
+pub(crate) mod dispatcher;
+pub(crate) mod http;
 mod ids;
 pub(crate) mod payload;
+pub(crate) mod processor;
 pub(crate) mod tags;
 mod uuid;
+mod worker;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -182,7 +186,11 @@ pub(crate) struct Conversion {
 
 /// An event about one user, ready to be batched.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum UserEvent {
+#[allow(
+    private_interfaces,
+    reason = "opaque to users: they pass it to a processor"
+)]
+pub enum UserEvent {
     /// A decision was made (and is reported).
     Impression {
         /// Context, visitor, uuid and time.
@@ -397,4 +405,18 @@ fn rule_variation_by_id<'c>(
         .rev()
         .filter_map(|&v| config.variation(v))
         .find(|v| *v.id == *id)
+}
+
+impl UserEvent {
+    /// The conversion event a `track` of `event_key` by `user_id` sends, decided with
+    /// `config`; `None` when the datafile has no such event. For feeding a
+    /// [`BatchEventProcessor`](crate::BatchEventProcessor) directly (tests, or tracking outside a client).
+    pub fn conversion(
+        config: &ProjectConfig,
+        event_key: &str,
+        user_id: &str,
+        attributes: &Attributes,
+    ) -> Option<UserEvent> {
+        conversion(config, event_key, user_id, attributes, None).ok()
+    }
 }

@@ -38,7 +38,7 @@ pub(crate) const HTTP_HEADERS: [(&str, &str); 1] = [("Content-Type", "applicatio
 /// One HTTP request to the event endpoint: what the dispatcher sends and what LOG_EVENT
 /// listeners receive.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LogEvent {
+pub struct LogEvent {
     /// The endpoint of the batch's region.
     pub url: &'static str,
     /// Always `POST`.

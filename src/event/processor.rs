@@ -1,0 +1,606 @@
+//! The batch event processor: a bounded queue in front of one named thread
+//! (`decisive-events`) that batches user events, hands each batch to an [`EventDispatcher`],
+//! retries transient failures with backoff and tells log-event listeners what happened.
+//!
+//! Invariants: every event given to [`BatchEventProcessor::process`] ends up counted exactly
+//! once as dispatched (delivered), failed (rejected, or retries exhausted) or dropped (queue
+//! full, processor closed, sending disabled after a 401/403, or abandoned when close ran out of
+//! time); `process` never blocks; every wait (flush, close, drop) is bounded.
+
+use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
+use super::worker::{Channels, Worker};
+use super::{LogEvent, UserEvent};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+/// Events per batch unless configured (as the official SDKs).
+pub const DEFAULT_BATCH_SIZE: usize = 10;
+/// How often a partial batch is sent unless configured (as the official SDKs).
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+/// How many events may wait in the queue unless configured (as the Go SDK's processor).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1000;
+/// How long close (and drop) may take to deliver what is queued unless configured.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries of a batch after a retryable failure unless configured.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+/// The wait before the first retry unless configured; it doubles for each later one.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait between retries unless configured.
+pub const DEFAULT_MAX_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Room for control messages (flush, flush-blocking, close) waiting for the thread.
+const CONTROL_CAPACITY: usize = 64;
+
+/// How the [`BatchEventProcessor`] batches, queues, retries and stops.
+///
+/// Start from `ProcessorOptions::default()` and set fields. Invalid values (zero sizes or
+/// durations, a batch larger than the queue, a backoff cap below the backoff) fall back to
+/// the defaults with a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessorOptions {
+    /// Events per batch (default 10).
+    pub batch_size: usize,
+    /// A partial batch is sent this often (default 30 s).
+    pub flush_interval: Duration,
+    /// Events that may wait in the queue; more are dropped (default 1000).
+    pub queue_capacity: usize,
+    /// How long close may take to deliver what is queued (default 5 s).
+    pub close_timeout: Duration,
+    /// Retries of a batch after a retryable failure (default 3).
+    pub max_retries: u32,
+    /// Wait before the first retry, doubled for each later one (default 200 ms; zero allowed).
+    pub retry_backoff: Duration,
+    /// The longest wait between retries (default 1 s).
+    pub max_retry_backoff: Duration,
+}
+
+impl Default for ProcessorOptions {
+    fn default() -> Self {
+        ProcessorOptions {
+            batch_size: DEFAULT_BATCH_SIZE,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
+            max_retry_backoff: DEFAULT_MAX_RETRY_BACKOFF,
+        }
+    }
+}
+
+impl ProcessorOptions {
+    /// These options with every invalid value replaced by its default (and a warning).
+    pub(crate) fn validated(mut self) -> ProcessorOptions {
+        let defaults = ProcessorOptions::default();
+        if self.batch_size == 0 {
+            log::warn!(target: "decisive", "batch_size 0 is invalid; using {DEFAULT_BATCH_SIZE}");
+            self.batch_size = defaults.batch_size;
+        }
+        if self.queue_capacity == 0 {
+            log::warn!(target: "decisive", "queue_capacity 0 is invalid; using {DEFAULT_QUEUE_CAPACITY}");
+            self.queue_capacity = defaults.queue_capacity;
+        }
+        if self.batch_size > self.queue_capacity {
+            log::warn!(
+                target: "decisive",
+                "batch_size {} exceeds queue_capacity {}; using {DEFAULT_BATCH_SIZE} and {DEFAULT_QUEUE_CAPACITY}",
+                self.batch_size,
+                self.queue_capacity
+            );
+            self.batch_size = defaults.batch_size;
+            self.queue_capacity = defaults.queue_capacity;
+        }
+        if self.flush_interval.is_zero() {
+            log::warn!(target: "decisive", "flush_interval 0 is invalid; using {DEFAULT_FLUSH_INTERVAL:?}");
+            self.flush_interval = defaults.flush_interval;
+        }
+        if self.close_timeout.is_zero() {
+            log::warn!(target: "decisive", "close_timeout 0 is invalid; using {DEFAULT_CLOSE_TIMEOUT:?}");
+            self.close_timeout = defaults.close_timeout;
+        }
+        if self.max_retry_backoff < self.retry_backoff {
+            log::warn!(
+                target: "decisive",
+                "max_retry_backoff {:?} is below retry_backoff {:?}; using {:?}",
+                self.max_retry_backoff,
+                self.retry_backoff,
+                self.retry_backoff
+            );
+            self.max_retry_backoff = self.retry_backoff;
+        }
+        self
+    }
+}
+
+/// A snapshot of the processor's counters.
+///
+/// At rest (after close, or after a successful `flush_blocking` with no concurrent producers)
+/// every event given to `process` is in exactly one of `dispatched`, `failed` and `dropped`;
+/// `queued` counts the events the queue accepted, so events produced = `queued` + the drops
+/// at `process` (queue full or closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ProcessorStats {
+    /// Events accepted into the queue.
+    pub queued: u64,
+    /// Events delivered (their batch got a 2xx).
+    pub dispatched: u64,
+    /// Events not sent: queue full, processor closed, sending disabled, or abandoned at close.
+    pub dropped: u64,
+    /// Events whose batch was rejected, refused (401/403) or ran out of retries.
+    pub failed: u64,
+    /// Whether sending stopped after the service answered 401 or 403.
+    pub disabled: bool,
+}
+
+/// A log-event listener.
+pub(super) type Listener = Arc<dyn Fn(&LogEvent, &DispatchOutcome) + Send + Sync>;
+
+/// What the processor's handle and its thread share.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// See [`ProcessorStats::queued`].
+    pub(super) queued: AtomicU64,
+    /// See [`ProcessorStats::dispatched`].
+    pub(super) dispatched: AtomicU64,
+    /// See [`ProcessorStats::dropped`].
+    pub(super) dropped: AtomicU64,
+    /// See [`ProcessorStats::failed`].
+    pub(super) failed: AtomicU64,
+    /// Set (once) by a 401/403: nothing more is sent.
+    pub(super) disabled: AtomicBool,
+    /// Set by close, under the write side of `gate`: `process` refuses events.
+    pub(super) closed: AtomicBool,
+    /// Makes "not closed, so enqueue" atomic with respect to close, so no event is accepted
+    /// after the thread's final drain.
+    pub(super) gate: RwLock<()>,
+    /// When close must be done by; set by close before it wakes the thread.
+    pub(super) close_deadline: Mutex<Option<Instant>>,
+    /// Whether a queue-full warning was logged for the current burst of drops.
+    pub(super) overflowing: AtomicBool,
+    /// Whether a drop after close was logged.
+    pub(super) warned_closed: AtomicBool,
+    /// Log-event listeners by id.
+    pub(super) listeners: Mutex<Vec<(u64, Listener)>>,
+    /// The next listener id.
+    pub(super) next_listener: AtomicU64,
+}
+
+impl Shared {
+    /// Adds `n` to a counter.
+    pub(super) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// The close deadline, once close was called.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        *self.close_deadline.lock()
+    }
+}
+
+/// Messages from the handle to the thread.
+pub(super) enum Control {
+    /// Send what is queued.
+    Flush,
+    /// Send what is queued, then answer.
+    FlushBlocking(Sender<()>),
+    /// Wake up: close was called (the deadline is in `Shared::close_deadline`).
+    Close,
+}
+
+/// Queues user events and sends them in batches from one background thread.
+///
+/// `process` is cheap and never blocks; batching, HTTP and retries happen on the
+/// `decisive-events` thread, which this handle owns: [`close`](Self::close) (or dropping the
+/// handle) delivers what is queued within `close_timeout`, then stops and joins it. Share the
+/// handle between threads by reference or in an `Arc`; every method takes `&self`.
+pub struct BatchEventProcessor {
+    /// Counters, listeners and the close gate.
+    shared: Arc<Shared>,
+    /// The queue of events.
+    inbox: Sender<UserEvent>,
+    /// The control channel.
+    control: Sender<Control>,
+    /// Disconnected when the thread has finished.
+    done: Receiver<()>,
+    /// The thread, until close joins it.
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The thread's id (flush_blocking from it would wait on itself).
+    thread_id: ThreadId,
+    /// The options in force (validated).
+    options: ProcessorOptions,
+}
+
+impl std::fmt::Debug for BatchEventProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchEventProcessor")
+            .field("options", &self.options)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchEventProcessor {
+    /// Starts the `decisive-events` thread sending through `dispatcher`.
+    pub fn new(
+        dispatcher: impl EventDispatcher + 'static,
+        options: ProcessorOptions,
+    ) -> Result<BatchEventProcessor, DispatchError> {
+        let options = options.validated();
+        let (inbox_tx, inbox_rx) = bounded(options.queue_capacity);
+        let (control_tx, control_rx) = bounded(CONTROL_CAPACITY);
+        let (done_tx, done_rx) = bounded::<()>(0);
+        let shared = Arc::new(Shared::default());
+        let worker = Worker {
+            dispatcher: Box::new(dispatcher),
+            options: options.clone(),
+            shared: Arc::clone(&shared),
+            batch: Vec::with_capacity(options.batch_size),
+            closing: None,
+            flush_requested: false,
+            waiters: Vec::new(),
+            abandoned: false,
+        };
+        let channels = Channels {
+            inbox: inbox_rx,
+            control: control_rx,
+        };
+        let handle = std::thread::Builder::new()
+            .name("decisive-events".into())
+            .spawn(move || {
+                let _done = done_tx;
+                worker.run(&channels);
+            })
+            .map_err(DispatchError::Spawn)?;
+        Ok(BatchEventProcessor {
+            shared,
+            inbox: inbox_tx,
+            control: control_tx,
+            done: done_rx,
+            thread_id: handle.thread().id(),
+            thread: Mutex::new(Some(handle)),
+            options,
+        })
+    }
+
+    /// The options in force (after invalid values fell back to defaults).
+    pub fn options(&self) -> &ProcessorOptions {
+        &self.options
+    }
+
+    /// Queues `event` for sending; false when it was dropped because the queue is full or
+    /// the processor is closed (it is then counted in `dropped`). Never blocks.
+    pub fn process(&self, event: UserEvent) -> bool {
+        let shared = &*self.shared;
+        let _gate = shared.gate.read();
+        if shared.closed.load(Ordering::Acquire) {
+            Shared::add(&shared.dropped, 1);
+            if !shared.warned_closed.swap(true, Ordering::AcqRel) {
+                log::warn!(target: "decisive", "event dropped: the event processor is closed");
+            }
+            return false;
+        }
+        // Count first so a snapshot never shows more dispatched than queued.
+        Shared::add(&shared.queued, 1);
+        match self.inbox.try_send(event) {
+            Ok(()) => {
+                if shared.overflowing.load(Ordering::Relaxed) {
+                    shared.overflowing.store(false, Ordering::Relaxed);
+                }
+                true
+            }
+            Err(e) => {
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
+                Shared::add(&shared.dropped, 1);
+                match e {
+                    TrySendError::Full(_) => {
+                        if !shared.overflowing.swap(true, Ordering::AcqRel) {
+                            log::warn!(
+                                target: "decisive",
+                                "event queue full ({} events): dropping events until it drains",
+                                self.options.queue_capacity
+                            );
+                        }
+                    }
+                    TrySendError::Disconnected(_) => {
+                        if !shared.warned_closed.swap(true, Ordering::AcqRel) {
+                            log::error!(target: "decisive", "event dropped: the event thread has stopped");
+                        }
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Asks the thread to send what is queued now; returns at once.
+    pub fn flush(&self) {
+        if !self.shared.closed.load(Ordering::Acquire) {
+            // A full control channel already holds messages that flush.
+            let _ = self.control.try_send(Control::Flush);
+        }
+    }
+
+    /// Sends what is queued and waits up to `timeout`: true when every event queued before
+    /// the call was delivered, failed for good or dropped (sending disabled); false on timeout,
+    /// after close, or when called from the event thread (a log-event listener).
+    pub fn flush_blocking(&self, timeout: Duration) -> bool {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        if std::thread::current().id() == self.thread_id {
+            log::warn!(target: "decisive", "flush_blocking called from the event thread; not waiting");
+            return false;
+        }
+        let deadline = Instant::now() + timeout;
+        let (reply_tx, reply_rx) = bounded(1);
+        if self
+            .control
+            .send_deadline(Control::FlushBlocking(reply_tx), deadline)
+            .is_err()
+        {
+            return false;
+        }
+        reply_rx.recv_deadline(deadline).is_ok()
+    }
+
+    /// Stops accepting events, delivers what is queued within `close_timeout`, then stops and
+    /// joins the thread. True when the thread finished in time; false when it was still busy
+    /// (a dispatch outlasting the timeout): it then stops by itself after that dispatch,
+    /// counting what it could not send as dropped. Idempotent; a second call waits for the
+    /// same bound.
+    pub fn close(&self) -> bool {
+        let deadline = Instant::now() + self.options.close_timeout;
+        {
+            let _gate = self.shared.gate.write();
+            if !self.shared.closed.swap(true, Ordering::AcqRel) {
+                *self.shared.close_deadline.lock() = Some(deadline);
+            }
+        }
+        let deadline = self.shared.deadline().unwrap_or(deadline);
+        let handle = self.thread.lock().take();
+        if handle.is_some() {
+            // A full control channel holds messages that wake the thread anyway.
+            let _ = self.control.try_send(Control::Close);
+        }
+        let stopped = matches!(
+            self.done.recv_deadline(deadline),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        if let Some(handle) = handle {
+            if stopped {
+                if handle.join().is_err() {
+                    log::error!(target: "decisive", "the event thread panicked");
+                }
+            } else {
+                log::warn!(
+                    target: "decisive",
+                    "the event thread did not stop within {:?}; it stops after its current dispatch",
+                    self.options.close_timeout
+                );
+            }
+        }
+        stopped
+    }
+
+    /// Whether close was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> ProcessorStats {
+        let s = &*self.shared;
+        ProcessorStats {
+            queued: s.queued.load(Ordering::Acquire),
+            dispatched: s.dispatched.load(Ordering::Acquire),
+            dropped: s.dropped.load(Ordering::Acquire),
+            failed: s.failed.load(Ordering::Acquire),
+            disabled: s.disabled.load(Ordering::Acquire),
+        }
+    }
+
+    /// Calls `callback` on the event thread after each batch's last attempt, with the request
+    /// and its outcome; returns an id for [`remove_log_event_listener`](Self::remove_log_event_listener).
+    /// A panicking callback is logged and does not stop delivery or the other callbacks. Keep
+    /// callbacks short: delivery waits for them.
+    pub fn on_log_event<F>(&self, callback: F) -> u64
+    where
+        F: Fn(&LogEvent, &DispatchOutcome) + Send + Sync + 'static,
+    {
+        let id = self.shared.next_listener.fetch_add(1, Ordering::AcqRel) + 1;
+        self.shared.listeners.lock().push((id, Arc::new(callback)));
+        id
+    }
+
+    /// Removes the listener `id`; false when there is none. Takes effect from the next batch.
+    pub fn remove_log_event_listener(&self, id: u64) -> bool {
+        let mut listeners = self.shared.listeners.lock();
+        let before = listeners.len();
+        listeners.retain(|(i, _)| *i != id);
+        listeners.len() != before
+    }
+}
+
+impl Drop for BatchEventProcessor {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::worker::visitors;
+    use super::*;
+    use crate::config::ProjectConfig;
+    use crate::event::dispatcher::RecordingDispatcher;
+    use crate::value::Attributes;
+
+    /// A conversion decided with the quickstart datafile at `revision`.
+    fn event(revision: &str, user: &str) -> UserEvent {
+        let datafile = include_str!("../../datafiles/quickstart.json").replace(
+            "\"revision\": \"42\"",
+            &format!("\"revision\": \"{revision}\""),
+        );
+        let config = ProjectConfig::from_datafile(datafile).unwrap();
+        UserEvent::conversion(&config, "purchase", user, &Attributes::new()).unwrap()
+    }
+
+    fn options(batch_size: usize) -> ProcessorOptions {
+        ProcessorOptions {
+            batch_size,
+            retry_backoff: Duration::from_millis(1),
+            max_retry_backoff: Duration::from_millis(2),
+            ..ProcessorOptions::default()
+        }
+    }
+
+    #[test]
+    fn invalid_options_fall_back_to_defaults() {
+        type Edit = fn(&mut ProcessorOptions);
+        let cases: [(&str, Edit, Edit); 7] = [
+            ("zero batch", |o| o.batch_size = 0, |_| {}),
+            ("zero queue", |o| o.queue_capacity = 0, |_| {}),
+            (
+                "batch over queue resets both",
+                |o| (o.batch_size, o.queue_capacity) = (50, 20),
+                |_| {},
+            ),
+            (
+                "zero interval",
+                |o| o.flush_interval = Duration::ZERO,
+                |_| {},
+            ),
+            (
+                "zero close timeout",
+                |o| o.close_timeout = Duration::ZERO,
+                |_| {},
+            ),
+            (
+                "cap below backoff is raised",
+                |o| o.max_retry_backoff = Duration::from_millis(1),
+                |o| o.max_retry_backoff = DEFAULT_RETRY_BACKOFF,
+            ),
+            (
+                "valid values kept",
+                |o| (o.batch_size, o.queue_capacity, o.max_retries) = (3, 7, 0),
+                |o| (o.batch_size, o.queue_capacity, o.max_retries) = (3, 7, 0),
+            ),
+        ];
+        for (label, edit, expect) in cases {
+            let (mut given, mut want) = (ProcessorOptions::default(), ProcessorOptions::default());
+            edit(&mut given);
+            expect(&mut want);
+            assert_eq!(given.validated(), want, "{label}");
+        }
+    }
+
+    #[test]
+    fn the_flush_interval_sends_a_partial_batch() {
+        let d = RecordingDispatcher::new();
+        let opts = ProcessorOptions {
+            flush_interval: Duration::from_millis(30),
+            ..options(10)
+        };
+        let p = BatchEventProcessor::new(d.clone(), opts).unwrap();
+        p.process(event("1", "u"));
+        let start = Instant::now();
+        while d.attempts() == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(d.attempts(), 1);
+    }
+
+    #[test]
+    fn exhausted_retries_count_the_batch_failed() {
+        let d = RecordingDispatcher::scripted(vec![DispatchOutcome::Retryable("503".into()); 10]);
+        let p = BatchEventProcessor::new(d.clone(), options(1)).unwrap();
+        p.process(event("1", "a"));
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        assert_eq!(d.attempts(), 1 + DEFAULT_MAX_RETRIES as usize);
+        assert_eq!((p.stats().dispatched, p.stats().failed), (0, 1));
+    }
+
+    #[test]
+    fn process_after_close_is_refused_and_counted() {
+        let p = BatchEventProcessor::new(RecordingDispatcher::new(), options(10)).unwrap();
+        assert!(p.close());
+        assert!(p.close(), "close is idempotent");
+        assert!(p.is_closed());
+        assert!(!p.process(event("1", "a")));
+        assert!(!p.flush_blocking(Duration::from_millis(10)));
+        assert_eq!((p.stats().queued, p.stats().dropped), (0, 1));
+    }
+
+    #[test]
+    fn listeners_see_each_batch_once_and_a_panicking_one_is_contained() {
+        let d = RecordingDispatcher::scripted([DispatchOutcome::Retryable("503".into())]);
+        let p = BatchEventProcessor::new(d.clone(), options(1)).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let panicky = p.on_log_event(|_, _| panic!("listener bug"));
+        let record = Arc::clone(&seen);
+        let id = p.on_log_event(move |e, o| record.lock().push((visitors(e), o.clone())));
+        p.process(event("1", "a"));
+        p.process(event("1", "b"));
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        assert_eq!(d.attempts(), 3);
+        assert_eq!(
+            *seen.lock(),
+            vec![
+                (1, DispatchOutcome::Delivered),
+                (1, DispatchOutcome::Delivered)
+            ]
+        );
+        assert!(p.remove_log_event_listener(id));
+        assert!(!p.remove_log_event_listener(id));
+        assert!(p.remove_log_event_listener(panicky));
+        p.process(event("1", "c"));
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        assert_eq!(seen.lock().len(), 2);
+        assert_eq!(p.stats().dispatched, 3);
+    }
+
+    #[test]
+    fn flush_blocking_from_a_listener_returns_at_once() {
+        let d = RecordingDispatcher::new();
+        let p = Arc::new(BatchEventProcessor::new(d, options(1)).unwrap());
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let (weak, out) = (Arc::downgrade(&p), Arc::clone(&results));
+        p.on_log_event(move |_, _| {
+            if let Some(p) = weak.upgrade() {
+                let start = Instant::now();
+                out.lock()
+                    .push((p.flush_blocking(Duration::from_secs(2)), start.elapsed()));
+            }
+        });
+        p.process(event("1", "a"));
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        let results = results.lock();
+        assert_eq!(results.len(), 1);
+        assert!(!results[0].0);
+        assert!(results[0].1 < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_panicking_dispatcher_fails_the_batch_and_the_thread_goes_on() {
+        struct Panics(AtomicBool);
+        impl EventDispatcher for Panics {
+            fn dispatch(&self, _: &LogEvent) -> DispatchOutcome {
+                if !self.0.swap(true, Ordering::AcqRel) {
+                    panic!("dispatcher bug");
+                }
+                DispatchOutcome::Delivered
+            }
+        }
+        let p = BatchEventProcessor::new(Panics(AtomicBool::new(false)), options(1)).unwrap();
+        p.process(event("1", "a"));
+        p.process(event("1", "b"));
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        assert_eq!((p.stats().failed, p.stats().dispatched), (1, 1));
+    }
+}

@@ -1,0 +1,258 @@
+//! The `decisive-events` thread: one loop over the inbox, the control channel and a ticker
+//! that batches user events, dispatches each batch with retries and backoff, and counts and
+//! reports every event's fate.
+
+use super::dispatcher::{DispatchOutcome, EventDispatcher};
+use super::processor::{Control, Listener, ProcessorOptions, Shared};
+use super::{log_events, LogEvent, UserEvent};
+use crossbeam_channel::{select, tick, Receiver, Sender};
+use serde_json::Value;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The thread's ends of the channels.
+pub(super) struct Channels {
+    /// Events.
+    pub(super) inbox: Receiver<UserEvent>,
+    /// Control messages.
+    pub(super) control: Receiver<Control>,
+}
+
+/// The `decisive-events` thread's state.
+pub(super) struct Worker {
+    /// Where batches go.
+    pub(super) dispatcher: Box<dyn EventDispatcher>,
+    /// Validated options.
+    pub(super) options: ProcessorOptions,
+    /// Counters and listeners.
+    pub(super) shared: Arc<Shared>,
+    /// The batch being filled; its events share one context.
+    pub(super) batch: Vec<UserEvent>,
+    /// The close deadline, once seen.
+    pub(super) closing: Option<Instant>,
+    /// A flush arrived while a batch was being retried.
+    pub(super) flush_requested: bool,
+    /// flush_blocking callers to answer once what was queued before them is done.
+    pub(super) waiters: Vec<Sender<()>>,
+    /// Whether close's deadline made the thread drop events.
+    pub(super) abandoned: bool,
+}
+
+impl Worker {
+    /// The loop: one select over the inbox, the control channel and the flush ticker.
+    pub(super) fn run(mut self, channels: &Channels) {
+        let ticker = tick(self.options.flush_interval);
+        loop {
+            select! {
+                recv(channels.inbox) -> event => match event {
+                    Ok(event) => self.add(event, channels),
+                    Err(_) => self.note_disconnect(),
+                },
+                recv(channels.control) -> message => match message {
+                    Ok(message) => self.note(message),
+                    Err(_) => self.note_disconnect(),
+                },
+                recv(ticker) -> _ => self.flush_batch(channels),
+            }
+            if self.closing.is_none() {
+                self.closing = self.shared.deadline();
+            }
+            if let Some(deadline) = self.closing {
+                self.finish(deadline, channels);
+                return;
+            }
+            self.serve_flushes(channels);
+        }
+    }
+
+    /// Records a control message; flushes it asks for are served by the main loop.
+    fn note(&mut self, message: Control) {
+        match message {
+            Control::Flush => self.flush_requested = true,
+            Control::FlushBlocking(reply) => self.waiters.push(reply),
+            Control::Close => self.closing = self.shared.deadline(),
+        }
+    }
+
+    /// The handle is gone without close (cannot happen while it lives): close now.
+    fn note_disconnect(&mut self) {
+        if self.closing.is_none() {
+            self.closing = Some(Instant::now() + self.options.close_timeout);
+        }
+    }
+
+    /// Serves pending flushes: sends everything queued so far, then answers the waiters.
+    fn serve_flushes(&mut self, channels: &Channels) {
+        while self.closing.is_none() && (self.flush_requested || !self.waiters.is_empty()) {
+            self.flush_requested = false;
+            let waiters = std::mem::take(&mut self.waiters);
+            self.drain(channels);
+            self.flush_batch(channels);
+            for waiter in waiters {
+                let _ = waiter.try_send(());
+            }
+        }
+    }
+
+    /// Moves the events queued now (not those arriving meanwhile) into batches.
+    fn drain(&mut self, channels: &Channels) {
+        for _ in 0..channels.inbox.len() {
+            match channels.inbox.try_recv() {
+                Ok(event) => self.add(event, channels),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Adds `event` to the batch: the batch is sent first when the context differs, and
+    /// after when it is full.
+    fn add(&mut self, event: UserEvent, channels: &Channels) {
+        if self
+            .batch
+            .first()
+            .is_some_and(|first| first.context() != event.context())
+        {
+            self.flush_batch(channels);
+        }
+        self.batch.push(event);
+        if self.batch.len() >= self.options.batch_size {
+            self.flush_batch(channels);
+        }
+    }
+
+    /// Sends the batch, if any.
+    fn flush_batch(&mut self, channels: &Channels) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.batch);
+        for log_event in log_events(&events) {
+            let count = visitors(&log_event);
+            self.deliver(&log_event, count, channels);
+        }
+    }
+
+    /// Sends one request of `count` events with retries, counts the result and tells the
+    /// listeners.
+    fn deliver(&mut self, event: &LogEvent, count: u64, channels: &Channels) {
+        let shared = Arc::clone(&self.shared);
+        if shared.disabled.load(Ordering::Acquire) {
+            Shared::add(&shared.dropped, count);
+            return;
+        }
+        if self.closing.is_some_and(|d| Instant::now() >= d) {
+            Shared::add(&shared.dropped, count);
+            self.abandoned = true;
+            return;
+        }
+        let mut backoff = self.options.retry_backoff;
+        let mut retries = 0;
+        let outcome = loop {
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatcher.dispatch(event)))
+                .unwrap_or_else(|_| DispatchOutcome::Rejected("the dispatcher panicked".into()));
+            match &outcome {
+                DispatchOutcome::Retryable(why) if retries < self.options.max_retries => {
+                    log::debug!(target: "decisive", "event batch attempt {} failed: {why}; retrying in {backoff:?}", retries + 1);
+                    if !self.wait(backoff, channels) {
+                        break outcome;
+                    }
+                    retries += 1;
+                    backoff = (backoff * 2).min(self.options.max_retry_backoff);
+                }
+                _ => break outcome,
+            }
+        };
+        match &outcome {
+            DispatchOutcome::Delivered => Shared::add(&shared.dispatched, count),
+            DispatchOutcome::Retryable(why) => {
+                Shared::add(&shared.failed, count);
+                log::warn!(target: "decisive", "{count} events failed after {} attempts: {why}", retries + 1);
+            }
+            DispatchOutcome::Rejected(why) => {
+                Shared::add(&shared.failed, count);
+                log::warn!(target: "decisive", "{count} events rejected: {why}");
+            }
+            DispatchOutcome::MustShutDown(why) => {
+                Shared::add(&shared.failed, count);
+                if !shared.disabled.swap(true, Ordering::AcqRel) {
+                    log::error!(target: "decisive", "event service refused the request ({why}); no more events will be sent");
+                }
+            }
+        }
+        notify(&shared, event, &outcome);
+    }
+
+    /// Waits `backoff` before a retry while noting control messages; false when close's
+    /// deadline comes first (the batch then gets no more attempts).
+    fn wait(&mut self, backoff: Duration, channels: &Channels) -> bool {
+        let until = Instant::now() + backoff;
+        loop {
+            if self.closing.is_none() {
+                self.closing = self.shared.deadline();
+            }
+            if self.closing.is_some_and(|d| d < until) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            select! {
+                recv(channels.control) -> message => match message {
+                    Ok(message) => self.note(message),
+                    Err(_) => self.note_disconnect(),
+                },
+                default(until - now) => return true,
+            }
+        }
+    }
+
+    /// Close: sends everything queued, within `deadline` (later batches are dropped), then
+    /// answers flush waiters unless something was abandoned.
+    fn finish(&mut self, deadline: Instant, channels: &Channels) {
+        self.closing = Some(deadline);
+        // After close no event enters the queue, so this ends.
+        while let Ok(event) = channels.inbox.try_recv() {
+            self.add(event, channels);
+        }
+        self.flush_batch(channels);
+        while let Ok(message) = channels.control.try_recv() {
+            self.note(message);
+        }
+        if !self.abandoned {
+            for waiter in std::mem::take(&mut self.waiters) {
+                let _ = waiter.try_send(());
+            }
+        }
+        let s = &*self.shared;
+        log::debug!(
+            target: "decisive",
+            "event thread stopped: {} queued, {} dispatched, {} failed, {} dropped",
+            s.queued.load(Ordering::Acquire),
+            s.dispatched.load(Ordering::Acquire),
+            s.failed.load(Ordering::Acquire),
+            s.dropped.load(Ordering::Acquire)
+        );
+    }
+}
+
+/// The number of events (visitors) in a request.
+pub(super) fn visitors(event: &LogEvent) -> u64 {
+    event
+        .body
+        .get("visitors")
+        .and_then(Value::as_array)
+        .map_or(0, |v| v.len() as u64)
+}
+
+/// Calls every listener with `event` and `outcome`, each under `catch_unwind`.
+fn notify(shared: &Shared, event: &LogEvent, outcome: &DispatchOutcome) {
+    let listeners: Vec<(u64, Listener)> = shared.listeners.lock().clone();
+    for (id, listener) in listeners {
+        if catch_unwind(AssertUnwindSafe(|| listener(event, outcome))).is_err() {
+            log::error!(target: "decisive", "log-event listener {id} panicked; it stays registered");
+        }
+    }
+}
