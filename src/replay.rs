@@ -13,7 +13,7 @@
 //! batch has no `client_name` or `client_version`.
 
 use crate::client::FlagRef;
-use crate::decision::FlagDecision;
+use crate::decision::{FlagDecision, Source};
 use crate::event::{self, LogEvent, UserEvent};
 use crate::{Attributes, Client, DecideOption, Decision, DecisionContext, ForcedDecision};
 use serde::Deserialize;
@@ -106,34 +106,51 @@ pub fn decision_json(decision: &Decision) -> Value {
     })
 }
 
-/// The impression `decision` sends, if any.
-fn impression_of(decision: &Decision, disabled: bool) -> Option<UserEvent> {
+/// The impressions `decision` sends: a holdout's first when the user is in a global holdout
+/// that let targeted deliveries decide, then the decision's own when its rule type sends one.
+fn impressions_of(decision: &Decision, disabled: bool) -> Vec<UserEvent> {
     let FlagRef::Known {
         config,
         rule,
         variation,
         source,
+        held_out,
         ..
     } = &decision.flag
     else {
-        return None;
-    };
-    if !event::should_send_impression(*source, config.send_flag_decisions, disabled) {
-        return None;
-    }
-    let flag_decision = FlagDecision {
-        rule: *rule,
-        variation: *variation,
-        source: *source,
+        return Vec::new();
     };
     let user = decision.user_context();
-    Some(event::impression(
-        config,
-        &flag_decision,
-        decision.flag_key(),
-        user.user_id(),
-        user.attributes(),
-    ))
+    let mut events = Vec::new();
+    if let Some(held) = held_out.filter(|_| !disabled && *source != Source::Holdout) {
+        let holdout = FlagDecision {
+            rule: Some(held.rule),
+            variation: Some(held.variation),
+            source: Source::Holdout,
+        };
+        events.push(event::impression(
+            config,
+            &holdout,
+            decision.flag_key(),
+            user.user_id(),
+            user.attributes(),
+        ));
+    }
+    if event::should_send_impression(*source, config.send_flag_decisions, disabled) {
+        let flag_decision = FlagDecision {
+            rule: *rule,
+            variation: *variation,
+            source: *source,
+        };
+        events.push(event::impression(
+            config,
+            &flag_decision,
+            decision.flag_key(),
+            user.user_id(),
+            user.attributes(),
+        ));
+    }
+    events
 }
 
 /// A request in the result format, normalised.
@@ -175,7 +192,7 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
                 .as_deref()
                 .ok_or(ReplayError::MissingFlagKey)?;
             let decision = user.decide(key, &options);
-            user_events.extend(impression_of(&decision, disabled));
+            user_events.extend(impressions_of(&decision, disabled));
             let mut decisions = Map::new();
             decisions.insert(key.to_owned(), decision_json(&decision));
             result.insert("decisions".into(), Value::Object(decisions));
@@ -190,7 +207,7 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
                 .collect();
             let mut decisions = Map::new();
             for d in user.decide_all(&all).iter() {
-                user_events.extend(impression_of(d, disabled));
+                user_events.extend(impressions_of(d, disabled));
                 if d.enabled() || !enabled_only {
                     decisions.insert(d.flag_key().to_owned(), decision_json(d));
                 }

@@ -497,3 +497,100 @@ fn a_typed_audience_replaces_the_legacy_audience_with_the_same_id() {
     let us = c.create_user_context(id.as_str(), attrs(&[("country", "US")]));
     assert_eq!(us.decide("f1", &[]).rule_key(), Some("exp_1"));
 }
+
+/// The datafile with its global holdout letting targeted deliveries run.
+fn excluding_holdout(experiment_type: Option<&str>, send_flag_decisions: bool) -> Value {
+    let mut df = datafile(10_000);
+    df["holdouts"][0]["excludeTargetedDeliveries"] = json!(true);
+    df["sendFlagDecisions"] = json!(send_flag_decisions);
+    if let Some(t) = experiment_type {
+        df["experiments"][0]["type"] = json!(t);
+    }
+    df
+}
+
+#[test]
+fn a_holdout_excluding_targeted_deliveries_skips_experiments_but_not_deliveries() {
+    let id = user_where("300", |b| b < 5000);
+    let c = client(&excluding_holdout(None, false));
+    let d = c
+        .create_user_context(id.as_str(), attrs(&[("country", "US")]))
+        .decide("f1", &[]);
+    assert_eq!(
+        (d.variation_key(), d.rule_key()),
+        (Some("ee_off"), Some("f1_everyone"))
+    );
+    // A targeted-delivery experiment is still evaluated.
+    let c = client(&excluding_holdout(Some("td"), false));
+    let d = c
+        .create_user_context(id.as_str(), attrs(&[("country", "US")]))
+        .decide("f1", &[]);
+    assert_eq!(
+        (d.variation_key(), d.rule_key()),
+        (Some("v_a"), Some("exp_1"))
+    );
+}
+
+/// Decisions and impressions checked against the official Python SDK 5.7.0 on this datafile.
+#[test]
+fn a_holdout_excluding_targeted_deliveries_sends_its_own_impression_first() {
+    use decisive::replay::{run, Case};
+    let id = user_where("300", |b| b < 5000);
+    let case = Case::parse(
+        &json!({"id": "h", "user_id": id, "attributes": {"country": "US"}, "op": "decide",
+                "flag_key": "f1", "options": []})
+        .to_string(),
+    )
+    .unwrap();
+    let events_of = |df: &Value, case: &Case| -> Vec<(String, String, String)> {
+        run(&client(df), case).unwrap()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let d = &e["body"]["visitors"][0]["snapshots"][0]["decisions"][0];
+                (
+                    d["metadata"]["rule_type"].as_str().unwrap().to_owned(),
+                    d["metadata"]["rule_key"].as_str().unwrap().to_owned(),
+                    d["metadata"]["variation_key"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let holdout = (
+        "holdout".to_owned(),
+        "h_global".to_owned(),
+        "h_off".to_owned(),
+    );
+    // The delivery rule's impression follows only with sendFlagDecisions.
+    assert_eq!(
+        events_of(&excluding_holdout(None, false), &case),
+        std::slice::from_ref(&holdout)
+    );
+    assert_eq!(
+        events_of(&excluding_holdout(None, true), &case),
+        [
+            holdout.clone(),
+            (
+                "rollout".to_owned(),
+                "f1_everyone".to_owned(),
+                "ee_off".to_owned()
+            )
+        ]
+    );
+    assert_eq!(
+        events_of(&excluding_holdout(Some("td"), false), &case),
+        [
+            holdout,
+            (
+                "feature-test".to_owned(),
+                "exp_1".to_owned(),
+                "v_a".to_owned()
+            )
+        ]
+    );
+    // None at all with DISABLE_DECISION_EVENT.
+    let mut quiet = case.clone();
+    quiet.options.push("DISABLE_DECISION_EVENT".to_owned());
+    assert!(events_of(&excluding_holdout(None, true), &quiet).is_empty());
+}

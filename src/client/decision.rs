@@ -2,7 +2,7 @@
 
 use super::UserContext;
 use crate::config::{ProjectConfig, Variables, NO_VARIABLES};
-use crate::decision::Source;
+use crate::decision::{HeldOut, Source};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::sync::Arc;
 
@@ -18,6 +18,8 @@ pub(crate) enum FlagRef {
         /// Index into the flag's variable sets; `None` for no variables.
         variables: Option<u32>,
         source: Source,
+        /// A global holdout the user is in that let targeted deliveries decide the flag.
+        held_out: Option<HeldOut>,
     },
     /// A key the config does not have, or no config at all.
     Unknown(Box<str>),

@@ -302,7 +302,8 @@ impl UserContext {
         let settings = Settings {
             ignore_user_profile: options.has(DecideOption::IgnoreUserProfileService),
         };
-        let fd = decision::decide_flag(&config, flag, &user, &settings, tracker, &mut reasons);
+        let (fd, held_out) =
+            decision::decide_flag(&config, flag, &user, &settings, tracker, &mut reasons);
         let enabled = fd
             .variation
             .and_then(|v| config.variation(v))
@@ -330,6 +331,7 @@ impl UserContext {
                 variation: fd.variation,
                 variables,
                 source: fd.source,
+                held_out,
             },
             enabled,
             user_context: self.clone(),

@@ -118,6 +118,8 @@ impl Builder {
             group: None,
             cmab: false,
             feature_rollout: false,
+            targeted_delivery: false,
+            exclude_targeted_deliveries: false,
             local_holdouts: Vec::new(),
         });
         (self.rules.len() - 1) as u32
@@ -140,6 +142,7 @@ impl Builder {
             rule.group = group;
             rule.cmab = e.cmab.as_ref().is_some_and(|c| !c.is_null());
             rule.feature_rollout = e.kind.as_deref() == Some("fr");
+            rule.targeted_delivery = e.kind.as_deref() == Some("td");
             rule.whitelist = e
                 .forced_variations
                 .iter()
@@ -492,6 +495,14 @@ fn typed_set<'v>(
 }
 
 fn push_holdout(b: &mut Builder, h: &model::Holdout) -> u32 {
+    let idx = push_holdout_rule(b, h);
+    if let Some(rule) = b.rules.get_mut(idx as usize) {
+        rule.exclude_targeted_deliveries = h.exclude_targeted_deliveries;
+    }
+    idx
+}
+
+fn push_holdout_rule(b: &mut Builder, h: &model::Holdout) -> u32 {
     b.push_rule(
         RuleKind::Holdout,
         &h.id,

@@ -81,6 +81,12 @@ pub(crate) struct Rule {
     pub group: Option<u32>,
     pub cmab: bool,
     pub feature_rollout: bool,
+    /// A targeted-delivery experiment (`"type": "td"`): still evaluated for a user in a global
+    /// holdout that excludes targeted deliveries.
+    pub targeted_delivery: bool,
+    /// For a global holdout: whether it lets targeted deliveries run for the users it holds
+    /// out (`excludeTargetedDeliveries`).
+    pub exclude_targeted_deliveries: bool,
     /// Local holdouts that target this rule (indexes into the rule table).
     pub local_holdouts: Vec<u32>,
 }

@@ -336,6 +336,8 @@ pub(crate) struct Holdout<'a> {
     #[serde(default)]
     #[serde(borrow)]
     pub included_rules: Option<Vec<Text<'a>>>,
+    #[serde(default)]
+    pub exclude_targeted_deliveries: bool,
 }
 
 #[cfg(test)]

@@ -47,6 +47,15 @@ pub(crate) struct FlagDecision {
     pub source: Source,
 }
 
+/// A global holdout the user is in that lets targeted deliveries run
+/// (`excludeTargetedDeliveries`): the flag is decided by its targeted-delivery experiments and
+/// delivery rules, and the holdout is reported with an impression of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeldOut {
+    pub rule: u32,
+    pub variation: u32,
+}
+
 /// Decision reasons, collected only when asked for.
 pub(crate) struct Reasons {
     enabled: bool,
@@ -119,13 +128,14 @@ pub(crate) fn decide_flag(
     settings: &Settings,
     mut profile: Option<&mut ProfileTracker<'_>>,
     reasons: &mut Reasons,
-) -> FlagDecision {
+) -> (FlagDecision, Option<HeldOut>) {
     if let Some(variation) = forced_variation(config, flag, None, user, reasons) {
-        return FlagDecision {
+        let decision = FlagDecision {
             rule: None,
             variation: Some(variation),
             source: Source::FeatureTest,
         };
+        return (decision, None);
     }
     let bucketing_id = match user.bucketing {
         Some(key) if !reasons.enabled() => key,
@@ -133,32 +143,54 @@ pub(crate) fn decide_flag(
     };
     let bucketing_id = &bucketing_id;
 
+    let mut held = None;
     for &h in &config.global_holdouts {
         if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
-            return FlagDecision {
-                rule: Some(h),
-                variation: Some(variation),
-                source: Source::Holdout,
-            };
+            let holdout = config.rule(h);
+            if !holdout.is_some_and(|r| r.exclude_targeted_deliveries) {
+                let decision = FlagDecision {
+                    rule: Some(h),
+                    variation: Some(variation),
+                    source: Source::Holdout,
+                };
+                return (decision, None);
+            }
+            reasons.add(|| {
+                format!(
+                    "holdout {:?} lets targeted deliveries run; evaluating them",
+                    holdout.map_or("", |r| &*r.key)
+                )
+            });
+            held = Some(HeldOut { rule: h, variation });
+            break;
         }
     }
 
     for &r in &flag.experiment_rules {
         let Some(rule) = config.rule(r) else { continue };
+        if held.is_some() && !rule.targeted_delivery {
+            continue;
+        }
         if let Some(variation) = forced_variation(config, flag, Some(&rule.key), user, reasons) {
-            return FlagDecision {
-                rule: Some(r),
-                variation: Some(variation),
-                source: Source::FeatureTest,
-            };
+            return (
+                FlagDecision {
+                    rule: Some(r),
+                    variation: Some(variation),
+                    source: Source::FeatureTest,
+                },
+                held,
+            );
         }
         for &h in &rule.local_holdouts {
             if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
-                return FlagDecision {
-                    rule: Some(h),
-                    variation: Some(variation),
-                    source: Source::Holdout,
-                };
+                return (
+                    FlagDecision {
+                        rule: Some(h),
+                        variation: Some(variation),
+                        source: Source::Holdout,
+                    },
+                    held,
+                );
             }
         }
         let variation = experiment_variation(
@@ -171,15 +203,21 @@ pub(crate) fn decide_flag(
             reasons,
         );
         if let Some(variation) = variation {
-            return FlagDecision {
-                rule: Some(r),
-                variation: Some(variation),
-                source: Source::FeatureTest,
-            };
+            return (
+                FlagDecision {
+                    rule: Some(r),
+                    variation: Some(variation),
+                    source: Source::FeatureTest,
+                },
+                held,
+            );
         }
     }
 
-    delivery_variation(config, flag, user, bucketing_id, reasons)
+    (
+        delivery_variation(config, flag, user, bucketing_id, reasons),
+        held,
+    )
 }
 
 /// A forced decision for the flag (or one of its rules) whose variation the flag has.
