@@ -162,8 +162,15 @@ fn request_json(log_event: LogEvent) -> Value {
     })
 }
 
-/// Runs one case and returns its result object.
-pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
+/// What one case produced: its decisions (for decide operations) and the requests it sends,
+/// one user event per request, as built (not normalised).
+pub(crate) struct Outcome {
+    pub decisions: Option<Map<String, Value>>,
+    pub requests: Vec<LogEvent>,
+}
+
+/// Runs one case.
+pub(crate) fn play(client: &Client, case: &Case) -> Result<Outcome, ReplayError> {
     let options = case
         .options
         .iter()
@@ -182,10 +189,8 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
     if case.segments.is_some() {
         user.set_qualified_segments(case.segments.clone());
     }
-    let mut result = Map::new();
-    result.insert("id".into(), case.id.clone());
     let mut user_events = Vec::new();
-    match case.op.as_str() {
+    let decisions = match case.op.as_str() {
         "decide" => {
             let key = case
                 .flag_key
@@ -195,7 +200,7 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
             user_events.extend(impressions_of(&decision, disabled));
             let mut decisions = Map::new();
             decisions.insert(key.to_owned(), decision_json(&decision));
-            result.insert("decisions".into(), Value::Object(decisions));
+            Some(decisions)
         }
         "decide_all" => {
             // ENABLED_FLAGS_ONLY filters what decide_all returns, not the impressions sent.
@@ -212,7 +217,7 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
                     decisions.insert(d.flag_key().to_owned(), decision_json(d));
                 }
             }
-            result.insert("decisions".into(), Value::Object(decisions));
+            Some(decisions)
         }
         "track" => {
             let key = case.event_key.as_deref().unwrap_or("");
@@ -226,14 +231,29 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
                     Err(e) => log::info!(target: "decisive", "no conversion: {e}"),
                 }
             }
+            None
         }
         other => return Err(ReplayError::UnknownOp(other.to_owned())),
-    }
-    let events = user_events
+    };
+    let requests = user_events
         .iter()
         .filter_map(|e| event::log_event(std::slice::from_ref(e)))
-        .map(request_json)
         .collect();
+    Ok(Outcome {
+        decisions,
+        requests,
+    })
+}
+
+/// Runs one case and returns its result object.
+pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
+    let outcome = play(client, case)?;
+    let mut result = Map::new();
+    result.insert("id".into(), case.id.clone());
+    if let Some(decisions) = outcome.decisions {
+        result.insert("decisions".into(), Value::Object(decisions));
+    }
+    let events = outcome.requests.into_iter().map(request_json).collect();
     result.insert("events".into(), Value::Array(events));
     Ok(Value::Object(result))
 }

@@ -3,9 +3,8 @@
 //! sends is built here and compared with the official request body.
 
 use super::*;
-use crate::client::FlagRef;
 use crate::replay::Case;
-use crate::{Client, DecideOption, Decision, DecisionContext, ForcedDecision};
+use crate::Client;
 use std::path::{Path, PathBuf};
 
 fn fixture_sets() -> Vec<PathBuf> {
@@ -82,90 +81,11 @@ pub(super) fn normalise(body: &mut Value) {
     walk(body);
 }
 
-/// The impression `decision` sends, if any (what the client's decide path does).
-fn impression_of(decision: &Decision, disabled: bool) -> Option<UserEvent> {
-    let FlagRef::Known {
-        config,
-        rule,
-        variation,
-        source,
-        ..
-    } = &decision.flag
-    else {
-        return None;
-    };
-    if !should_send_impression(*source, config.send_flag_decisions, disabled) {
-        return None;
-    }
-    let fd = FlagDecision {
-        rule: *rule,
-        variation: *variation,
-        source: *source,
-    };
-    let user = decision.user_context();
-    Some(impression(
-        config,
-        &fd,
-        decision.flag_key(),
-        user.user_id(),
-        user.attributes(),
-    ))
-}
-
-/// The requests one case sends, one user event per request.
+/// The requests one case sends, one user event per request, as the replay builds them.
 fn requests(client: &Client, case: &Case) -> Result<Vec<LogEvent>, String> {
-    let options = case
-        .options
-        .iter()
-        .map(|n| DecideOption::from_name(n).ok_or_else(|| format!("option {n}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let disabled = options.contains(&DecideOption::DisableDecisionEvent);
-    let mut user = client.create_user_context(case.user_id.clone(), case.attributes.clone());
-    for (flag, rule, variation) in &case.forced {
-        user.set_forced_decision(
-            DecisionContext::new(flag.clone(), rule.as_deref()),
-            ForcedDecision::new(variation.clone()),
-        );
-    }
-    if case.segments.is_some() {
-        user.set_qualified_segments(case.segments.clone());
-    }
-    let mut events = Vec::new();
-    match case.op.as_str() {
-        "decide" => {
-            let key = case.flag_key.as_deref().ok_or("decide without flag_key")?;
-            events.extend(impression_of(&user.decide(key, &options), disabled));
-        }
-        "decide_all" => {
-            // ENABLED_FLAGS_ONLY filters what decide_all returns, not the impressions sent.
-            let all: Vec<DecideOption> = options
-                .iter()
-                .copied()
-                .filter(|o| *o != DecideOption::EnabledFlagsOnly)
-                .collect();
-            for d in user.decide_all(&all).iter() {
-                events.extend(impression_of(d, disabled));
-            }
-        }
-        "track" => {
-            let config = client.config().ok_or("no config")?;
-            let key = case.event_key.as_deref().ok_or("track without event_key")?;
-            let event_tags = match &case.tags {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(map)) => Some(map),
-                Some(other) => return Err(format!("tags {other} are not an object")),
-            };
-            match conversion(&config, key, &case.user_id, &case.attributes, event_tags) {
-                Ok(event) => events.push(event),
-                Err(EventError::UnknownEvent(k)) => assert_eq!(k, key),
-            }
-        }
-        other => return Err(format!("op {other}")),
-    }
-    Ok(events
-        .iter()
-        .filter_map(|e| log_event(std::slice::from_ref(e)))
-        .collect())
+    crate::replay::play(client, case)
+        .map(|outcome| outcome.requests)
+        .map_err(|e| e.to_string())
 }
 
 #[test]
