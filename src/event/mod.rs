@@ -184,13 +184,15 @@ pub(crate) struct Conversion {
     pub value: Option<f64>,
 }
 
-/// An event about one user, ready to be batched.
+/// An event about one user (an impression or a conversion), ready to be batched: built by the
+/// SDK from a decision or a `track`, and handed to a
+/// [`BatchEventProcessor`](crate::BatchEventProcessor).
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    private_interfaces,
-    reason = "opaque to users: they pass it to a processor"
-)]
-pub enum UserEvent {
+pub struct UserEvent(pub(crate) Kind);
+
+/// What a [`UserEvent`] holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kind {
     /// A decision was made (and is reported).
     Impression {
         /// Context, visitor, uuid and time.
@@ -210,8 +212,8 @@ pub enum UserEvent {
 impl UserEvent {
     /// Context, visitor, uuid and time.
     pub(crate) fn header(&self) -> &EventHeader {
-        match self {
-            UserEvent::Impression { header, .. } | UserEvent::Conversion { header, .. } => header,
+        match &self.0 {
+            Kind::Impression { header, .. } | Kind::Conversion { header, .. } => header,
         }
     }
 
@@ -266,7 +268,7 @@ pub(crate) fn impression(
         _ => None,
     };
     let campaign_id = ids::campaign_id(layer_id, experiment_id).to_owned();
-    UserEvent::Impression {
+    UserEvent(Kind::Impression {
         header: header(config, user_id, attributes),
         impression: Impression {
             campaign_id,
@@ -281,7 +283,7 @@ pub(crate) fn impression(
             enabled: decided.is_some_and(|v| v.feature_enabled),
             cmab_uuid: None,
         },
-    }
+    })
 }
 
 /// The conversion of event `event_key` for user `user_id` with `tags`; an error when the
@@ -298,7 +300,7 @@ pub(crate) fn conversion(
         .get(event_key)
         .and_then(|&i| config.events.get(i as usize))
         .ok_or_else(|| EventError::UnknownEvent(event_key.to_owned()))?;
-    Ok(UserEvent::Conversion {
+    Ok(UserEvent(Kind::Conversion {
         header: header(config, user_id, attributes),
         conversion: Conversion {
             event_id: event.id.to_string(),
@@ -307,7 +309,7 @@ pub(crate) fn conversion(
             revenue: event_tags.and_then(tags::revenue),
             value: event_tags.and_then(tags::numeric_value),
         },
-    })
+    }))
 }
 
 /// Context, visitor, a new uuid and the current time.

@@ -17,7 +17,7 @@
 //! absent. One visitor per user event, never merged.
 
 use super::{
-    tags, Conversion, EventContext, EventHeader, Impression, UserEvent, ACTIVATE_EVENT_KEY,
+    tags, Conversion, EventContext, EventHeader, Impression, Kind, UserEvent, ACTIVATE_EVENT_KEY,
     CUSTOM_ATTRIBUTE_TYPE,
 };
 use crate::config::Region;
@@ -97,11 +97,11 @@ pub(crate) fn batch(context: &EventContext, events: &[UserEvent]) -> Value {
 
 /// The visitor entry of one user event.
 fn visitor(event: &UserEvent) -> Value {
-    let (header, snapshot) = match event {
-        UserEvent::Impression { header, impression } => {
+    let (header, snapshot) = match &event.0 {
+        Kind::Impression { header, impression } => {
             (header, impression_snapshot(header, impression))
         }
-        UserEvent::Conversion { header, conversion } => {
+        Kind::Conversion { header, conversion } => {
             (header, conversion_snapshot(header, conversion))
         }
     };

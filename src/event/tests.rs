@@ -161,7 +161,7 @@ fn oracle_conversion_batch_has_no_decisions_and_cleaned_tags() {
             "other": null}, "timestamp": 0, "uuid": "<uuid>"}]}], "visitor_id": "u2"}),
     );
     // The event itself keeps the caller's tags unchanged.
-    let UserEvent::Conversion { conversion, .. } = &event else {
+    let Kind::Conversion { conversion, .. } = &event.0 else {
         panic!("not a conversion")
     };
     assert_eq!(conversion.tags.as_ref(), tags.as_object());
@@ -359,7 +359,7 @@ fn a_cmab_uuid_goes_into_the_metadata_only_when_non_empty() {
     let d = decision(&c, Some("exp"), Some(("exp", "a")), Source::FeatureTest);
     let mut event = impression(&c, &d, "f1", "u", &Attributes::new());
     for (uuid, sent) in [(None, false), (Some(""), false), (Some("c-1"), true)] {
-        if let UserEvent::Impression { impression, .. } = &mut event {
+        if let Kind::Impression { impression, .. } = &mut event.0 {
             impression.cmab_uuid = uuid.map(str::to_owned);
         }
         let (_, body) = request(&event);
