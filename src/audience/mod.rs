@@ -91,36 +91,8 @@ impl<L> Tree<L> {
     #[cfg(test)]
     pub(crate) fn evaluate(&self, eval: &mut impl FnMut(&L) -> Option<bool>) -> Option<bool> {
         match self {
-            Tree::And(children) => {
-                let mut unknown = false;
-                for child in children {
-                    match child.evaluate(eval) {
-                        Some(false) => return Some(false),
-                        None => unknown = true,
-                        Some(true) => {}
-                    }
-                }
-                if unknown {
-                    None
-                } else {
-                    Some(true)
-                }
-            }
-            Tree::Or(children) => {
-                let mut unknown = false;
-                for child in children {
-                    match child.evaluate(eval) {
-                        Some(true) => return Some(true),
-                        None => unknown = true,
-                        Some(false) => {}
-                    }
-                }
-                if unknown {
-                    None
-                } else {
-                    Some(false)
-                }
-            }
+            Tree::And(children) => combine(children, true, |c| c.evaluate(&mut *eval)),
+            Tree::Or(children) => combine(children, false, |c| c.evaluate(&mut *eval)),
             Tree::Not(child) => child.as_ref().and_then(|c| c.evaluate(eval)).map(|b| !b),
             Tree::Leaf(l) => eval(l),
             Tree::Shared(t) => t.evaluate(eval),
@@ -140,12 +112,47 @@ impl<L> Tree<L> {
     }
 }
 
+/// `and` (`all` true) or `or` (`all` false) over `children` with three-valued logic: the first
+/// child that is not `all` decides; otherwise unknown if any child was unknown.
+#[inline(always)]
+fn combine<T>(children: &[T], all: bool, mut eval: impl FnMut(&T) -> Option<bool>) -> Option<bool> {
+    let mut unknown = false;
+    for child in children {
+        match eval(child) {
+            Some(b) if b != all => return Some(b),
+            None => unknown = true,
+            Some(_) => {}
+        }
+    }
+    if unknown {
+        None
+    } else {
+        Some(all)
+    }
+}
+
 impl Tree<Condition> {
-    /// Evaluates a leaf in place and recurses only into subtrees.
+    /// Evaluates a leaf in place and calls into anything else.
+    #[inline(always)]
+    fn leaf_or_call(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
+        match self {
+            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
+            other => other.matches(attributes, segments),
+        }
+    }
+
+    /// Evaluates a node in place, its leaf children too, and calls into deeper subtrees: most
+    /// audiences are an `and`/`or` of `and`/`or`s of conditions, which then take no call.
     #[inline(always)]
     fn matches_inline(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
         match self {
             Tree::Leaf(c) => c.evaluate_view(attributes, segments),
+            Tree::And(children) => {
+                combine(children, true, |c| c.leaf_or_call(attributes, segments))
+            }
+            Tree::Or(children) => {
+                combine(children, false, |c| c.leaf_or_call(attributes, segments))
+            }
             other => other.matches(attributes, segments),
         }
     }
@@ -159,34 +166,10 @@ impl Tree<Condition> {
         match self {
             Tree::Leaf(c) => c.evaluate_view(attributes, segments),
             Tree::And(children) => {
-                let mut unknown = false;
-                for child in children.iter() {
-                    match child.matches_inline(attributes, segments) {
-                        Some(false) => return Some(false),
-                        None => unknown = true,
-                        Some(true) => {}
-                    }
-                }
-                if unknown {
-                    None
-                } else {
-                    Some(true)
-                }
+                combine(children, true, |c| c.matches_inline(attributes, segments))
             }
             Tree::Or(children) => {
-                let mut unknown = false;
-                for child in children.iter() {
-                    match child.matches_inline(attributes, segments) {
-                        Some(true) => return Some(true),
-                        None => unknown = true,
-                        Some(false) => {}
-                    }
-                }
-                if unknown {
-                    None
-                } else {
-                    Some(false)
-                }
+                combine(children, false, |c| c.matches_inline(attributes, segments))
             }
             Tree::Not(child) => child
                 .as_ref()
