@@ -15,7 +15,9 @@
 use crate::client::FlagRef;
 use crate::decision::{FlagDecision, Source};
 use crate::event::{self, LogEvent, UserEvent};
-use crate::{Attributes, Client, DecideOption, Decision, DecisionContext, ForcedDecision};
+use crate::{
+    Attributes, Client, DecideOption, Decision, DecisionContext, ForcedDecision, UserContext,
+};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -162,6 +164,21 @@ fn request_json(log_event: LogEvent) -> Value {
     })
 }
 
+/// The user context a case describes: its user, attributes, forced decisions and segments.
+pub fn user_context(client: &Client, case: &Case) -> UserContext {
+    let mut user = client.create_user_context(case.user_id.clone(), case.attributes.clone());
+    for (flag, rule, variation) in &case.forced {
+        user.set_forced_decision(
+            DecisionContext::new(flag.clone(), rule.as_deref()),
+            ForcedDecision::new(variation.clone()),
+        );
+    }
+    if case.segments.is_some() {
+        user.set_qualified_segments(case.segments.clone());
+    }
+    user
+}
+
 /// What one case produced: its decisions (for decide operations) and the requests it sends,
 /// one user event per request, as built (not normalised).
 pub(crate) struct Outcome {
@@ -179,16 +196,7 @@ pub(crate) fn play(client: &Client, case: &Case) -> Result<Outcome, ReplayError>
         })
         .collect::<Result<Vec<_>, _>>()?;
     let disabled = options.contains(&DecideOption::DisableDecisionEvent);
-    let mut user = client.create_user_context(case.user_id.clone(), case.attributes.clone());
-    for (flag, rule, variation) in &case.forced {
-        user.set_forced_decision(
-            DecisionContext::new(flag.clone(), rule.as_deref()),
-            ForcedDecision::new(variation.clone()),
-        );
-    }
-    if case.segments.is_some() {
-        user.set_qualified_segments(case.segments.clone());
-    }
+    let user = user_context(client, case);
     let mut user_events = Vec::new();
     let decisions = match case.op.as_str() {
         "decide" => {

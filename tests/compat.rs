@@ -2,35 +2,12 @@
 //! replayed by this crate, compared field by field with the official result: the decisions and
 //! the event requests (impressions and conversions) each case sends.
 
+mod common;
+
+use common::{fixture_sets, same};
 use decisive::replay::{self, Case};
 use decisive::Client;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn fixture_sets() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compat");
-    let mut sets: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("fixture folder")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("cases.jsonl").is_file())
-        .collect();
-    sets.sort();
-    sets
-}
-
-/// JSON equality with numbers compared by value (`3` equals `3.0`).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
 
 #[test]
 fn every_fixture_case_decides_and_sends_events_as_the_official_sdk() {

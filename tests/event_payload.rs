@@ -5,21 +5,12 @@
 //! payloads themselves are rebuilt and compared byte for byte by the crate's unit tests in
 //! `src/event/`.)
 
-use decisive::replay::Case;
-use decisive::{Client, DecideOption, Decision, DecisionContext, ForcedDecision, Region};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+mod common;
 
-fn fixture_sets() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compat");
-    let mut sets: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("fixture folder")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("cases.jsonl").is_file())
-        .collect();
-    sets.sort();
-    sets
-}
+use common::fixture_sets;
+use decisive::replay::Case;
+use decisive::{Client, DecideOption, Decision, Region};
+use serde_json::Value;
 
 /// The decisions a decide case makes, every flag included (ENABLED_FLAGS_ONLY only filters
 /// what decide_all returns; impressions are sent for disabled flags too).
@@ -30,16 +21,7 @@ fn decisions(client: &Client, case: &Case) -> Vec<Decision> {
         .map(|n| DecideOption::from_name(n).expect("known option"))
         .filter(|o| *o != DecideOption::EnabledFlagsOnly)
         .collect();
-    let mut user = client.create_user_context(case.user_id.clone(), case.attributes.clone());
-    for (flag, rule, variation) in &case.forced {
-        user.set_forced_decision(
-            DecisionContext::new(flag.clone(), rule.as_deref()),
-            ForcedDecision::new(variation.clone()),
-        );
-    }
-    if case.segments.is_some() {
-        user.set_qualified_segments(case.segments.clone());
-    }
+    let user = decisive::replay::user_context(client, case);
     match case.op.as_str() {
         "decide" => vec![user.decide(case.flag_key.as_deref().expect("flag key"), &options)],
         "decide_all" => user.decide_all(&options).into_iter().collect(),

@@ -235,6 +235,8 @@ fn forced_variation(
     find_forced_variation(config, flag, rule_key, user, reasons)
 }
 
+/// The look-up behind [`forced_variation`], kept out of line: most users have no forced
+/// decisions.
 #[inline(never)]
 fn find_forced_variation(
     config: &ProjectConfig,
@@ -243,9 +245,6 @@ fn find_forced_variation(
     user: &User<'_>,
     reasons: &mut Reasons,
 ) -> Option<u32> {
-    if user.forced.is_empty() {
-        return None;
-    }
     let forced = user.forced.lookup(&flag.key, rule_key)?;
     let found = flag.flag_variations.iter().copied().find(|&v| {
         config
