@@ -38,7 +38,11 @@ fn users(client: &Client) -> Vec<UserContext> {
 }
 
 fn decide(c: &mut Criterion) {
-    let client = Client::from_datafile(datafile()).expect("client");
+    let client = Client::builder()
+        .datafile(datafile())
+        .without_events()
+        .build()
+        .expect("client");
     let users = users(&client);
     let flags = client.config().expect("config").flag_keys().count() as u64;
 

@@ -1,12 +1,22 @@
-//! Loads the sample datafile and prints the decisions for a few users.
+//! Loads the sample datafile, prints the decisions for a few users, tracks a conversion, and
+//! writes the resulting event batches to a JSON-lines file instead of sending them (the
+//! sample datafile's project is not a real one).
 //!
 //! Run with `cargo run --example quickstart`.
 
-use decisive::{Attributes, Client, DecideOption, DecisionContext, ForcedDecision};
+use decisive::{Attributes, Client, DecideOption, DecisionContext, FileDispatcher, ForcedDecision};
+use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/datafiles/quickstart.json");
-    let client = Client::from_path(path)?;
+    let events_file = std::env::temp_dir().join("decisive-quickstart-events.jsonl");
+    // Start each run with an empty file.
+    std::fs::write(&events_file, "")?;
+    // A real service leaves out `event_dispatcher`: events then go over HTTP to Optimizely.
+    let client = Client::builder()
+        .datafile_path(path)
+        .event_dispatcher(FileDispatcher::new(&events_file)?)
+        .build()?;
     let config = client.config().ok_or("the client has no config")?;
     println!("datafile revision {}", config.revision());
 
@@ -31,10 +41,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let attributes: Attributes = attrs.iter().map(|(k, v)| (*k, *v)).collect();
         let user = client.create_user_context(user_id, attributes);
         println!("\n{user_id}:");
-        for decision in user
-            .decide_all(&[DecideOption::DisableDecisionEvent])
-            .iter()
-        {
+        // Each decision queues an impression (sendFlagDecisions is on in this datafile).
+        for decision in user.decide_all(&[]).iter() {
             println!(
                 "  {:<18} enabled={:<5} variation={:<10} rule={:<28} variables={}",
                 decision.flag_key(),
@@ -58,5 +66,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         decision.variation_key(),
         decision.reasons()
     );
+
+    // A conversion, with a revenue tag (in cents).
+    let mut tags = serde_json::Map::new();
+    tags.insert("revenue".into(), 4200.into());
+    user.track_event("purchase", Some(&tags))?;
+
+    // Deliver what is queued, then report what the event thread did.
+    client.flush_events_blocking(Duration::from_secs(5));
+    let stats = client.event_stats().ok_or("the client sends events")?;
+    let batches = std::fs::read_to_string(&events_file)?.lines().count();
+    println!(
+        "\nevents: {} queued, {} dispatched in {batches} batches to {}",
+        stats.queued,
+        stats.dispatched,
+        events_file.display()
+    );
+    client.close();
     Ok(())
 }

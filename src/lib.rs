@@ -11,7 +11,8 @@
 //!     env!("CARGO_MANIFEST_DIR"),
 //!     "/datafiles/quickstart.json"
 //! ))?;
-//! let client = Client::from_datafile(&datafile)?;
+//! // Decisions only: this client sends no impressions (see `ClientBuilder` for events).
+//! let client = Client::builder().datafile(&datafile).without_events().build()?;
 //!
 //! let mut attributes = Attributes::new();
 //! attributes.insert("country", "US");

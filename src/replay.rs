@@ -13,7 +13,7 @@
 //! batch has no `client_name` or `client_version`.
 
 use crate::client::FlagRef;
-use crate::decision::{FlagDecision, Source};
+use crate::decision::FlagDecision;
 use crate::event::{self, LogEvent, UserEvent};
 use crate::{
     Attributes, Client, DecideOption, Decision, DecisionContext, ForcedDecision, UserContext,
@@ -123,36 +123,24 @@ fn impressions_of(decision: &Decision, disabled: bool) -> Vec<UserEvent> {
         return Vec::new();
     };
     let user = decision.user_context();
-    let mut events = Vec::new();
-    if let Some(held) = held_out.filter(|_| !disabled && *source != Source::Holdout) {
-        let holdout = FlagDecision {
-            rule: Some(held.rule),
-            variation: Some(held.variation),
-            source: Source::Holdout,
-        };
-        events.push(event::impression(
-            config,
-            &holdout,
-            decision.flag_key(),
-            user.user_id(),
-            user.attributes(),
-        ));
-    }
-    if event::should_send_impression(*source, config.send_flag_decisions, disabled) {
-        let flag_decision = FlagDecision {
-            rule: *rule,
-            variation: *variation,
-            source: *source,
-        };
-        events.push(event::impression(
-            config,
-            &flag_decision,
-            decision.flag_key(),
-            user.user_id(),
-            user.attributes(),
-        ));
-    }
-    events
+    let decided = FlagDecision {
+        rule: *rule,
+        variation: *variation,
+        source: *source,
+    };
+    event::reported(decided, *held_out, config.send_flag_decisions, disabled)
+        .into_iter()
+        .flatten()
+        .map(|reported| {
+            event::impression(
+                config,
+                &reported,
+                decision.flag_key(),
+                user.user_id(),
+                user.attributes(),
+            )
+        })
+        .collect()
 }
 
 /// A request in the result format, normalised.

@@ -46,7 +46,11 @@ struct BenchUser {
 
 fn setup() -> (Client, Vec<decisive::UserContext>) {
     let root = env!("CARGO_MANIFEST_DIR");
-    let client = Client::from_path(format!("{root}/datafiles/bench_datafile.json")).unwrap();
+    let client = Client::builder()
+        .datafile_path(format!("{root}/datafiles/bench_datafile.json"))
+        .without_events()
+        .build()
+        .unwrap();
     let users: Vec<BenchUser> = serde_json::from_slice(
         &std::fs::read(format!("{root}/benches/data/bench_users.json")).unwrap(),
     )

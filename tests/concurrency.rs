@@ -24,7 +24,11 @@ fn datafile(revision: u32, variation: &str) -> String {
 
 #[test]
 fn four_threads_deciding_through_100_config_swaps_see_whole_configs() {
-    let client = Client::from_datafile(datafile(0, "red")).unwrap();
+    let client = Client::builder()
+        .datafile(datafile(0, "red"))
+        .without_events()
+        .build()
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4)
         .map(|t| {

@@ -68,7 +68,11 @@ fn base() -> Value {
 }
 
 fn client(datafile: &Value) -> Client {
-    Client::from_datafile(datafile.to_string()).expect("the test datafile loads")
+    Client::builder()
+        .datafile(datafile.to_string())
+        .without_events()
+        .build()
+        .expect("the test datafile loads")
 }
 
 fn us() -> Attributes {
@@ -496,6 +500,7 @@ impl UserProfileService for MemoryProfiles {
 fn client_with_profiles(datafile: &Value, profiles: &MemoryProfiles) -> Client {
     Client::builder()
         .datafile(datafile.to_string())
+        .without_events()
         .user_profile_service(profiles.clone())
         .build()
         .expect("the test datafile loads")
@@ -781,6 +786,7 @@ fn enabled_flags_only_filters_decide_all_and_decide_for_keys_but_not_decide() {
     // The same as a default option of the client.
     let c = Client::builder()
         .datafile(BASE)
+        .without_events()
         .default_decide_options(&[DecideOption::EnabledFlagsOnly])
         .build()
         .unwrap();
@@ -806,6 +812,7 @@ fn exclude_variables_gives_empty_variables() {
     assert!(decision.variables().is_empty());
     let c = Client::builder()
         .datafile(BASE)
+        .without_events()
         .default_decide_options(&[DecideOption::ExcludeVariables])
         .build()
         .unwrap();
@@ -841,7 +848,7 @@ fn an_unknown_flag_gives_a_disabled_decision_with_null_keys_and_a_reason() {
 
 #[test]
 fn a_client_without_a_datafile_is_not_ready_until_one_arrives() {
-    let c = Client::builder().build().unwrap();
+    let c = Client::builder().without_events().build().unwrap();
     assert!(c.config().is_none());
     let user = c.create_user_context("whitelisted", fr());
     let decision = user.decide("flag", &[]);
@@ -910,8 +917,12 @@ fn reasons_and_when_a_context_was_made_never_change_a_decision() {
     );
     let datafile = std::fs::read_to_string(format!("{root}/datafile.json")).unwrap();
     let cases = std::fs::read_to_string(format!("{root}/cases.jsonl")).unwrap();
-    let now = Client::from_datafile(&datafile).unwrap();
-    let late = Client::builder().build().unwrap();
+    let now = Client::builder()
+        .datafile(&datafile)
+        .without_events()
+        .build()
+        .unwrap();
+    let late = Client::builder().without_events().build().unwrap();
     let mut users = Vec::new();
     for line in cases.lines().take(200) {
         let case: Value = serde_json::from_str(line).unwrap();

@@ -78,7 +78,11 @@ fn datafile(holdout_end: u32) -> Value {
 }
 
 fn client(datafile: &Value) -> Client {
-    Client::from_datafile(datafile.to_string()).expect("test datafile loads")
+    Client::builder()
+        .datafile(datafile.to_string())
+        .without_events()
+        .build()
+        .expect("test datafile loads")
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> Attributes {
@@ -346,6 +350,7 @@ fn a_stored_variation_is_sticky_unless_the_profile_service_is_ignored() {
     let profiles = MemoryProfiles::default();
     let c = Client::builder()
         .datafile(datafile(0).to_string())
+        .without_events()
         .user_profile_service(profiles.clone())
         .build()
         .unwrap();
@@ -417,7 +422,7 @@ fn an_unknown_flag_gives_a_disabled_decision_with_a_reason() {
 
 #[test]
 fn a_client_without_a_datafile_answers_not_ready_until_it_gets_one() {
-    let c = Client::builder().build().unwrap();
+    let c = Client::builder().without_events().build().unwrap();
     let user = c.create_user_context("u", Attributes::new());
     let d = user.decide("f1", &[]);
     assert!(!d.enabled());

@@ -39,7 +39,11 @@ fn every_official_impression_matches_a_public_decision_in_order() {
     let mut failures = Vec::new();
     for set in fixture_sets() {
         let name = set.file_name().unwrap().to_string_lossy().to_string();
-        let client = Client::from_path(set.join("datafile.json")).unwrap();
+        let client = Client::builder()
+            .datafile_path(set.join("datafile.json"))
+            .without_events()
+            .build()
+            .unwrap();
         let config = client.config().unwrap();
         let cases = std::fs::read_to_string(set.join("cases.jsonl")).unwrap();
         let expected = std::fs::read_to_string(set.join("expected.jsonl")).unwrap();
@@ -112,7 +116,11 @@ fn every_official_impression_matches_a_public_decision_in_order() {
 fn every_official_batch_header_comes_from_the_public_config() {
     let mut batches = 0;
     for set in fixture_sets() {
-        let client = Client::from_path(set.join("datafile.json")).unwrap();
+        let client = Client::builder()
+            .datafile_path(set.join("datafile.json"))
+            .without_events()
+            .build()
+            .unwrap();
         let config = client.config().unwrap();
         let url = match config.region() {
             Region::Us => "https://logx.optimizely.com/v1/events",

@@ -175,7 +175,11 @@ struct DecideOutput<'a> {
 
 /// Loads the datafile at `path`.
 fn load(path: &Path) -> Result<Client, Failure> {
-    Client::from_path(path).map_err(|e| Failure::Message(e.to_string()))
+    Client::builder()
+        .datafile_path(path)
+        .without_events()
+        .build()
+        .map_err(|e| Failure::Message(e.to_string()))
 }
 
 /// A decision as printed by `decide`: [`replay::decision_json`] plus `reasons`.

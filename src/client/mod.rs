@@ -2,7 +2,9 @@
 //!
 //! Invariant: a decide reads the current config through one short read of an `Arc` and never
 //! waits on another decide; a datafile update builds the new config first and swaps it whole,
-//! so a decide finishes on the config it started with.
+//! so a decide finishes on the config it started with. Impressions and conversions go to the
+//! client's [`BatchEventProcessor`] without blocking; the processor closes (delivering what is
+//! queued, within its close timeout) on [`Client::close`] or when the last handle is dropped.
 
 mod decision;
 mod options;
@@ -18,25 +20,50 @@ pub(crate) use options::OptionSet;
 use crate::config::ProjectConfig;
 use crate::datafile::DatafileError;
 use crate::decision::UserProfileService;
+use crate::event::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
+use crate::event::http::HttpDispatcher;
+use crate::event::processor::{BatchEventProcessor, ProcessorOptions, ProcessorStats};
+use crate::event::{EventError, LogEvent};
 use crate::value::Attributes;
 use parking_lot::RwLock;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Why a client could not be built.
+/// What went wrong building a client or in one of its calls.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientError {
     /// The datafile is unusable.
     Datafile(DatafileError),
+    /// The event thread could not be started.
+    Events(DispatchError),
+    /// The client has no valid datafile yet.
+    NotReady,
+    /// `track_event` named an event key the datafile does not list; nothing was sent.
+    UnknownEvent(String),
+    /// The event was dropped (queue full, or the client closed) and counted in the event
+    /// stats.
+    EventDropped,
 }
 
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::Datafile(e) => write!(f, "cannot load the datafile: {e}"),
+            ClientError::Events(e) => write!(f, "cannot start the event processor: {e}"),
+            ClientError::NotReady => f.write_str("the client has no valid datafile yet"),
+            ClientError::UnknownEvent(key) => {
+                write!(
+                    f,
+                    "event key {key:?} is not in the datafile; nothing tracked"
+                )
+            }
+            ClientError::EventDropped => f.write_str(
+                "the event was dropped: the event queue is full or the client is closed",
+            ),
         }
     }
 }
@@ -45,6 +72,16 @@ impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ClientError::Datafile(e) => Some(e),
+            ClientError::Events(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<EventError> for ClientError {
+    fn from(e: EventError) -> Self {
+        match e {
+            EventError::UnknownEvent(key) => ClientError::UnknownEvent(key),
         }
     }
 }
@@ -63,6 +100,8 @@ pub(crate) struct ClientInner {
     generation: AtomicU64,
     pub(crate) default_options: OptionSet,
     pub(crate) user_profile_service: Option<Arc<dyn UserProfileService>>,
+    /// Where impressions and conversions go; `None` for a client built without events.
+    pub(crate) events: Option<BatchEventProcessor>,
 }
 
 /// The SDK client: holds the current project config and makes user contexts.
@@ -84,11 +123,17 @@ impl fmt::Debug for Client {
 }
 
 /// Builds a [`Client`].
+///
+/// By default the client sends its events through an [`HttpDispatcher`] to the Optimizely
+/// event endpoint of the datafile's region, with [`ProcessorOptions::default`].
 #[derive(Default)]
 pub struct ClientBuilder {
     datafile: Option<DatafileSource>,
     default_options: Vec<DecideOption>,
     user_profile_service: Option<Arc<dyn UserProfileService>>,
+    dispatcher: Option<Box<dyn EventDispatcher>>,
+    processor_options: ProcessorOptions,
+    without_events: bool,
 }
 
 enum DatafileSource {
@@ -124,6 +169,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends event batches through `dispatcher` instead of the default [`HttpDispatcher`]
+    /// (a [`RecordingDispatcher`](crate::RecordingDispatcher) in tests, a
+    /// [`FileDispatcher`](crate::FileDispatcher) in local development, or your own).
+    pub fn event_dispatcher(mut self, dispatcher: impl EventDispatcher + 'static) -> ClientBuilder {
+        self.dispatcher = Some(Box::new(dispatcher));
+        self
+    }
+
+    /// Batching, queueing, retry and close settings of the event processor.
+    pub fn event_processor_options(mut self, options: ProcessorOptions) -> ClientBuilder {
+        self.processor_options = options;
+        self
+    }
+
+    /// Builds a client that sends no events at all (no event thread): decisions only.
+    pub fn without_events(mut self) -> ClientBuilder {
+        self.without_events = true;
+        self
+    }
+
     /// Builds the client. Without a datafile the client starts with no config: decisions carry
     /// an error reason until [`Client::update_datafile`] gives it one.
     pub fn build(self) -> Result<Client, ClientError> {
@@ -138,12 +203,24 @@ impl ClientBuilder {
                 Some(ProjectConfig::from_datafile(&bytes)?)
             }
         };
+        let events = if self.without_events {
+            None
+        } else {
+            let dispatcher = self
+                .dispatcher
+                .unwrap_or_else(|| Box::new(HttpDispatcher::new()));
+            Some(
+                BatchEventProcessor::new(dispatcher, self.processor_options)
+                    .map_err(ClientError::Events)?,
+            )
+        };
         Ok(Client {
             inner: Arc::new(ClientInner {
                 config: RwLock::new(config.map(Arc::new)),
                 generation: AtomicU64::new(0),
                 default_options: OptionSet::from_slice(&self.default_options),
                 user_profile_service: self.user_profile_service,
+                events,
             }),
         })
     }
@@ -204,5 +281,61 @@ impl Client {
         attributes: Attributes,
     ) -> UserContext {
         UserContext::new(self.clone(), user_id.into(), attributes)
+    }
+
+    /// Asks the event thread to send what is queued now; returns at once.
+    pub fn flush_events(&self) {
+        if let Some(events) = &self.inner.events {
+            events.flush();
+        }
+    }
+
+    /// Sends what is queued and waits up to `timeout`: true when every event queued before
+    /// the call was delivered or finally failed (see [`BatchEventProcessor::flush_blocking`]);
+    /// true at once for a client without events.
+    pub fn flush_events_blocking(&self, timeout: Duration) -> bool {
+        self.inner
+            .events
+            .as_ref()
+            .map_or(true, |events| events.flush_blocking(timeout))
+    }
+
+    /// Closes the client's event processor: no more events are accepted (decisions go on),
+    /// what is queued is delivered within the processor's close timeout, and the event thread
+    /// stops. True when it stopped in time. Dropping the last handle of the client (user
+    /// contexts and decisions hold one) does the same.
+    pub fn close(&self) -> bool {
+        self.inner
+            .events
+            .as_ref()
+            .map_or(true, |events| events.close())
+    }
+
+    /// The event processor's counters; `None` for a client without events.
+    pub fn event_stats(&self) -> Option<ProcessorStats> {
+        self.inner.events.as_ref().map(BatchEventProcessor::stats)
+    }
+
+    /// Calls `callback` on the event thread after each batch's last attempt, with the request
+    /// and its outcome. Returns the id to remove it with, or `None` for a client without
+    /// events. A panicking callback is logged and does not stop delivery; a callback that
+    /// holds a handle of this client keeps the client alive until it is removed or the
+    /// client is closed.
+    pub fn on_log_event<F>(&self, callback: F) -> Option<u64>
+    where
+        F: Fn(&LogEvent, &DispatchOutcome) + Send + Sync + 'static,
+    {
+        self.inner
+            .events
+            .as_ref()
+            .map(|events| events.on_log_event(callback))
+    }
+
+    /// Removes the log-event listener `id`; false when there is none.
+    pub fn remove_log_event_listener(&self, id: u64) -> bool {
+        self.inner
+            .events
+            .as_ref()
+            .is_some_and(|events| events.remove_log_event_listener(id))
     }
 }

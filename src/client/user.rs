@@ -1,23 +1,25 @@
 //! The user context: a user id, attributes, qualified segments and forced decisions, and the
 //! decide calls made for that user.
 
-use super::{Client, DecideOption, Decision, Decisions, FlagRef, OptionSet};
+use super::{Client, ClientError, DecideOption, Decision, Decisions, FlagRef, OptionSet};
 use crate::audience::{AttributeView, Resolution};
 use crate::bucketing::BucketingKey;
 use crate::config::ProjectConfig;
 use crate::decision::{
     self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
 };
+use crate::event::{self, Decided, Visitor};
 use crate::value::BUCKETING_ID_ATTRIBUTE;
 use crate::value::{AttributeValue, Attributes};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 #[derive(Clone)]
 struct UserData {
     client: Client,
-    user_id: String,
-    attributes: Attributes,
+    /// The user id and attributes, shared with the events this user's decisions make.
+    visitor: Arc<Visitor>,
     segments: Option<Vec<String>>,
     forced: ForcedDecisions,
     /// The config current when the attributes were last resolved, and the attribute index of
@@ -37,11 +39,13 @@ impl UserData {
     fn resolve(&mut self) {
         let (generation, config) = self.client.current();
         self.resolved = config.map(|config| Resolved {
-            resolution: config.resolve(&self.attributes),
-            bucketing: BucketingKey::new(match self.attributes.get(BUCKETING_ID_ATTRIBUTE) {
-                Some(AttributeValue::String(id)) => id,
-                _ => &self.user_id,
-            }),
+            resolution: config.resolve(&self.visitor.attributes),
+            bucketing: BucketingKey::new(
+                match self.visitor.attributes.get(BUCKETING_ID_ATTRIBUTE) {
+                    Some(AttributeValue::String(id)) => id,
+                    _ => &self.visitor.user_id,
+                },
+            ),
             config,
             generation,
         });
@@ -59,9 +63,9 @@ impl UserData {
     fn view(&self, config: &ProjectConfig) -> AttributeView<'_> {
         match &self.resolved {
             Some(r) if r.config.id == config.id => {
-                AttributeView::resolved(&self.attributes, &r.resolution)
+                AttributeView::resolved(&self.visitor.attributes, &r.resolution)
             }
-            _ => AttributeView::by_name(&self.attributes),
+            _ => AttributeView::by_name(&self.visitor.attributes),
         }
     }
 }
@@ -78,16 +82,15 @@ pub struct UserContext {
 impl std::fmt::Debug for UserContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserContext")
-            .field("user_id", &self.data.user_id)
-            .field("attributes", &self.data.attributes)
+            .field("user_id", &self.data.visitor.user_id)
+            .field("attributes", &self.data.visitor.attributes)
             .finish()
     }
 }
 
 impl PartialEq for UserContext {
     fn eq(&self, other: &Self) -> bool {
-        self.data.user_id == other.data.user_id
-            && self.data.attributes == other.data.attributes
+        self.data.visitor == other.data.visitor
             && self.data.segments == other.data.segments
             && self.data.forced == other.data.forced
     }
@@ -96,8 +99,8 @@ impl PartialEq for UserContext {
 impl Serialize for UserContext {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut s = serializer.serialize_struct("UserContext", 2)?;
-        s.serialize_field("user_id", &self.data.user_id)?;
-        s.serialize_field("attributes", &self.data.attributes)?;
+        s.serialize_field("user_id", &self.data.visitor.user_id)?;
+        s.serialize_field("attributes", &self.data.visitor.attributes)?;
         s.end()
     }
 }
@@ -108,8 +111,10 @@ impl UserContext {
     pub(crate) fn new(client: Client, user_id: String, attributes: Attributes) -> UserContext {
         let mut data = UserData {
             client,
-            user_id,
-            attributes,
+            visitor: Arc::new(Visitor {
+                user_id,
+                attributes,
+            }),
             segments: None,
             forced: ForcedDecisions::default(),
             resolved: None,
@@ -127,23 +132,25 @@ impl UserContext {
 
     /// The user id.
     pub fn user_id(&self) -> &str {
-        &self.data.user_id
+        &self.data.visitor.user_id
     }
 
     /// The attributes.
     pub fn attributes(&self) -> &Attributes {
-        &self.data.attributes
+        &self.data.visitor.attributes
     }
 
     /// The value of attribute `key`.
     pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
-        self.data.attributes.get(key)
+        self.data.visitor.attributes.get(key)
     }
 
     /// Sets attribute `key`.
     pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<AttributeValue>) {
         let data = Arc::make_mut(&mut self.data);
-        data.attributes.insert(key, value);
+        Arc::make_mut(&mut data.visitor)
+            .attributes
+            .insert(key, value);
         data.resolve();
     }
 
@@ -193,6 +200,41 @@ impl UserContext {
     pub fn remove_all_forced_decisions(&mut self) -> bool {
         Arc::make_mut(&mut self.data).forced.clear();
         true
+    }
+
+    /// Tracks a conversion: the user did `event_key` (an event the datafile lists), with
+    /// optional `tags` (`revenue`, an integer, and `value`, a number, are also reported as
+    /// such). The conversion is queued for the event thread; this never blocks.
+    ///
+    /// Errors: [`ClientError::NotReady`] without a config, [`ClientError::UnknownEvent`] for a
+    /// key the datafile does not list (nothing is sent), [`ClientError::EventDropped`] when the
+    /// event queue is full or the client is closed (the drop is counted in the event stats).
+    /// A client built without events checks the key and sends nothing.
+    pub fn track_event(
+        &self,
+        event_key: &str,
+        tags: Option<&Map<String, Value>>,
+    ) -> Result<(), ClientError> {
+        let Some(config) = self.data.config() else {
+            log::error!(target: "decisive", "track_event({event_key:?}): {NOT_READY}");
+            return Err(ClientError::NotReady);
+        };
+        let visitor = &*self.data.visitor;
+        let conversion = event::conversion(
+            &config,
+            event_key,
+            &visitor.user_id,
+            &visitor.attributes,
+            tags,
+        )
+        .map_err(|e| {
+            log::error!(target: "decisive", "{e}");
+            ClientError::from(e)
+        })?;
+        match &self.data.client.inner.events {
+            Some(events) if !events.process(conversion) => Err(ClientError::EventDropped),
+            _ => Ok(()),
+        }
     }
 
     /// Decides one flag. `EnabledFlagsOnly` does not apply to a single decision.
@@ -273,7 +315,7 @@ impl UserContext {
             return None;
         }
         let service = self.data.client.inner.user_profile_service.as_deref()?;
-        Some(ProfileTracker::load(service, &self.data.user_id))
+        Some(ProfileTracker::load(service, &self.data.visitor.user_id))
     }
 
     fn decide_one(
@@ -288,7 +330,7 @@ impl UserContext {
         };
         let data = &*self.data;
         let user = User {
-            id: &data.user_id,
+            id: &data.visitor.user_id,
             attributes: data.view(&config),
             segments: data.segments.as_deref().unwrap_or(&[]),
             forced: &data.forced,
@@ -304,6 +346,20 @@ impl UserContext {
         };
         let (fd, held_out) =
             decision::decide_flag(&config, flag, &user, &settings, tracker, &mut reasons);
+        if let Some(events) = &data.client.inner.events {
+            let disabled = options.has(DecideOption::DisableDecisionEvent);
+            for reported in event::reported(fd, held_out, config.send_flag_decisions, disabled)
+                .into_iter()
+                .flatten()
+            {
+                events.process_decided(Decided::new(
+                    Arc::clone(&config),
+                    Arc::clone(&data.visitor),
+                    flag_idx,
+                    reported,
+                ));
+            }
+        }
         let enabled = fd
             .variation
             .and_then(|v| config.variation(v))

@@ -350,7 +350,11 @@ fn only_enabled_variations_get_a_variable_set_of_their_own() {
 #[test]
 fn a_disabled_variation_decides_with_the_default_variable_values() {
     use crate::{Client, DecisionContext, ForcedDecision};
-    let client = Client::from_datafile(variable_override_datafile().to_string()).unwrap();
+    let client = Client::builder()
+        .datafile(variable_override_datafile().to_string())
+        .without_events()
+        .build()
+        .unwrap();
     let table = [
         ("on", true, json!({"color": "red", "size": 7})),
         ("off", false, json!({"color": "blue", "size": 1})),

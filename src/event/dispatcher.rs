@@ -121,8 +121,11 @@ pub(crate) fn log_event_json(event: &LogEvent) -> Value {
 /// The shared state of a [`RecordingDispatcher`].
 #[derive(Debug, Default)]
 struct Recording {
-    /// Every event received, in order (each attempt of a retried batch included).
+    /// Every event received and not yet taken, in order (each attempt of a retried batch
+    /// included).
     events: Vec<LogEvent>,
+    /// How many dispatch calls were made.
+    attempts: usize,
     /// Outcomes to answer with, in order; `Delivered` once they run out.
     script: VecDeque<DispatchOutcome>,
     /// While true, `dispatch` waits (see [`RecordingDispatcher::pause`]).
@@ -155,14 +158,20 @@ impl RecordingDispatcher {
         dispatcher
     }
 
-    /// Every event received so far, in order (each attempt included).
+    /// Every event received so far and not taken, in order (each attempt included).
     pub fn events(&self) -> Vec<LogEvent> {
         self.inner.0.lock().events.clone()
     }
 
-    /// How many dispatch calls were made.
+    /// Removes and returns the events received so far, in order: what arrived since the last
+    /// call, without copying.
+    pub fn take_events(&self) -> Vec<LogEvent> {
+        std::mem::take(&mut self.inner.0.lock().events)
+    }
+
+    /// How many dispatch calls were made (taken events included).
     pub fn attempts(&self) -> usize {
-        self.inner.0.lock().events.len()
+        self.inner.0.lock().attempts
     }
 
     /// Makes later dispatch calls wait (recorded on arrival) until [`resume`](Self::resume).
@@ -187,6 +196,7 @@ impl EventDispatcher for RecordingDispatcher {
         let (lock, resumed) = &*self.inner;
         let mut recording = lock.lock();
         recording.events.push(event.clone());
+        recording.attempts += 1;
         recording.waiting += 1;
         while recording.paused {
             resumed.wait(&mut recording);

@@ -34,10 +34,11 @@ mod tests;
 pub(crate) use payload::{log_event, log_events, LogEvent};
 
 use crate::config::{ProjectConfig, Region, Rule, RuleKind, Variation};
-use crate::decision::{FlagDecision, Source};
+use crate::decision::{FlagDecision, HeldOut, Source};
 use crate::value::{AttributeValue, Attributes};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 /// The `client_name` this crate reports in event batches.
 pub(crate) const CLIENT_NAME: &str = "decisive";
@@ -236,6 +237,28 @@ pub(crate) fn should_send_impression(
         && (matches!(source, Source::FeatureTest | Source::Holdout) || send_flag_decisions)
 }
 
+/// The impressions a flag decision sends, in order: first, for a user held out by a global
+/// holdout that lets targeted deliveries decide the flag, the holdout's own impression; then
+/// the decision's, when [`should_send_impression`] says so. Nothing with
+/// `DISABLE_DECISION_EVENT`.
+pub(crate) fn reported(
+    decision: FlagDecision,
+    held_out: Option<HeldOut>,
+    send_flag_decisions: bool,
+    disable_decision_event: bool,
+) -> [Option<FlagDecision>; 2] {
+    let holdout = held_out
+        .filter(|_| !disable_decision_event && decision.source != Source::Holdout)
+        .map(|held| FlagDecision {
+            rule: Some(held.rule),
+            variation: Some(held.variation),
+            source: Source::Holdout,
+        });
+    let own = should_send_impression(decision.source, send_flag_decisions, disable_decision_event)
+        .then_some(decision);
+    [holdout, own]
+}
+
 /// The impression of `decision` for flag `flag_key` and user `user_id`.
 ///
 /// As the Python SDK: the variation reported is looked up again by the decided variation's id,
@@ -248,6 +271,17 @@ pub(crate) fn impression(
     flag_key: &str,
     user_id: &str,
     attributes: &Attributes,
+) -> UserEvent {
+    let header = header(config, user_id, attributes);
+    impression_with(config, decision, flag_key, header)
+}
+
+/// The impression of `decision` for flag `flag_key` with `header` (see [`impression`]).
+fn impression_with(
+    config: &ProjectConfig,
+    decision: &FlagDecision,
+    flag_key: &str,
+    header: EventHeader,
 ) -> UserEvent {
     let rule = decision.rule.and_then(|r| config.rule(r));
     let decided = decision.variation.and_then(|v| config.variation(v));
@@ -269,7 +303,7 @@ pub(crate) fn impression(
     };
     let campaign_id = ids::campaign_id(layer_id, experiment_id).to_owned();
     UserEvent(Kind::Impression {
-        header: header(config, user_id, attributes),
+        header,
         impression: Impression {
             campaign_id,
             experiment_id: experiment_id.to_owned(),
@@ -314,12 +348,93 @@ pub(crate) fn conversion(
 
 /// Context, visitor, a new uuid and the current time.
 fn header(config: &ProjectConfig, user_id: &str, attributes: &Attributes) -> EventHeader {
+    header_at(
+        config,
+        user_id,
+        attributes,
+        uuid::new_uuid(),
+        uuid::now_millis(),
+    )
+}
+
+/// Context and visitor, with the given uuid and time.
+fn header_at(
+    config: &ProjectConfig,
+    user_id: &str,
+    attributes: &Attributes,
+    uuid: String,
+    timestamp: u64,
+) -> EventHeader {
     EventHeader {
         context: EventContext::of(config),
         visitor_id: user_id.to_owned(),
         attributes: visitor_attributes(config, attributes),
-        uuid: uuid::new_uuid(),
-        timestamp: uuid::now_millis(),
+        uuid,
+        timestamp,
+    }
+}
+
+/// A user as events report them: the id and the attributes at the time of the event. Shared
+/// (behind an `Arc`) between a user context and the events it made, so an event costs its
+/// caller no copy of the attributes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Visitor {
+    /// The user id.
+    pub user_id: String,
+    /// The attributes.
+    pub attributes: Attributes,
+}
+
+/// An impression as the decide path hands it over: the decision as config indexes, the
+/// config and user it was made with, a uuid and a time. Its wire form (strings, visitor
+/// attributes) is built on the event thread by [`Decided::build`], with exactly the result
+/// [`impression`] gives.
+#[derive(Debug, Clone)]
+pub(crate) struct Decided {
+    /// The config that decided.
+    pub config: Arc<ProjectConfig>,
+    /// The user.
+    pub visitor: Arc<Visitor>,
+    /// The flag, as an index into the config's flags.
+    pub flag: u32,
+    /// The outcome reported.
+    pub decision: FlagDecision,
+    /// The event's uuid, unformatted.
+    pub uuid: [u8; 16],
+    /// When the decision was made, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+}
+
+impl Decided {
+    /// The impression of `decision` of flag `flag` for `visitor`, stamped now.
+    pub(crate) fn new(
+        config: Arc<ProjectConfig>,
+        visitor: Arc<Visitor>,
+        flag: u32,
+        decision: FlagDecision,
+    ) -> Decided {
+        Decided {
+            config,
+            visitor,
+            flag,
+            decision,
+            uuid: uuid::new_uuid_bytes(),
+            timestamp: uuid::now_millis(),
+        }
+    }
+
+    /// The impression in wire form.
+    pub(crate) fn build(&self) -> UserEvent {
+        let config = &*self.config;
+        let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
+        let header = header_at(
+            config,
+            &self.visitor.user_id,
+            &self.visitor.attributes,
+            uuid::format_uuid(&self.uuid),
+            self.timestamp,
+        );
+        impression_with(config, &self.decision, flag_key, header)
     }
 }
 

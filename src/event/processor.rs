@@ -9,7 +9,7 @@
 
 use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use super::worker::{Channels, Worker};
-use super::{LogEvent, UserEvent};
+use super::{Decided, LogEvent, UserEvent};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -183,6 +183,25 @@ impl Shared {
     }
 }
 
+/// An event in the queue: built, or an impression the event thread builds.
+pub(super) enum Queued {
+    /// A user event in wire form (boxed: the queue's slots stay as small as an impression
+    /// from the decide path).
+    Built(Box<UserEvent>),
+    /// An impression from the decide path.
+    Decided(Decided),
+}
+
+impl Queued {
+    /// The event in wire form.
+    pub(super) fn build(self) -> UserEvent {
+        match self {
+            Queued::Built(event) => *event,
+            Queued::Decided(decided) => decided.build(),
+        }
+    }
+}
+
 /// Messages from the handle to the thread.
 pub(super) enum Control {
     /// Send what is queued.
@@ -203,7 +222,7 @@ pub struct BatchEventProcessor {
     /// Counters, listeners and the close gate.
     shared: Arc<Shared>,
     /// The queue of events.
-    inbox: Sender<UserEvent>,
+    inbox: Sender<Queued>,
     /// The control channel.
     control: Sender<Control>,
     /// Disconnected when the thread has finished.
@@ -276,6 +295,17 @@ impl BatchEventProcessor {
     /// Queues `event` for sending; false when it was dropped because the queue is full or
     /// the processor is closed (it is then counted in `dropped`). Never blocks.
     pub fn process(&self, event: UserEvent) -> bool {
+        self.enqueue(Queued::Built(Box::new(event)))
+    }
+
+    /// Queues an impression from the decide path (built on the event thread); as
+    /// [`process`](Self::process).
+    pub(crate) fn process_decided(&self, event: Decided) -> bool {
+        self.enqueue(Queued::Decided(event))
+    }
+
+    /// Queues `event`; see [`process`](Self::process).
+    fn enqueue(&self, event: Queued) -> bool {
         let shared = &*self.shared;
         let _gate = shared.gate.read();
         if shared.closed.load(Ordering::Acquire) {
@@ -363,6 +393,12 @@ impl BatchEventProcessor {
             }
         }
         let deadline = self.shared.deadline().unwrap_or(deadline);
+        if std::thread::current().id() == self.thread_id {
+            // Closed from a log-event listener (or by dropping the last client handle there):
+            // the thread finishes by itself once the listener returns.
+            let _ = self.control.try_send(Control::Close);
+            return false;
+        }
         let handle = self.thread.lock().take();
         if handle.is_some() {
             // A full control channel holds messages that wake the thread anyway.
@@ -372,6 +408,10 @@ impl BatchEventProcessor {
             self.done.recv_deadline(deadline),
             Err(RecvTimeoutError::Disconnected)
         );
+        if stopped {
+            // Listeners may hold handles of a client that owns this processor; let them go.
+            self.shared.listeners.lock().clear();
+        }
         if let Some(handle) = handle {
             if stopped {
                 if handle.join().is_err() {

@@ -59,6 +59,12 @@ fn random_bytes() -> [u8; 16] {
 
 /// A new random UUID, version 4 (RFC 9562), as 36 lowercase characters `8-4-4-4-12`.
 pub(crate) fn new_uuid() -> String {
+    format_uuid(&new_uuid_bytes())
+}
+
+/// The 16 bytes of a new random version-4 UUID, formatted later by [`format_uuid`] (so the
+/// caller's thread pays for the random draw only).
+pub(crate) fn new_uuid_bytes() -> [u8; 16] {
     let mut bytes = random_bytes();
     for (i, b) in bytes.iter_mut().enumerate() {
         match i {
@@ -69,11 +75,11 @@ pub(crate) fn new_uuid() -> String {
             _ => {}
         }
     }
-    format_uuid(&bytes)
+    bytes
 }
 
 /// Formats 16 bytes as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex.
-fn format_uuid(bytes: &[u8; 16]) -> String {
+pub(crate) fn format_uuid(bytes: &[u8; 16]) -> String {
     let nibble = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
     let mut out = String::with_capacity(36);
     for (i, b) in bytes.iter().enumerate() {

@@ -3,7 +3,7 @@
 //! reports every event's fate.
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
-use super::processor::{Control, Listener, ProcessorOptions, Shared};
+use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
 use super::{log_events, LogEvent, UserEvent};
 use crossbeam_channel::{select, tick, Receiver, Sender};
 use serde_json::Value;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// The thread's ends of the channels.
 pub(super) struct Channels {
     /// Events.
-    pub(super) inbox: Receiver<UserEvent>,
+    pub(super) inbox: Receiver<Queued>,
     /// Control messages.
     pub(super) control: Receiver<Control>,
 }
@@ -108,7 +108,8 @@ impl Worker {
 
     /// Adds `event` to the batch: the batch is sent first when the context differs, and
     /// after when it is full.
-    fn add(&mut self, event: UserEvent, channels: &Channels) {
+    fn add(&mut self, event: Queued, channels: &Channels) {
+        let event = event.build();
         if self
             .batch
             .first()
