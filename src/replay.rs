@@ -148,7 +148,7 @@ fn request_json(log_event: LogEvent) -> Value {
     json!({
         "url": log_event.url,
         "method": log_event.method,
-        "body": event::payload::normalised(log_event.body),
+        "body": event::payload::normalised(log_event.json()),
     })
 }
 

@@ -54,7 +54,7 @@ fn normalised(event: &LogEvent) -> Value {
             _ => {}
         }
     }
-    let mut body = event.body.clone();
+    let mut body = event.json();
     if let Value::Object(map) = &mut body {
         map.remove("client_name");
         map.remove("client_version");
@@ -146,7 +146,7 @@ fn decide_queues_an_impression_that_reaches_the_dispatcher_on_flush() {
     assert!(client.flush_events_blocking(WAIT));
     let sent = recording.events();
     assert_eq!(sent.len(), 1);
-    let visitor = &sent[0].body["visitors"][0];
+    let visitor = &sent[0].json()["visitors"][0];
     assert_eq!(visitor["visitor_id"], "alice");
     let meta = &visitor["snapshots"][0]["decisions"][0]["metadata"];
     assert_eq!(meta["flag_key"], "checkout_redesign");
@@ -156,8 +156,8 @@ fn decide_queues_an_impression_that_reaches_the_dispatcher_on_flush() {
         decision.variation_key().unwrap_or("")
     );
     assert_eq!(meta["enabled"], decision.enabled());
-    assert_eq!(sent[0].body["client_name"], "decisive");
-    assert_eq!(sent[0].body["client_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(sent[0].json()["client_name"], "decisive");
+    assert_eq!(sent[0].json()["client_version"], env!("CARGO_PKG_VERSION"));
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn decide_all_with_enabled_flags_only_still_reports_every_decided_flag() {
     let user = client.create_user_context("bob", Attributes::new());
     let all = user.decide_all(&[]).len();
     assert!(client.flush_events_blocking(WAIT));
-    let before = recording.events()[0].body["visitors"]
+    let before = recording.events()[0].json()["visitors"]
         .as_array()
         .unwrap()
         .len();
@@ -200,7 +200,7 @@ fn decide_all_with_enabled_flags_only_still_reports_every_decided_flag() {
     assert!(enabled < all);
     assert!(client.flush_events_blocking(WAIT));
     let sent = recording.events();
-    assert_eq!(sent[1].body["visitors"].as_array().unwrap().len(), all);
+    assert_eq!(sent[1].json()["visitors"].as_array().unwrap().len(), all);
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn an_impression_reports_the_attributes_the_user_had_at_decide_time() {
     user.set_attribute("plan", "free");
     assert!(client.flush_events_blocking(WAIT));
     let sent = recording.events();
-    let attributes = &sent[0].body["visitors"][0]["attributes"];
+    let attributes = &sent[0].json()["visitors"][0]["attributes"];
     let plan: Vec<&Value> = attributes
         .as_array()
         .unwrap()
@@ -234,7 +234,7 @@ fn track_event_sends_a_conversion_with_revenue_and_value() {
     assert!(client.flush_events_blocking(WAIT));
     let sent = recording.events();
     assert_eq!(sent.len(), 1);
-    let snapshot = &sent[0].body["visitors"][0]["snapshots"][0];
+    let snapshot = &sent[0].json()["visitors"][0]["snapshots"][0];
     assert!(snapshot.get("decisions").is_none());
     let event = &snapshot["events"][0];
     assert_eq!(event["key"], "purchase");
@@ -313,7 +313,7 @@ fn dropping_the_last_handle_delivers_what_is_queued() {
     drop(decision);
     let sent = recording.events();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].body["visitors"].as_array().unwrap().len(), 2);
+    assert_eq!(sent[0].json()["visitors"].as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -325,9 +325,8 @@ fn log_event_listeners_see_every_request_and_its_outcome_until_removed() {
         let seen = Arc::clone(&seen);
         client
             .on_log_event(move |event, outcome| {
-                let visitor = event.body["visitors"][0]["visitor_id"]
-                    .as_str()
-                    .unwrap_or("");
+                let body = event.json();
+                let visitor = body["visitors"][0]["visitor_id"].as_str().unwrap_or("");
                 seen.lock()
                     .unwrap()
                     .push((visitor.to_owned(), outcome.clone()));
@@ -407,7 +406,7 @@ fn events_made_before_a_datafile_update_keep_their_revision() {
     let revisions: Vec<Value> = recording
         .events()
         .iter()
-        .map(|e| e.body["revision"].clone())
+        .map(|e| e.json()["revision"].clone())
         .collect();
     assert_eq!(revisions, [json!("42"), json!("43")]);
 }

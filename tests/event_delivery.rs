@@ -305,7 +305,7 @@ fn close_during_an_in_flight_dispatch_delivers_what_was_accepted() {
     let sizes: Vec<usize> = recorder
         .events()
         .iter()
-        .map(|e| e.body["visitors"].as_array().map_or(0, Vec::len))
+        .map(|e| e.json()["visitors"].as_array().map_or(0, Vec::len))
         .collect();
     assert_eq!(sizes, vec![10, 10, 5]);
 }

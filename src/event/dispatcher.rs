@@ -114,7 +114,7 @@ pub(crate) fn log_event_json(event: &LogEvent) -> Value {
         "url": event.url,
         "method": event.method,
         "headers": headers,
-        "body": event.body,
+        "body": event.json(),
     })
 }
 
@@ -266,7 +266,8 @@ mod tests {
             url: super::super::payload::US_ENDPOINT,
             method: "POST",
             headers: [("Content-Type", "application/json")],
-            body: json!({"revision": revision, "visitors": [{"visitor_id": "u"}]}),
+            body: json!({"revision": revision, "visitors": [{"visitor_id": "u"}]}).to_string(),
+            event_count: 1,
         }
     }
 

@@ -17,11 +17,12 @@
 //! absent. One visitor per user event, never merged.
 
 use super::{
-    tags, Conversion, EventContext, EventHeader, Impression, Kind, UserEvent, ACTIVATE_EVENT_KEY,
-    CUSTOM_ATTRIBUTE_TYPE,
+    tags, Conversion, EventContext, Impression, Kind, UserEvent, VisitorAttribute,
+    ACTIVATE_EVENT_KEY, CUSTOM_ATTRIBUTE_TYPE,
 };
 use crate::config::Region;
-use serde_json::{Map, Number, Value};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde_json::{Number, Value};
 
 /// The US event endpoint (the default).
 pub(crate) const US_ENDPOINT: &str = "https://logx.optimizely.com/v1/events";
@@ -45,8 +46,18 @@ pub struct LogEvent {
     pub method: &'static str,
     /// Always `Content-Type: application/json`.
     pub headers: [(&'static str, &'static str); 1],
-    /// The batch object.
-    pub body: Value,
+    /// The batch object as JSON text, exactly the bytes sent.
+    pub body: String,
+    /// How many user events (visitors) the batch holds.
+    pub event_count: usize,
+}
+
+impl LogEvent {
+    /// The batch object parsed (`Null` if the body were not JSON, which a batch built by this
+    /// crate never is).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
 }
 
 /// The event endpoint of `region`.
@@ -66,7 +77,8 @@ pub(crate) fn log_event(events: &[UserEvent]) -> Option<LogEvent> {
         url: endpoint(context.region),
         method: HTTP_METHOD,
         headers: HTTP_HEADERS,
-        body: batch(context, events),
+        body: batch_text(context, events),
+        event_count: events.len(),
     })
 }
 
@@ -80,121 +92,200 @@ pub(crate) fn log_events(events: &[UserEvent]) -> Vec<LogEvent> {
 
 /// The batch object of `events` under `context`.
 pub(crate) fn batch(context: &EventContext, events: &[UserEvent]) -> Value {
-    let mut body = Map::new();
-    body.insert("account_id".into(), context.account_id.as_str().into());
-    body.insert("project_id".into(), context.project_id.as_str().into());
-    body.insert("revision".into(), context.revision.as_str().into());
-    body.insert("client_name".into(), context.client_name.into());
-    body.insert("client_version".into(), context.client_version.into());
-    body.insert("anonymize_ip".into(), context.anonymize_ip.into());
-    body.insert("enrich_decisions".into(), true.into());
-    body.insert(
-        "visitors".into(),
-        Value::Array(events.iter().map(visitor).collect()),
-    );
-    Value::Object(body)
+    serde_json::to_value(Batch { context, events }).unwrap_or(Value::Null)
+}
+
+/// The batch object of `events` under `context`, as JSON text, written in one pass from the
+/// events (no intermediate JSON tree).
+pub(crate) fn batch_text(context: &EventContext, events: &[UserEvent]) -> String {
+    // Serialising these borrowed shapes cannot fail: every map key is a string and every
+    // number finite.
+    serde_json::to_string(&Batch { context, events }).unwrap_or_default()
+}
+
+/// The batch object, serialised from borrowed parts.
+struct Batch<'a> {
+    context: &'a EventContext,
+    events: &'a [UserEvent],
+}
+
+impl Serialize for Batch<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let c = self.context;
+        let mut body = serializer.serialize_struct("Batch", 8)?;
+        body.serialize_field("account_id", &c.account_id)?;
+        body.serialize_field("project_id", &c.project_id)?;
+        body.serialize_field("revision", &c.revision)?;
+        body.serialize_field("client_name", c.client_name)?;
+        body.serialize_field("client_version", c.client_version)?;
+        body.serialize_field("anonymize_ip", &c.anonymize_ip)?;
+        body.serialize_field("enrich_decisions", &true)?;
+        body.serialize_field("visitors", &Visitors(self.events))?;
+        body.end()
+    }
+}
+
+/// The `visitors` array: one entry per user event.
+struct Visitors<'a>(&'a [UserEvent]);
+
+impl Serialize for Visitors<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(VisitorOut))
+    }
 }
 
 /// The visitor entry of one user event.
-fn visitor(event: &UserEvent) -> Value {
-    let (header, snapshot) = match &event.0 {
-        Kind::Impression { header, impression } => {
-            (header, impression_snapshot(header, impression))
+struct VisitorOut<'a>(&'a UserEvent);
+
+impl Serialize for VisitorOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let header = self.0.header();
+        let mut visitor = serializer.serialize_struct("Visitor", 3)?;
+        visitor.serialize_field("visitor_id", &header.visitor_id)?;
+        visitor.serialize_field("attributes", &Attributes(&header.attributes))?;
+        visitor.serialize_field("snapshots", &[SnapshotOut(self.0)])?;
+        visitor.end()
+    }
+}
+
+/// A visitor's `attributes`: `{entity_id, key, type: "custom", value}` each.
+struct Attributes<'a>(&'a [VisitorAttribute]);
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|a| AttributeOut {
+            entity_id: &a.entity_id,
+            key: &a.key,
+            kind: CUSTOM_ATTRIBUTE_TYPE,
+            value: &a.value,
+        }))
+    }
+}
+
+/// One visitor attribute.
+struct AttributeOut<'a> {
+    entity_id: &'a str,
+    key: &'a str,
+    kind: &'static str,
+    value: &'a Value,
+}
+
+impl Serialize for AttributeOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut attribute = serializer.serialize_struct("Attribute", 4)?;
+        attribute.serialize_field("entity_id", self.entity_id)?;
+        attribute.serialize_field("key", self.key)?;
+        attribute.serialize_field("type", self.kind)?;
+        attribute.serialize_field("value", self.value)?;
+        attribute.end()
+    }
+}
+
+/// A visitor's one snapshot: an impression's decision and activation, or a conversion.
+struct SnapshotOut<'a>(&'a UserEvent);
+
+impl Serialize for SnapshotOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 .0 {
+            Kind::Impression { header, impression } => {
+                let mut snapshot = serializer.serialize_struct("Snapshot", 2)?;
+                snapshot.serialize_field("decisions", &[DecisionOut(impression)])?;
+                snapshot.serialize_field(
+                    "events",
+                    &[EventOut {
+                        entity_id: &impression.campaign_id,
+                        key: ACTIVATE_EVENT_KEY,
+                        timestamp: header.timestamp,
+                        uuid: &header.uuid,
+                        conversion: None,
+                    }],
+                )?;
+                snapshot.end()
+            }
+            Kind::Conversion { header, conversion } => {
+                let mut snapshot = serializer.serialize_struct("Snapshot", 1)?;
+                snapshot.serialize_field(
+                    "events",
+                    &[EventOut {
+                        entity_id: &conversion.event_id,
+                        key: &conversion.event_key,
+                        timestamp: header.timestamp,
+                        uuid: &header.uuid,
+                        conversion: Some(conversion),
+                    }],
+                )?;
+                snapshot.end()
+            }
         }
-        Kind::Conversion { header, conversion } => {
-            (header, conversion_snapshot(header, conversion))
+    }
+}
+
+/// An impression's decision: `{campaign_id, experiment_id, variation_id, metadata}`.
+struct DecisionOut<'a>(&'a Impression);
+
+impl Serialize for DecisionOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let i = self.0;
+        let mut decision = serializer.serialize_struct("Decision", 4)?;
+        decision.serialize_field("campaign_id", &i.campaign_id)?;
+        decision.serialize_field("experiment_id", &i.experiment_id)?;
+        decision.serialize_field("variation_id", &i.variation_id)?;
+        decision.serialize_field("metadata", &MetadataOut(i))?;
+        decision.end()
+    }
+}
+
+/// `{flag_key, rule_key, rule_type, variation_key, enabled, cmab_uuid?}`.
+struct MetadataOut<'a>(&'a Impression);
+
+impl Serialize for MetadataOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let i = self.0;
+        let cmab_uuid = i.cmab_uuid.as_deref().filter(|u| !u.is_empty());
+        let mut metadata = serializer.serialize_struct("Metadata", 6)?;
+        metadata.serialize_field("flag_key", &i.flag_key)?;
+        metadata.serialize_field("rule_key", &i.rule_key)?;
+        metadata.serialize_field("rule_type", i.rule_type)?;
+        metadata.serialize_field("variation_key", &i.variation_key)?;
+        metadata.serialize_field("enabled", &i.enabled)?;
+        match cmab_uuid {
+            Some(uuid) => metadata.serialize_field("cmab_uuid", uuid)?,
+            None => metadata.skip_field("cmab_uuid")?,
         }
-    };
-    let mut visitor = Map::new();
-    visitor.insert("visitor_id".into(), header.visitor_id.as_str().into());
-    visitor.insert(
-        "attributes".into(),
-        Value::Array(
-            header
-                .attributes
-                .iter()
-                .map(|a| {
-                    let mut entry = Map::new();
-                    entry.insert("entity_id".into(), a.entity_id.as_str().into());
-                    entry.insert("key".into(), a.key.as_str().into());
-                    entry.insert("type".into(), CUSTOM_ATTRIBUTE_TYPE.into());
-                    entry.insert("value".into(), a.value.clone());
-                    Value::Object(entry)
-                })
-                .collect(),
-        ),
-    );
-    visitor.insert("snapshots".into(), Value::Array(vec![snapshot]));
-    Value::Object(visitor)
+        metadata.end()
+    }
 }
 
-/// `{entity_id, key, timestamp, uuid}`: the start of every snapshot event.
-fn snapshot_event(header: &EventHeader, entity_id: &str, key: &str) -> Map<String, Value> {
-    let mut event = Map::new();
-    event.insert("entity_id".into(), entity_id.into());
-    event.insert("key".into(), key.into());
-    event.insert("timestamp".into(), header.timestamp.into());
-    event.insert("uuid".into(), header.uuid.as_str().into());
-    event
+/// A snapshot event `{entity_id, key, timestamp, uuid}`, with a conversion's `tags`,
+/// `revenue` and `value` when present.
+struct EventOut<'a> {
+    entity_id: &'a str,
+    key: &'a str,
+    timestamp: u64,
+    uuid: &'a str,
+    conversion: Option<&'a Conversion>,
 }
 
-/// An impression's snapshot: one decision and its activation event.
-fn impression_snapshot(header: &EventHeader, impression: &Impression) -> Value {
-    let mut metadata = Map::new();
-    metadata.insert("flag_key".into(), impression.flag_key.as_str().into());
-    metadata.insert("rule_key".into(), impression.rule_key.as_str().into());
-    metadata.insert("rule_type".into(), impression.rule_type.into());
-    metadata.insert(
-        "variation_key".into(),
-        impression.variation_key.as_str().into(),
-    );
-    metadata.insert("enabled".into(), impression.enabled.into());
-    if let Some(cmab_uuid) = impression.cmab_uuid.as_deref().filter(|u| !u.is_empty()) {
-        metadata.insert("cmab_uuid".into(), cmab_uuid.into());
+impl Serialize for EventOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut event = serializer.serialize_struct("Event", 7)?;
+        event.serialize_field("entity_id", self.entity_id)?;
+        event.serialize_field("key", self.key)?;
+        event.serialize_field("timestamp", &self.timestamp)?;
+        event.serialize_field("uuid", self.uuid)?;
+        if let Some(conversion) = self.conversion {
+            if let Some(event_tags) = &conversion.tags {
+                event.serialize_field("tags", &tags::cleaned(event_tags))?;
+            }
+            if let Some(revenue) = conversion.revenue {
+                event.serialize_field("revenue", &revenue)?;
+            }
+            if let Some(value) = conversion.value.and_then(Number::from_f64) {
+                event.serialize_field("value", &value)?;
+            }
+        }
+        event.end()
     }
-    let mut decision = Map::new();
-    decision.insert("campaign_id".into(), impression.campaign_id.as_str().into());
-    decision.insert(
-        "experiment_id".into(),
-        impression.experiment_id.as_str().into(),
-    );
-    decision.insert(
-        "variation_id".into(),
-        impression
-            .variation_id
-            .as_deref()
-            .map_or(Value::Null, Value::from),
-    );
-    decision.insert("metadata".into(), Value::Object(metadata));
-
-    let activation = snapshot_event(header, &impression.campaign_id, ACTIVATE_EVENT_KEY);
-    let mut snapshot = Map::new();
-    snapshot.insert(
-        "decisions".into(),
-        Value::Array(vec![Value::Object(decision)]),
-    );
-    snapshot.insert(
-        "events".into(),
-        Value::Array(vec![Value::Object(activation)]),
-    );
-    Value::Object(snapshot)
-}
-
-/// A conversion's snapshot: one event with its tags, revenue and value when present.
-fn conversion_snapshot(header: &EventHeader, conversion: &Conversion) -> Value {
-    let mut event = snapshot_event(header, &conversion.event_id, &conversion.event_key);
-    if let Some(event_tags) = &conversion.tags {
-        event.insert("tags".into(), Value::Object(tags::cleaned(event_tags)));
-    }
-    if let Some(revenue) = conversion.revenue {
-        event.insert("revenue".into(), revenue.into());
-    }
-    if let Some(value) = conversion.value.and_then(Number::from_f64) {
-        event.insert("value".into(), Value::Number(value));
-    }
-    let mut snapshot = Map::new();
-    snapshot.insert("events".into(), Value::Array(vec![Value::Object(event)]));
-    Value::Object(snapshot)
 }
 
 /// `body` with the compatibility fixtures' normalisation: every `uuid` becomes `"<uuid>"`,

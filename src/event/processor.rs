@@ -475,7 +475,6 @@ impl Drop for BatchEventProcessor {
 
 #[cfg(test)]
 mod tests {
-    use super::super::worker::visitors;
     use super::*;
     use crate::config::ProjectConfig;
     use crate::event::dispatcher::RecordingDispatcher;
@@ -584,7 +583,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let panicky = p.on_log_event(|_, _| panic!("listener bug"));
         let record = Arc::clone(&seen);
-        let id = p.on_log_event(move |e, o| record.lock().push((visitors(e), o.clone())));
+        let id = p.on_log_event(move |e, o| record.lock().push((e.event_count as u64, o.clone())));
         p.process(event("1", "a"));
         p.process(event("1", "b"));
         assert!(p.flush_blocking(Duration::from_secs(5)));

@@ -92,9 +92,10 @@ fn decision(
 
 /// The request of one event, normalised like the fixtures: `(url, body)`.
 fn request(event: &UserEvent) -> (&'static str, Value) {
-    let mut log = log_event(std::slice::from_ref(event)).unwrap();
-    normalise(&mut log.body);
-    (log.url, log.body)
+    let log = log_event(std::slice::from_ref(event)).unwrap();
+    let mut body = log.json();
+    normalise(&mut body);
+    (log.url, body)
 }
 
 /// The decision entry and metadata of an impression's (normalised) body.
@@ -723,9 +724,9 @@ fn a_log_event_is_a_json_post() {
     let log = log_event(std::slice::from_ref(&event)).unwrap();
     assert_eq!(log.method, "POST");
     assert_eq!(log.headers, [("Content-Type", "application/json")]);
-    assert_eq!(log.body["client_name"], "decisive");
-    assert_eq!(log.body["client_version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(log.body["enrich_decisions"], true);
+    assert_eq!(log.json()["client_name"], "decisive");
+    assert_eq!(log.json()["client_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(log.json()["enrich_decisions"], true);
     assert!(log_event(&[]).is_none());
 }
 
@@ -739,8 +740,10 @@ fn a_batch_holds_one_visitor_per_event_in_order_under_the_first_context() {
         impression(&c, &d, "f1", "same", &Attributes::new()),
     ];
     let log = log_event(&events).unwrap();
-    let visitors = log.body["visitors"].as_array().unwrap();
+    let body = log.json();
+    let visitors = body["visitors"].as_array().unwrap();
     assert_eq!(visitors.len(), 3);
+    assert_eq!(log.event_count, 3);
     for (v, e) in visitors.iter().zip(&events) {
         assert_eq!(v["visitor_id"], "same");
         assert_eq!(
@@ -763,8 +766,8 @@ fn log_events_split_where_the_context_changes() {
         .iter()
         .map(|l| {
             (
-                l.body["revision"].as_str().unwrap().to_owned(),
-                l.body["visitors"].as_array().unwrap().len(),
+                l.json()["revision"].as_str().unwrap().to_owned(),
+                l.json()["visitors"].as_array().unwrap().len(),
                 l.url,
             )
         })

@@ -6,7 +6,6 @@ use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
 use super::{log_events, LogEvent, UserEvent};
 use crossbeam_channel::{select, tick, Receiver, Sender};
-use serde_json::Value;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -130,7 +129,7 @@ impl Worker {
         }
         let events = std::mem::take(&mut self.batch);
         for log_event in log_events(&events) {
-            let count = visitors(&log_event);
+            let count = log_event.event_count as u64;
             self.deliver(&log_event, count, channels);
         }
     }
@@ -237,15 +236,6 @@ impl Worker {
             s.dropped.load(Ordering::Acquire)
         );
     }
-}
-
-/// The number of events (visitors) in a request.
-pub(super) fn visitors(event: &LogEvent) -> u64 {
-    event
-        .body
-        .get("visitors")
-        .and_then(Value::as_array)
-        .map_or(0, |v| v.len() as u64)
 }
 
 /// Calls every listener with `event` and `outcome`, each under `catch_unwind`.
