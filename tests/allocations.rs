@@ -1,7 +1,9 @@
 //! A decide allocates nothing beyond what the returned decision holds: counted with a global
 //! allocator that tallies allocations made by the test's own thread.
 
-use decisive::{Attributes, Client, DecideOption};
+use decisive::{
+    Attributes, Client, ClientBuilder, DecideOption, ProcessorOptions, RecordingDispatcher,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -45,12 +47,17 @@ struct BenchUser {
 }
 
 fn setup() -> (Client, Vec<decisive::UserContext>) {
+    setup_with(|b| b.without_events())
+}
+
+fn setup_with(
+    events: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> (Client, Vec<decisive::UserContext>) {
     let root = env!("CARGO_MANIFEST_DIR");
-    let client = Client::builder()
-        .datafile_path(format!("{root}/datafiles/bench_datafile.json"))
-        .without_events()
-        .build()
-        .unwrap();
+    let client =
+        events(Client::builder().datafile_path(format!("{root}/datafiles/bench_datafile.json")))
+            .build()
+            .unwrap();
     let users: Vec<BenchUser> = serde_json::from_slice(
         &std::fs::read(format!("{root}/benches/data/bench_users.json")).unwrap(),
     )
@@ -77,6 +84,36 @@ fn deciding_one_flag_allocates_nothing() {
     });
     assert_eq!(n, 0, "allocations in {} decides", users.len() * 3);
     assert!(enabled > 0);
+}
+
+#[test]
+fn deciding_with_events_allocates_nothing_on_the_callers_thread() {
+    let recording = RecordingDispatcher::new();
+    let mut options = ProcessorOptions::default();
+    options.queue_capacity = 10_000;
+    let (client, users) = setup_with(|b| {
+        b.event_dispatcher(recording.clone())
+            .event_processor_options(options)
+    });
+    let n = allocations_during(|| {
+        for user in &users {
+            for flag in ["flag_05", "flag_48", "flag_49"] {
+                std::hint::black_box(user.decide(flag, &[]));
+            }
+        }
+    });
+    assert_eq!(
+        n,
+        0,
+        "allocations in {} decides with events",
+        users.len() * 3
+    );
+    assert!(client.flush_events_blocking(std::time::Duration::from_secs(30)));
+    let stats = client.event_stats().unwrap();
+    assert!(stats.queued >= users.len() as u64, "{stats:?}");
+    assert_eq!((stats.dispatched, stats.dropped), (stats.queued, 0));
+    let sent: usize = recording.take_events().iter().map(|e| e.event_count).sum();
+    assert_eq!(sent as u64, stats.queued);
 }
 
 #[test]
