@@ -16,6 +16,7 @@
 pub(crate) mod dispatcher;
 pub(crate) mod http;
 mod ids;
+pub(crate) mod json;
 pub(crate) mod payload;
 pub(crate) mod processor;
 pub(crate) mod tags;
@@ -283,6 +284,43 @@ fn impression_with(
     flag_key: &str,
     header: EventHeader,
 ) -> UserEvent {
+    let parts = impression_parts(config, decision, flag_key);
+    UserEvent(Kind::Impression {
+        header,
+        impression: Impression {
+            campaign_id: parts.campaign_id.to_owned(),
+            experiment_id: parts.experiment_id.to_owned(),
+            variation_id: parts.variation_id.map(str::to_owned),
+            flag_key: parts.flag_key.to_owned(),
+            rule_key: parts.rule_key.to_owned(),
+            rule_type: parts.rule_type,
+            variation_key: parts.variation_key.to_owned(),
+            enabled: parts.enabled,
+            cmab_uuid: None,
+        },
+    })
+}
+
+/// What an impression reports, borrowed from the config (see [`Impression`] for each field).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ImpressionParts<'a> {
+    pub campaign_id: &'a str,
+    pub experiment_id: &'a str,
+    pub variation_id: Option<&'a str>,
+    pub flag_key: &'a str,
+    pub rule_key: &'a str,
+    pub rule_type: &'static str,
+    pub variation_key: &'a str,
+    pub enabled: bool,
+    pub cmab_uuid: Option<&'a str>,
+}
+
+/// What the impression of `decision` for flag `flag_key` reports (see [`impression`]).
+pub(crate) fn impression_parts<'a>(
+    config: &'a ProjectConfig,
+    decision: &FlagDecision,
+    flag_key: &'a str,
+) -> ImpressionParts<'a> {
     let rule = decision.rule.and_then(|r| config.rule(r));
     let decided = decision.variation.and_then(|v| config.variation(v));
     let experiment_id = rule.map_or("", |r| &*r.id);
@@ -301,23 +339,17 @@ fn impression_with(
         }
         _ => None,
     };
-    let campaign_id = ids::campaign_id(layer_id, experiment_id).to_owned();
-    UserEvent(Kind::Impression {
-        header,
-        impression: Impression {
-            campaign_id,
-            experiment_id: experiment_id.to_owned(),
-            variation_id: reported
-                .and_then(|v| ids::variation_id(&v.id))
-                .map(str::to_owned),
-            flag_key: flag_key.to_owned(),
-            rule_key: rule.map_or("", |r| &*r.key).to_owned(),
-            rule_type: decision.source.as_str(),
-            variation_key: reported.map_or("", |v| &*v.key).to_owned(),
-            enabled: decided.is_some_and(|v| v.feature_enabled),
-            cmab_uuid: None,
-        },
-    })
+    ImpressionParts {
+        campaign_id: ids::campaign_id(layer_id, experiment_id),
+        experiment_id,
+        variation_id: reported.and_then(|v| ids::variation_id(&v.id)),
+        flag_key,
+        rule_key: rule.map_or("", |r| &*r.key),
+        rule_type: decision.source.as_str(),
+        variation_key: reported.map_or("", |v| &*v.key),
+        enabled: decided.is_some_and(|v| v.feature_enabled),
+        cmab_uuid: None,
+    }
 }
 
 /// The conversion of event `event_key` for user `user_id` with `tags`; an error when the
@@ -450,48 +482,86 @@ pub(crate) fn visitor_attributes(
     attributes: &Attributes,
 ) -> Vec<VisitorAttribute> {
     let mut list = Vec::with_capacity(attributes.len() + 1);
+    for_each_visitor_attribute(config, attributes, |entity_id, key, value| {
+        list.push(VisitorAttribute {
+            entity_id: entity_id.to_owned(),
+            key: key.to_owned(),
+            value: value.to_value(),
+        });
+    });
+    list
+}
+
+/// Calls `f(entity_id, key, value)` for each visitor attribute of `attributes`, in order (see
+/// [`visitor_attributes`]), `$opt_bot_filtering` last.
+pub(crate) fn for_each_visitor_attribute<'a>(
+    config: &'a ProjectConfig,
+    attributes: &'a Attributes,
+    mut f: impl FnMut(&'a str, &'a str, WireValue<'a>),
+) {
     for (key, value) in attributes.iter() {
-        let Some(value) = wire_value(value) else {
+        let Some(value) = WireValue::of(value) else {
             continue;
         };
         let known = config
             .attribute_index
             .get(key)
             .and_then(|&i| config.attributes.get(i as usize));
-        let entity_id = match known {
-            Some(def) => def.id.to_string(),
-            None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => key.to_owned(),
+        let entity_id: &str = match known {
+            Some(def) => &def.id,
+            None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => key,
             None => continue,
         };
         if entity_id.is_empty() {
             continue;
         }
-        list.push(VisitorAttribute {
-            entity_id,
-            key: key.to_owned(),
-            value,
-        });
+        f(entity_id, key, value);
     }
     if let Some(bot_filtering) = config.bot_filtering {
-        list.push(VisitorAttribute {
-            entity_id: BOT_FILTERING_ATTRIBUTE.to_owned(),
-            key: BOT_FILTERING_ATTRIBUTE.to_owned(),
-            value: Value::Bool(bot_filtering),
-        });
+        f(
+            BOT_FILTERING_ATTRIBUTE,
+            BOT_FILTERING_ATTRIBUTE,
+            WireValue::Bool(bot_filtering),
+        );
     }
-    list
 }
 
-/// An attribute value in wire form, when the event endpoint accepts it.
-fn wire_value(value: &AttributeValue) -> Option<Value> {
-    match value {
-        AttributeValue::String(s) => Some(Value::String(s.clone())),
-        AttributeValue::Bool(b) => Some(Value::Bool(*b)),
-        AttributeValue::Int(i) if value.is_valid_number() => Some(Value::from(*i)),
-        AttributeValue::Float(f) if value.is_valid_number() => {
-            serde_json::Number::from_f64(*f).map(Value::Number)
+/// An attribute value the event endpoint accepts: a string, a boolean, or a finite number of
+/// magnitude at most 2^53.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum WireValue<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+}
+
+impl<'a> WireValue<'a> {
+    /// `value` in wire form, when the event endpoint accepts it.
+    fn of(value: &'a AttributeValue) -> Option<WireValue<'a>> {
+        match value {
+            AttributeValue::String(s) => Some(WireValue::Str(s)),
+            AttributeValue::Bool(b) => Some(WireValue::Bool(*b)),
+            AttributeValue::Int(i) if value.is_valid_number() => Some(WireValue::Int(*i)),
+            AttributeValue::Float(f) if value.is_valid_number() => Some(WireValue::Float(*f)),
+            _ => None,
         }
-        _ => None,
+    }
+
+    /// As a JSON value.
+    fn to_value(self) -> Value {
+        match self {
+            WireValue::Str(s) => Value::from(s),
+            WireValue::Bool(b) => Value::Bool(b),
+            WireValue::Int(i) => Value::from(i),
+            WireValue::Float(f) => {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }
+        }
     }
 }
 

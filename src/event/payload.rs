@@ -16,13 +16,15 @@
 //! event key, timestamp, uuid, tags?, revenue?, value?}`; the optional keys are left out when
 //! absent. One visitor per user event, never merged.
 
+use super::json::JsonWriter;
 use super::{
-    tags, Conversion, EventContext, Impression, Kind, UserEvent, VisitorAttribute,
-    ACTIVATE_EVENT_KEY, CUSTOM_ATTRIBUTE_TYPE,
+    for_each_visitor_attribute, impression_parts, tags, uuid, Conversion, Decided, EventContext,
+    EventHeader, ImpressionParts, Kind, UserEvent, WireValue, ACTIVATE_EVENT_KEY, CLIENT_NAME,
+    CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
 };
-use crate::config::Region;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use crate::config::{ProjectConfig, Region};
 use serde_json::{Number, Value};
+use std::sync::Arc;
 
 /// The US event endpoint (the default).
 pub(crate) const US_ENDPOINT: &str = "https://logx.optimizely.com/v1/events";
@@ -71,221 +73,274 @@ pub(crate) fn endpoint(region: Region) -> &'static str {
 /// One request holding `events`, with the batch fields and endpoint of the first event's
 /// context (as the Python SDK does); `None` for no events. Callers batch together only events
 /// with equal contexts ([`log_events`] splits for them).
-pub(crate) fn log_event(events: &[UserEvent]) -> Option<LogEvent> {
+pub(crate) fn log_event<T: BatchItem>(events: &[T]) -> Option<LogEvent> {
     let context = events.first()?.context();
+    let mut w = JsonWriter::with_capacity(256 + 768 * events.len());
+    w.raw("{\"account_id\":");
+    w.string(context.account_id);
+    w.raw(",\"project_id\":");
+    w.string(context.project_id);
+    w.raw(",\"revision\":");
+    w.string(context.revision);
+    w.raw(",\"client_name\":");
+    w.string(CLIENT_NAME);
+    w.raw(",\"client_version\":");
+    w.string(CLIENT_VERSION);
+    w.raw(",\"anonymize_ip\":");
+    w.bool(context.anonymize_ip);
+    w.raw(",\"enrich_decisions\":true,\"visitors\":[");
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            w.raw(",");
+        }
+        event.write_visitor(&mut w);
+    }
+    w.raw("]}");
     Some(LogEvent {
         url: endpoint(context.region),
         method: HTTP_METHOD,
         headers: HTTP_HEADERS,
-        body: batch_text(context, events),
+        body: w.finish(),
         event_count: events.len(),
     })
 }
 
 /// One request per run of consecutive events with equal contexts, in order.
-pub(crate) fn log_events(events: &[UserEvent]) -> Vec<LogEvent> {
+pub(crate) fn log_events<T: BatchItem>(events: &[T]) -> Vec<LogEvent> {
     events
-        .chunk_by(|a, b| a.context() == b.context())
+        .chunk_by(|a, b| a.same_context(b))
         .filter_map(log_event)
         .collect()
 }
 
-/// The batch object of `events` under `context`.
-pub(crate) fn batch(context: &EventContext, events: &[UserEvent]) -> Value {
-    serde_json::to_value(Batch { context, events }).unwrap_or(Value::Null)
+/// The batch object of `events` under their (first event's) context.
+pub(crate) fn batch(events: &[UserEvent]) -> Value {
+    log_event(events).map_or(Value::Null, |e| e.json())
 }
 
-/// The batch object of `events` under `context`, as JSON text, written in one pass from the
-/// events (no intermediate JSON tree).
-pub(crate) fn batch_text(context: &EventContext, events: &[UserEvent]) -> String {
-    // Serialising these borrowed shapes cannot fail: every map key is a string and every
-    // number finite.
-    serde_json::to_string(&Batch { context, events }).unwrap_or_default()
+/// The batch-level facts of an event, borrowed: events batch together only while these are
+/// equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ContextRef<'a> {
+    pub account_id: &'a str,
+    pub project_id: &'a str,
+    pub revision: &'a str,
+    pub anonymize_ip: bool,
+    pub bot_filtering: Option<bool>,
+    pub region: Region,
 }
 
-/// The batch object, serialised from borrowed parts.
-struct Batch<'a> {
-    context: &'a EventContext,
-    events: &'a [UserEvent],
-}
+impl<'a> ContextRef<'a> {
+    /// The context of events decided with `config`.
+    pub(crate) fn of_config(config: &'a ProjectConfig) -> ContextRef<'a> {
+        ContextRef {
+            account_id: config.account_id(),
+            project_id: config.project_id(),
+            revision: config.revision(),
+            anonymize_ip: config.anonymize_ip(),
+            bot_filtering: config.bot_filtering(),
+            region: config.region(),
+        }
+    }
 
-impl Serialize for Batch<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let c = self.context;
-        let mut body = serializer.serialize_struct("Batch", 8)?;
-        body.serialize_field("account_id", &c.account_id)?;
-        body.serialize_field("project_id", &c.project_id)?;
-        body.serialize_field("revision", &c.revision)?;
-        body.serialize_field("client_name", c.client_name)?;
-        body.serialize_field("client_version", c.client_version)?;
-        body.serialize_field("anonymize_ip", &c.anonymize_ip)?;
-        body.serialize_field("enrich_decisions", &true)?;
-        body.serialize_field("visitors", &Visitors(self.events))?;
-        body.end()
+    /// A built event's context.
+    pub(crate) fn of_event(context: &'a EventContext) -> ContextRef<'a> {
+        ContextRef {
+            account_id: &context.account_id,
+            project_id: &context.project_id,
+            revision: &context.revision,
+            anonymize_ip: context.anonymize_ip,
+            bot_filtering: context.bot_filtering,
+            region: context.region,
+        }
     }
 }
 
-/// The `visitors` array: one entry per user event.
-struct Visitors<'a>(&'a [UserEvent]);
+/// A user event a batch can hold: its context, and its visitor entry written as JSON.
+pub(crate) trait BatchItem {
+    /// The batch-level facts.
+    fn context(&self) -> ContextRef<'_>;
 
-impl Serialize for Visitors<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(VisitorOut))
+    /// Whether `self` and `other` may share a batch.
+    fn same_context(&self, other: &Self) -> bool {
+        self.context() == other.context()
     }
+
+    /// Writes the visitor entry `{visitor_id, attributes, snapshots: [one snapshot]}`.
+    fn write_visitor(&self, w: &mut JsonWriter);
 }
 
-/// The visitor entry of one user event.
-struct VisitorOut<'a>(&'a UserEvent);
-
-impl Serialize for VisitorOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let header = self.0.header();
-        let mut visitor = serializer.serialize_struct("Visitor", 3)?;
-        visitor.serialize_field("visitor_id", &header.visitor_id)?;
-        visitor.serialize_field("attributes", &Attributes(&header.attributes))?;
-        visitor.serialize_field("snapshots", &[SnapshotOut(self.0)])?;
-        visitor.end()
+impl BatchItem for UserEvent {
+    fn context(&self) -> ContextRef<'_> {
+        ContextRef::of_event(UserEvent::context(self))
     }
-}
 
-/// A visitor's `attributes`: `{entity_id, key, type: "custom", value}` each.
-struct Attributes<'a>(&'a [VisitorAttribute]);
-
-impl Serialize for Attributes<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|a| AttributeOut {
-            entity_id: &a.entity_id,
-            key: &a.key,
-            kind: CUSTOM_ATTRIBUTE_TYPE,
-            value: &a.value,
-        }))
-    }
-}
-
-/// One visitor attribute.
-struct AttributeOut<'a> {
-    entity_id: &'a str,
-    key: &'a str,
-    kind: &'static str,
-    value: &'a Value,
-}
-
-impl Serialize for AttributeOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut attribute = serializer.serialize_struct("Attribute", 4)?;
-        attribute.serialize_field("entity_id", self.entity_id)?;
-        attribute.serialize_field("key", self.key)?;
-        attribute.serialize_field("type", self.kind)?;
-        attribute.serialize_field("value", self.value)?;
-        attribute.end()
-    }
-}
-
-/// A visitor's one snapshot: an impression's decision and activation, or a conversion.
-struct SnapshotOut<'a>(&'a UserEvent);
-
-impl Serialize for SnapshotOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.0 .0 {
+    fn write_visitor(&self, w: &mut JsonWriter) {
+        let header = self.header();
+        w.raw("{\"visitor_id\":");
+        w.string(&header.visitor_id);
+        w.raw(",\"attributes\":[");
+        for (i, a) in header.attributes.iter().enumerate() {
+            if i > 0 {
+                w.raw(",");
+            }
+            write_attribute(w, &a.entity_id, &a.key, |w| w.value(&a.value));
+        }
+        w.raw("],\"snapshots\":[");
+        match &self.0 {
             Kind::Impression { header, impression } => {
-                let mut snapshot = serializer.serialize_struct("Snapshot", 2)?;
-                snapshot.serialize_field("decisions", &[DecisionOut(impression)])?;
-                snapshot.serialize_field(
-                    "events",
-                    &[EventOut {
-                        entity_id: &impression.campaign_id,
-                        key: ACTIVATE_EVENT_KEY,
-                        timestamp: header.timestamp,
-                        uuid: &header.uuid,
-                        conversion: None,
-                    }],
-                )?;
-                snapshot.end()
+                let parts = ImpressionParts {
+                    campaign_id: &impression.campaign_id,
+                    experiment_id: &impression.experiment_id,
+                    variation_id: impression.variation_id.as_deref(),
+                    flag_key: &impression.flag_key,
+                    rule_key: &impression.rule_key,
+                    rule_type: impression.rule_type,
+                    variation_key: &impression.variation_key,
+                    enabled: impression.enabled,
+                    cmab_uuid: impression.cmab_uuid.as_deref(),
+                };
+                write_impression_snapshot(w, &parts, header.timestamp, &header.uuid);
             }
             Kind::Conversion { header, conversion } => {
-                let mut snapshot = serializer.serialize_struct("Snapshot", 1)?;
-                snapshot.serialize_field(
-                    "events",
-                    &[EventOut {
-                        entity_id: &conversion.event_id,
-                        key: &conversion.event_key,
-                        timestamp: header.timestamp,
-                        uuid: &header.uuid,
-                        conversion: Some(conversion),
-                    }],
-                )?;
-                snapshot.end()
+                write_conversion_snapshot(w, header, conversion);
             }
         }
+        w.raw("]}");
     }
 }
 
-/// An impression's decision: `{campaign_id, experiment_id, variation_id, metadata}`.
-struct DecisionOut<'a>(&'a Impression);
+impl BatchItem for Decided {
+    fn context(&self) -> ContextRef<'_> {
+        ContextRef::of_config(&self.config)
+    }
 
-impl Serialize for DecisionOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let i = self.0;
-        let mut decision = serializer.serialize_struct("Decision", 4)?;
-        decision.serialize_field("campaign_id", &i.campaign_id)?;
-        decision.serialize_field("experiment_id", &i.experiment_id)?;
-        decision.serialize_field("variation_id", &i.variation_id)?;
-        decision.serialize_field("metadata", &MetadataOut(i))?;
-        decision.end()
+    fn same_context(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.config, &other.config) || self.context() == other.context()
+    }
+
+    fn write_visitor(&self, w: &mut JsonWriter) {
+        let config = &*self.config;
+        let visitor = &*self.visitor;
+        w.raw("{\"visitor_id\":");
+        w.string(&visitor.user_id);
+        w.raw(",\"attributes\":[");
+        let mut first = true;
+        for_each_visitor_attribute(config, &visitor.attributes, |entity_id, key, value| {
+            if !first {
+                w.raw(",");
+            }
+            first = false;
+            write_attribute(w, entity_id, key, |w| match value {
+                WireValue::Str(s) => w.string(s),
+                WireValue::Bool(b) => w.bool(b),
+                WireValue::Int(i) => w.value(&i),
+                WireValue::Float(f) => w.value(&f),
+            });
+        });
+        w.raw("],\"snapshots\":[");
+        let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
+        let parts = impression_parts(config, &self.decision, flag_key);
+        let uuid = uuid::format_uuid(&self.uuid);
+        write_impression_snapshot(w, &parts, self.timestamp, &uuid);
+        w.raw("]}");
     }
 }
 
-/// `{flag_key, rule_key, rule_type, variation_key, enabled, cmab_uuid?}`.
-struct MetadataOut<'a>(&'a Impression);
-
-impl Serialize for MetadataOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let i = self.0;
-        let cmab_uuid = i.cmab_uuid.as_deref().filter(|u| !u.is_empty());
-        let mut metadata = serializer.serialize_struct("Metadata", 6)?;
-        metadata.serialize_field("flag_key", &i.flag_key)?;
-        metadata.serialize_field("rule_key", &i.rule_key)?;
-        metadata.serialize_field("rule_type", i.rule_type)?;
-        metadata.serialize_field("variation_key", &i.variation_key)?;
-        metadata.serialize_field("enabled", &i.enabled)?;
-        match cmab_uuid {
-            Some(uuid) => metadata.serialize_field("cmab_uuid", uuid)?,
-            None => metadata.skip_field("cmab_uuid")?,
-        }
-        metadata.end()
-    }
+/// `{entity_id, key, type: "custom", value}`.
+fn write_attribute(
+    w: &mut JsonWriter,
+    entity_id: &str,
+    key: &str,
+    value: impl FnOnce(&mut JsonWriter),
+) {
+    w.raw("{\"entity_id\":");
+    w.string(entity_id);
+    w.raw(",\"key\":");
+    w.string(key);
+    w.raw(",\"type\":");
+    w.string(CUSTOM_ATTRIBUTE_TYPE);
+    w.raw(",\"value\":");
+    value(w);
+    w.raw("}");
 }
 
-/// A snapshot event `{entity_id, key, timestamp, uuid}`, with a conversion's `tags`,
-/// `revenue` and `value` when present.
-struct EventOut<'a> {
-    entity_id: &'a str,
-    key: &'a str,
+/// An impression's snapshot: one decision and its activation event.
+fn write_impression_snapshot(
+    w: &mut JsonWriter,
+    parts: &ImpressionParts<'_>,
     timestamp: u64,
-    uuid: &'a str,
-    conversion: Option<&'a Conversion>,
+    uuid: &str,
+) {
+    w.raw("{\"decisions\":[{\"campaign_id\":");
+    w.string(parts.campaign_id);
+    w.raw(",\"experiment_id\":");
+    w.string(parts.experiment_id);
+    w.raw(",\"variation_id\":");
+    match parts.variation_id {
+        Some(id) => w.string(id),
+        None => w.null(),
+    }
+    w.raw(",\"metadata\":{\"flag_key\":");
+    w.string(parts.flag_key);
+    w.raw(",\"rule_key\":");
+    w.string(parts.rule_key);
+    w.raw(",\"rule_type\":");
+    w.string(parts.rule_type);
+    w.raw(",\"variation_key\":");
+    w.string(parts.variation_key);
+    w.raw(",\"enabled\":");
+    w.bool(parts.enabled);
+    if let Some(cmab_uuid) = parts.cmab_uuid.filter(|u| !u.is_empty()) {
+        w.raw(",\"cmab_uuid\":");
+        w.string(cmab_uuid);
+    }
+    w.raw("}}],\"events\":[");
+    write_snapshot_event(w, parts.campaign_id, ACTIVATE_EVENT_KEY, timestamp, uuid);
+    w.raw("}]}");
 }
 
-impl Serialize for EventOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut event = serializer.serialize_struct("Event", 7)?;
-        event.serialize_field("entity_id", self.entity_id)?;
-        event.serialize_field("key", self.key)?;
-        event.serialize_field("timestamp", &self.timestamp)?;
-        event.serialize_field("uuid", self.uuid)?;
-        if let Some(conversion) = self.conversion {
-            if let Some(event_tags) = &conversion.tags {
-                event.serialize_field("tags", &tags::cleaned(event_tags))?;
-            }
-            if let Some(revenue) = conversion.revenue {
-                event.serialize_field("revenue", &revenue)?;
-            }
-            if let Some(value) = conversion.value.and_then(Number::from_f64) {
-                event.serialize_field("value", &value)?;
-            }
-        }
-        event.end()
+/// `{entity_id, key, timestamp, uuid` (left open for a conversion's extra fields).
+fn write_snapshot_event(
+    w: &mut JsonWriter,
+    entity_id: &str,
+    key: &str,
+    timestamp: u64,
+    uuid: &str,
+) {
+    w.raw("{\"entity_id\":");
+    w.string(entity_id);
+    w.raw(",\"key\":");
+    w.string(key);
+    w.raw(",\"timestamp\":");
+    w.value(&timestamp);
+    w.raw(",\"uuid\":");
+    w.string(uuid);
+}
+
+/// A conversion's snapshot: one event with its tags, revenue and value when present.
+fn write_conversion_snapshot(w: &mut JsonWriter, header: &EventHeader, conversion: &Conversion) {
+    w.raw("{\"events\":[");
+    write_snapshot_event(
+        w,
+        &conversion.event_id,
+        &conversion.event_key,
+        header.timestamp,
+        &header.uuid,
+    );
+    if let Some(event_tags) = &conversion.tags {
+        w.raw(",\"tags\":");
+        w.value(&tags::cleaned(event_tags));
     }
+    if let Some(revenue) = conversion.revenue {
+        w.raw(",\"revenue\":");
+        w.value(&revenue);
+    }
+    if let Some(value) = conversion.value.and_then(Number::from_f64) {
+        w.raw(",\"value\":");
+        w.value(&value);
+    }
+    w.raw("}]}");
 }
 
 /// `body` with the compatibility fixtures' normalisation: every `uuid` becomes `"<uuid>"`,

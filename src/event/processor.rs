@@ -8,6 +8,8 @@
 //! time); `process` never blocks; every wait (flush, close, drop) is bounded.
 
 use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
+use super::json::JsonWriter;
+use super::payload::{BatchItem, ContextRef};
 use super::worker::{Channels, Worker};
 use super::{Decided, LogEvent, UserEvent};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -161,6 +163,9 @@ pub(super) struct Shared {
     pub(super) gate: RwLock<()>,
     /// When close must be done by; set by close before it wakes the thread.
     pub(super) close_deadline: Mutex<Option<Instant>>,
+    /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
+    /// by the thread when it wakes; while set, producers send no further wake-ups.
+    pub(super) wake_pending: AtomicBool,
     /// Whether a queue-full warning was logged for the current burst of drops.
     pub(super) overflowing: AtomicBool,
     /// Whether a drop after close was logged.
@@ -192,18 +197,33 @@ pub(super) enum Queued {
     Decided(Decided),
 }
 
-impl Queued {
-    /// The event in wire form.
-    pub(super) fn build(self) -> UserEvent {
+impl BatchItem for Queued {
+    fn context(&self) -> ContextRef<'_> {
         match self {
-            Queued::Built(event) => *event,
-            Queued::Decided(decided) => decided.build(),
+            Queued::Built(event) => BatchItem::context(&**event),
+            Queued::Decided(decided) => decided.context(),
+        }
+    }
+
+    fn same_context(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Queued::Decided(a), Queued::Decided(b)) => a.same_context(b),
+            _ => self.context() == other.context(),
+        }
+    }
+
+    fn write_visitor(&self, w: &mut JsonWriter) {
+        match self {
+            Queued::Built(event) => event.write_visitor(w),
+            Queued::Decided(decided) => decided.write_visitor(w),
         }
     }
 }
 
 /// Messages from the handle to the thread.
 pub(super) enum Control {
+    /// A batch's worth of events is queued: take them.
+    Wake,
     /// Send what is queued.
     Flush,
     /// Send what is queued, then answer.
@@ -321,6 +341,14 @@ impl BatchEventProcessor {
             Ok(()) => {
                 if shared.overflowing.load(Ordering::Relaxed) {
                     shared.overflowing.store(false, Ordering::Relaxed);
+                }
+                // The thread does not wait on the queue itself (a wake-up per event would cost
+                // each caller a system call): it is woken once a batch's worth is waiting.
+                if self.inbox.len() >= self.options.batch_size
+                    && !shared.wake_pending.load(Ordering::Relaxed)
+                    && !shared.wake_pending.swap(true, Ordering::AcqRel)
+                {
+                    let _ = self.control.try_send(Control::Wake);
                 }
                 true
             }

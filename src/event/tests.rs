@@ -727,7 +727,7 @@ fn a_log_event_is_a_json_post() {
     assert_eq!(log.json()["client_name"], "decisive");
     assert_eq!(log.json()["client_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(log.json()["enrich_decisions"], true);
-    assert!(log_event(&[]).is_none());
+    assert!(log_event::<UserEvent>(&[]).is_none());
 }
 
 #[test]
@@ -802,4 +802,36 @@ fn an_event_keeps_the_context_of_the_config_that_made_it() {
             region: Region::Eu,
         }
     );
+}
+
+#[test]
+fn an_impression_written_from_the_decide_path_is_byte_identical_to_the_built_one() {
+    let c = Arc::new(config());
+    let attrs = attributes(
+        r#"{"country": "FR", "age": 41, "ratio": 0.25, "beta": true, "$opt_x": "y",
+            "unknown": "dropped", "nested": {"a": 1}, "q": "quote\"and\\back\nslash"}"#,
+    );
+    let visitor = Arc::new(Visitor {
+        user_id: "user \"7\"".to_owned(),
+        attributes: attrs,
+    });
+    let flag = c.flag("f1").map(|(i, _)| i).unwrap();
+    let decisions = [
+        decision(&c, Some("exp"), Some(("exp", "a")), Source::FeatureTest),
+        decision(&c, Some("ho"), Some(("ho", "off")), Source::Holdout),
+        FlagDecision {
+            rule: None,
+            variation: None,
+            source: Source::Rollout,
+        },
+    ];
+    for d in decisions {
+        let decided = Decided::new(Arc::clone(&c), Arc::clone(&visitor), flag, d);
+        let written = log_event(std::slice::from_ref(&decided)).unwrap();
+        let built = log_event(&[decided.build()]).unwrap();
+        assert_eq!(written, built);
+        assert_eq!(written.event_count, 1);
+        let body = written.json();
+        assert_eq!(body["visitors"][0]["visitor_id"], "user \"7\"");
+    }
 }

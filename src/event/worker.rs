@@ -3,8 +3,9 @@
 //! reports every event's fate.
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
+use super::payload::BatchItem;
 use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
-use super::{log_events, LogEvent, UserEvent};
+use super::{log_events, LogEvent};
 use crossbeam_channel::{select, tick, Receiver, Sender};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -28,7 +29,7 @@ pub(super) struct Worker {
     /// Counters and listeners.
     pub(super) shared: Arc<Shared>,
     /// The batch being filled; its events share one context.
-    pub(super) batch: Vec<UserEvent>,
+    pub(super) batch: Vec<Queued>,
     /// The close deadline, once seen.
     pub(super) closing: Option<Instant>,
     /// A flush arrived while a batch was being retried.
@@ -40,20 +41,25 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// The loop: one select over the inbox, the control channel and the flush ticker.
+    /// The loop: one select over the control channel and the flush ticker. Producers wake the
+    /// thread (a `Wake` message) once a batch's worth of events is queued; every wake-up moves
+    /// the queued events into batches, sending each batch once full, and a tick also sends
+    /// the partial batch.
     pub(super) fn run(mut self, channels: &Channels) {
         let ticker = tick(self.options.flush_interval);
         loop {
+            let mut ticked = false;
             select! {
-                recv(channels.inbox) -> event => match event {
-                    Ok(event) => self.add(event, channels),
-                    Err(_) => self.note_disconnect(),
-                },
                 recv(channels.control) -> message => match message {
                     Ok(message) => self.note(message),
                     Err(_) => self.note_disconnect(),
                 },
-                recv(ticker) -> _ => self.flush_batch(channels),
+                recv(ticker) -> _ => ticked = true,
+            }
+            self.shared.wake_pending.store(false, Ordering::Release);
+            self.drain(channels);
+            if ticked {
+                self.flush_batch(channels);
             }
             if self.closing.is_none() {
                 self.closing = self.shared.deadline();
@@ -69,6 +75,7 @@ impl Worker {
     /// Records a control message; flushes it asks for are served by the main loop.
     fn note(&mut self, message: Control) {
         match message {
+            Control::Wake => {}
             Control::Flush => self.flush_requested = true,
             Control::FlushBlocking(reply) => self.waiters.push(reply),
             Control::Close => self.closing = self.shared.deadline(),
@@ -108,11 +115,10 @@ impl Worker {
     /// Adds `event` to the batch: the batch is sent first when the context differs, and
     /// after when it is full.
     fn add(&mut self, event: Queued, channels: &Channels) {
-        let event = event.build();
         if self
             .batch
             .first()
-            .is_some_and(|first| first.context() != event.context())
+            .is_some_and(|first| !first.same_context(&event))
         {
             self.flush_batch(channels);
         }
