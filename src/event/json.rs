@@ -51,7 +51,20 @@ impl JsonWriter {
     /// Appends `s` as a JSON string.
     pub(crate) fn string(&mut self, s: &str) {
         let bytes = s.as_bytes();
-        self.buf.reserve(bytes.len() + 2);
+        // Most strings (ids, keys, attribute values) need no escape: one scan, one copy.
+        if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
+            self.buf.reserve(bytes.len() + 2);
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(bytes);
+            self.buf.push(b'"');
+            return;
+        }
+        self.escaped(bytes);
+    }
+
+    /// Appends the bytes of a string that holds characters to escape, quoted and escaped.
+    fn escaped(&mut self, bytes: &[u8]) {
+        self.buf.reserve(bytes.len() + 8);
         self.buf.push(b'"');
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
@@ -74,6 +87,22 @@ impl JsonWriter {
         }
         if let Some(run) = bytes.get(start..) {
             self.buf.extend_from_slice(run);
+        }
+        self.buf.push(b'"');
+    }
+
+    /// Appends a UUID's 16 bytes as a JSON string `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"`.
+    pub(crate) fn uuid(&mut self, bytes: &[u8; 16]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digit = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
+        self.buf.reserve(38);
+        self.buf.push(b'"');
+        for (i, &b) in bytes.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                self.buf.push(b'-');
+            }
+            self.buf.push(digit(b >> 4));
+            self.buf.push(digit(b & 0x0F));
         }
         self.buf.push(b'"');
     }
@@ -117,6 +146,17 @@ mod tests {
         for s in ["", "plain", "quote\"back\\slash", "\u{7f}", &all] {
             assert_eq!(written(s), serde_json::to_string(s).unwrap(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_uuid_is_written_as_its_canonical_string() {
+        let bytes = [
+            0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x42, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17,
+            0x40, 0x00,
+        ];
+        let mut w = JsonWriter::with_capacity(0);
+        w.uuid(&bytes);
+        assert_eq!(w.finish(), "\"123e4567-e89b-42d3-a456-426614174000\"");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use super::json::JsonWriter;
 use super::{
-    for_each_visitor_attribute, impression_parts, tags, uuid, Conversion, Decided, EventContext,
+    for_each_visitor_attribute, impression_parts, tags, Conversion, Decided, EventContext,
     EventHeader, ImpressionParts, Kind, UserEvent, WireValue, ACTIVATE_EVENT_KEY, CLIENT_NAME,
     CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
 };
@@ -200,7 +200,7 @@ impl BatchItem for UserEvent {
                     enabled: impression.enabled,
                     cmab_uuid: impression.cmab_uuid.as_deref(),
                 };
-                write_impression_snapshot(w, &parts, header.timestamp, &header.uuid);
+                write_impression_snapshot(w, &parts, header.timestamp, Uuid::Text(&header.uuid));
             }
             Kind::Conversion { header, conversion } => {
                 write_conversion_snapshot(w, header, conversion);
@@ -241,10 +241,18 @@ impl BatchItem for Decided {
         w.raw("],\"snapshots\":[");
         let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
         let parts = impression_parts(config, &self.decision, flag_key);
-        let uuid = uuid::format_uuid(&self.uuid);
-        write_impression_snapshot(w, &parts, self.timestamp, &uuid);
+        write_impression_snapshot(w, &parts, self.timestamp, Uuid::Bytes(&self.uuid));
         w.raw("]}");
     }
+}
+
+/// An event's uuid: formatted already, or its bytes.
+#[derive(Clone, Copy)]
+enum Uuid<'a> {
+    /// The canonical string.
+    Text(&'a str),
+    /// The 16 bytes.
+    Bytes(&'a [u8; 16]),
 }
 
 /// `{entity_id, key, type: "custom", value}`.
@@ -258,8 +266,9 @@ fn write_attribute(
     w.string(entity_id);
     w.raw(",\"key\":");
     w.string(key);
-    w.raw(",\"type\":");
-    w.string(CUSTOM_ATTRIBUTE_TYPE);
+    w.raw(",\"type\":\"");
+    w.raw(CUSTOM_ATTRIBUTE_TYPE);
+    w.raw("\"");
     w.raw(",\"value\":");
     value(w);
     w.raw("}");
@@ -270,7 +279,7 @@ fn write_impression_snapshot(
     w: &mut JsonWriter,
     parts: &ImpressionParts<'_>,
     timestamp: u64,
-    uuid: &str,
+    uuid: Uuid<'_>,
 ) {
     w.raw("{\"decisions\":[{\"campaign_id\":");
     w.string(parts.campaign_id);
@@ -306,7 +315,7 @@ fn write_snapshot_event(
     entity_id: &str,
     key: &str,
     timestamp: u64,
-    uuid: &str,
+    uuid: Uuid<'_>,
 ) {
     w.raw("{\"entity_id\":");
     w.string(entity_id);
@@ -315,7 +324,10 @@ fn write_snapshot_event(
     w.raw(",\"timestamp\":");
     w.value(&timestamp);
     w.raw(",\"uuid\":");
-    w.string(uuid);
+    match uuid {
+        Uuid::Text(text) => w.string(text),
+        Uuid::Bytes(bytes) => w.uuid(bytes),
+    }
 }
 
 /// A conversion's snapshot: one event with its tags, revenue and value when present.
@@ -326,7 +338,7 @@ fn write_conversion_snapshot(w: &mut JsonWriter, header: &EventHeader, conversio
         &conversion.event_id,
         &conversion.event_key,
         header.timestamp,
-        &header.uuid,
+        Uuid::Text(&header.uuid),
     );
     if let Some(event_tags) = &conversion.tags {
         w.raw(",\"tags\":");
