@@ -21,7 +21,7 @@ use crate::config::{Flag, ProjectConfig, Rule};
 use crate::value::{BUCKETING_ID_ATTRIBUTE, BUCKETING_ID_SLOT};
 
 /// Where a flag decision came from; it decides the impression's `rule_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Source {
     FeatureTest,
     Rollout,
@@ -40,7 +40,7 @@ impl Source {
 }
 
 /// The outcome for one flag: the rule (or holdout) and variation chosen, as config indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct FlagDecision {
     pub rule: Option<u32>,
     pub variation: Option<u32>,

@@ -542,7 +542,7 @@ pub(crate) enum WireValue<'a> {
 
 impl<'a> WireValue<'a> {
     /// `value` in wire form, when the event endpoint accepts it.
-    fn of(value: &'a AttributeValue) -> Option<WireValue<'a>> {
+    pub(crate) fn of(value: &'a AttributeValue) -> Option<WireValue<'a>> {
         match value {
             AttributeValue::String(s) => Some(WireValue::Str(s)),
             AttributeValue::Bool(b) => Some(WireValue::Bool(*b)),

@@ -18,11 +18,13 @@
 
 use super::json::JsonWriter;
 use super::{
-    for_each_visitor_attribute, impression_parts, tags, Conversion, Decided, EventContext,
-    EventHeader, ImpressionParts, Kind, UserEvent, WireValue, ACTIVATE_EVENT_KEY, CLIENT_NAME,
-    CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
+    impression_parts, tags, Conversion, Decided, EventContext, EventHeader, ImpressionParts, Kind,
+    UserEvent, WireValue, ACTIVATE_EVENT_KEY, BOT_FILTERING_ATTRIBUTE, CLIENT_NAME, CLIENT_VERSION,
+    CUSTOM_ATTRIBUTE_TYPE, RESERVED_ATTRIBUTE_PREFIX,
 };
 use crate::config::{ProjectConfig, Region};
+use crate::decision::FlagDecision;
+use crate::hash::FastMap;
 use serde_json::{Number, Value};
 use std::sync::Arc;
 
@@ -74,6 +76,14 @@ pub(crate) fn endpoint(region: Region) -> &'static str {
 /// context (as the Python SDK does); `None` for no events. Callers batch together only events
 /// with equal contexts ([`log_events`] splits for them).
 pub(crate) fn log_event<T: BatchItem>(events: &[T]) -> Option<LogEvent> {
+    log_event_with(events, &mut Fragments::default())
+}
+
+/// [`log_event`], reusing the text `fragments` of earlier batches.
+pub(crate) fn log_event_with<T: BatchItem>(
+    events: &[T],
+    fragments: &mut Fragments,
+) -> Option<LogEvent> {
     let context = events.first()?.context();
     let mut w = JsonWriter::with_capacity(256 + 768 * events.len());
     w.raw("{\"account_id\":");
@@ -93,7 +103,7 @@ pub(crate) fn log_event<T: BatchItem>(events: &[T]) -> Option<LogEvent> {
         if i > 0 {
             w.raw(",");
         }
-        event.write_visitor(&mut w);
+        event.write_visitor(&mut w, fragments);
     }
     w.raw("]}");
     Some(LogEvent {
@@ -107,10 +117,45 @@ pub(crate) fn log_event<T: BatchItem>(events: &[T]) -> Option<LogEvent> {
 
 /// One request per run of consecutive events with equal contexts, in order.
 pub(crate) fn log_events<T: BatchItem>(events: &[T]) -> Vec<LogEvent> {
+    log_events_with(events, &mut Fragments::default())
+}
+
+/// [`log_events`], reusing the text `fragments` of earlier batches.
+pub(crate) fn log_events_with<T: BatchItem>(
+    events: &[T],
+    fragments: &mut Fragments,
+) -> Vec<LogEvent> {
     events
         .chunk_by(|a, b| a.same_context(b))
-        .filter_map(log_event)
+        .filter_map(|run| log_event_with(run, fragments))
         .collect()
+}
+
+/// Pieces of batch text that depend only on the config, kept by the event thread so that
+/// most of an impression is copied rather than written string by string: per decision (flag,
+/// rule, variation, rule type) the snapshot up to its timestamp, and per datafile attribute
+/// the attribute entry up to its value. Bounded by the config's flags, rules, variations and
+/// attributes; cleared when events of another config arrive.
+#[derive(Default)]
+pub(crate) struct Fragments {
+    /// The config the fragments were made from.
+    config: Option<Arc<ProjectConfig>>,
+    /// Snapshot text up to and including `"timestamp":`.
+    snapshots: FastMap<(u32, FlagDecision), Box<str>>,
+    /// Attribute entry text up to and including `"value":`, by attribute key; `None` for a
+    /// datafile attribute with an empty id (not sent).
+    attributes: FastMap<Box<str>, Option<Box<str>>>,
+}
+
+impl Fragments {
+    /// Makes the fragments those of `config`.
+    fn use_config(&mut self, config: &Arc<ProjectConfig>) {
+        if !self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config)) {
+            self.snapshots.clear();
+            self.attributes.clear();
+            self.config = Some(Arc::clone(config));
+        }
+    }
 }
 
 /// The batch object of `events` under their (first event's) context.
@@ -166,8 +211,9 @@ pub(crate) trait BatchItem {
         self.context() == other.context()
     }
 
-    /// Writes the visitor entry `{visitor_id, attributes, snapshots: [one snapshot]}`.
-    fn write_visitor(&self, w: &mut JsonWriter);
+    /// Writes the visitor entry `{visitor_id, attributes, snapshots: [one snapshot]}`, using
+    /// (and adding to) `fragments` where it can.
+    fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments);
 }
 
 impl BatchItem for UserEvent {
@@ -175,7 +221,7 @@ impl BatchItem for UserEvent {
         ContextRef::of_event(UserEvent::context(self))
     }
 
-    fn write_visitor(&self, w: &mut JsonWriter) {
+    fn write_visitor(&self, w: &mut JsonWriter, _: &mut Fragments) {
         let header = self.header();
         w.raw("{\"visitor_id\":");
         w.string(&header.visitor_id);
@@ -219,30 +265,109 @@ impl BatchItem for Decided {
         Arc::ptr_eq(&self.config, &other.config) || self.context() == other.context()
     }
 
-    fn write_visitor(&self, w: &mut JsonWriter) {
+    fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let config = &*self.config;
         let visitor = &*self.visitor;
+        fragments.use_config(&self.config);
         w.raw("{\"visitor_id\":");
         w.string(&visitor.user_id);
         w.raw(",\"attributes\":[");
         let mut first = true;
-        for_each_visitor_attribute(config, &visitor.attributes, |entity_id, key, value| {
+        for (key, value) in visitor.attributes.iter() {
+            let Some(value) = WireValue::of(value) else {
+                continue;
+            };
+            let prefix = match fragments.attributes.get(key) {
+                Some(prefix) => prefix.as_deref(),
+                None => match known_attribute_id(config, key) {
+                    Some(id) => {
+                        let prefix = (!id.is_empty()).then(|| attribute_prefix(id, key).into());
+                        fragments
+                            .attributes
+                            .entry(key.into())
+                            .or_insert(prefix)
+                            .as_deref()
+                    }
+                    // Reserved keys the datafile lacks are not cached (any key may come).
+                    None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => {
+                        if !first {
+                            w.raw(",");
+                        }
+                        first = false;
+                        w.raw(&attribute_prefix(key, key));
+                        write_wire_value(w, value);
+                        w.raw("}");
+                        continue;
+                    }
+                    None => None,
+                },
+            };
+            let Some(prefix) = prefix else { continue };
             if !first {
                 w.raw(",");
             }
             first = false;
-            write_attribute(w, entity_id, key, |w| match value {
-                WireValue::Str(s) => w.string(s),
-                WireValue::Bool(b) => w.bool(b),
-                WireValue::Int(i) => w.value(&i),
-                WireValue::Float(f) => w.value(&f),
-            });
-        });
+            w.raw(prefix);
+            write_wire_value(w, value);
+            w.raw("}");
+        }
+        if let Some(bot_filtering) = config.bot_filtering() {
+            if !first {
+                w.raw(",");
+            }
+            w.raw(&attribute_prefix(
+                BOT_FILTERING_ATTRIBUTE,
+                BOT_FILTERING_ATTRIBUTE,
+            ));
+            w.bool(bot_filtering);
+            w.raw("}");
+        }
         w.raw("],\"snapshots\":[");
-        let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
-        let parts = impression_parts(config, &self.decision, flag_key);
-        write_impression_snapshot(w, &parts, self.timestamp, Uuid::Bytes(&self.uuid));
+        let snapshot = fragments
+            .snapshots
+            .entry((self.flag, self.decision))
+            .or_insert_with(|| {
+                let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
+                let parts = impression_parts(config, &self.decision, flag_key);
+                let mut text = JsonWriter::with_capacity(512);
+                write_impression_head(&mut text, &parts);
+                text.finish().into_boxed_str()
+            });
+        w.raw(snapshot);
+        write_impression_tail(w, self.timestamp, Uuid::Bytes(&self.uuid));
         w.raw("]}");
+    }
+}
+
+/// The id the datafile gives attribute `key`, if it lists it.
+fn known_attribute_id<'c>(config: &'c ProjectConfig, key: &str) -> Option<&'c str> {
+    config
+        .attribute_index
+        .get(key)
+        .and_then(|&i| config.attributes.get(i as usize))
+        .map(|def| &*def.id)
+}
+
+/// `{"entity_id":…,"key":…,"type":"custom","value":`.
+fn attribute_prefix(entity_id: &str, key: &str) -> String {
+    let mut w = JsonWriter::with_capacity(64 + entity_id.len() + key.len());
+    w.raw("{\"entity_id\":");
+    w.string(entity_id);
+    w.raw(",\"key\":");
+    w.string(key);
+    w.raw(",\"type\":\"");
+    w.raw(CUSTOM_ATTRIBUTE_TYPE);
+    w.raw("\",\"value\":");
+    w.finish()
+}
+
+/// An attribute value in wire form.
+fn write_wire_value(w: &mut JsonWriter, value: WireValue<'_>) {
+    match value {
+        WireValue::Str(s) => w.string(s),
+        WireValue::Bool(b) => w.bool(b),
+        WireValue::Int(i) => w.value(&i),
+        WireValue::Float(f) => w.value(&f),
     }
 }
 
@@ -281,6 +406,13 @@ fn write_impression_snapshot(
     timestamp: u64,
     uuid: Uuid<'_>,
 ) {
+    write_impression_head(w, parts);
+    write_impression_tail(w, timestamp, uuid);
+}
+
+/// An impression's snapshot up to its activation's timestamp: what depends only on the
+/// config and the decision.
+fn write_impression_head(w: &mut JsonWriter, parts: &ImpressionParts<'_>) {
     w.raw("{\"decisions\":[{\"campaign_id\":");
     w.string(parts.campaign_id);
     w.raw(",\"experiment_id\":");
@@ -304,8 +436,21 @@ fn write_impression_snapshot(
         w.raw(",\"cmab_uuid\":");
         w.string(cmab_uuid);
     }
-    w.raw("}}],\"events\":[");
-    write_snapshot_event(w, parts.campaign_id, ACTIVATE_EVENT_KEY, timestamp, uuid);
+    w.raw("}}],\"events\":[{\"entity_id\":");
+    w.string(parts.campaign_id);
+    w.raw(",\"key\":");
+    w.string(ACTIVATE_EVENT_KEY);
+    w.raw(",\"timestamp\":");
+}
+
+/// The rest of an impression's snapshot: the activation's timestamp and uuid.
+fn write_impression_tail(w: &mut JsonWriter, timestamp: u64, uuid: Uuid<'_>) {
+    w.value(&timestamp);
+    w.raw(",\"uuid\":");
+    match uuid {
+        Uuid::Text(text) => w.string(text),
+        Uuid::Bytes(bytes) => w.uuid(bytes),
+    }
     w.raw("}]}");
 }
 

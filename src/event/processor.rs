@@ -9,7 +9,7 @@
 
 use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use super::json::JsonWriter;
-use super::payload::{BatchItem, ContextRef};
+use super::payload::{BatchItem, ContextRef, Fragments};
 use super::worker::{Channels, Worker};
 use super::{Decided, LogEvent, UserEvent};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -212,10 +212,10 @@ impl BatchItem for Queued {
         }
     }
 
-    fn write_visitor(&self, w: &mut JsonWriter) {
+    fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         match self {
-            Queued::Built(event) => event.write_visitor(w),
-            Queued::Decided(decided) => decided.write_visitor(w),
+            Queued::Built(event) => event.write_visitor(w, fragments),
+            Queued::Decided(decided) => decided.write_visitor(w, fragments),
         }
     }
 }
@@ -284,6 +284,7 @@ impl BatchEventProcessor {
             flush_requested: false,
             waiters: Vec::new(),
             abandoned: false,
+            fragments: Fragments::default(),
         };
         let channels = Channels {
             inbox: inbox_rx,

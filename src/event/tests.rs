@@ -825,9 +825,12 @@ fn an_impression_written_from_the_decide_path_is_byte_identical_to_the_built_one
             source: Source::Rollout,
         },
     ];
-    for d in decisions {
-        let decided = Decided::new(Arc::clone(&c), Arc::clone(&visitor), flag, d);
-        let written = log_event(std::slice::from_ref(&decided)).unwrap();
+    let mut fragments = payload::Fragments::default();
+    for d in decisions.iter().chain(&decisions) {
+        let decided = Decided::new(Arc::clone(&c), Arc::clone(&visitor), flag, *d);
+        // The second round writes from the fragments the first one kept.
+        let written = payload::log_event_with(std::slice::from_ref(&decided), &mut fragments);
+        let written = written.unwrap();
         let built = log_event(&[decided.build()]).unwrap();
         assert_eq!(written, built);
         assert_eq!(written.event_count, 1);

@@ -4,8 +4,9 @@
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::payload::BatchItem;
+use super::payload::{log_events_with, Fragments};
 use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
-use super::{log_events, LogEvent};
+use super::LogEvent;
 use crossbeam_channel::{select, tick, Receiver, Sender};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -38,6 +39,8 @@ pub(super) struct Worker {
     pub(super) waiters: Vec<Sender<()>>,
     /// Whether close's deadline made the thread drop events.
     pub(super) abandoned: bool,
+    /// Text pieces of the current config's impressions.
+    pub(super) fragments: Fragments,
 }
 
 impl Worker {
@@ -134,7 +137,7 @@ impl Worker {
             return;
         }
         let events = std::mem::take(&mut self.batch);
-        for log_event in log_events(&events) {
+        for log_event in log_events_with(&events, &mut self.fragments) {
             let count = log_event.event_count as u64;
             self.deliver(&log_event, count, channels);
         }
