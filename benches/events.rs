@@ -172,5 +172,56 @@ fn processor_two_producers(c: &mut Criterion) {
     assert_eq!(stats.dispatched, discard.events.load(Ordering::Relaxed));
 }
 
-criterion_group!(benches, scenario_b, processor_two_producers);
+fn track_event_two_threads(c: &mut Criterion) {
+    let discard = Discard::default();
+    let client = Client::builder()
+        .datafile(datafile())
+        .event_dispatcher(discard.clone())
+        .build()
+        .expect("client");
+    let users = users(&client);
+    let (left, right) = users.split_at(users.len() / 2);
+
+    let mut group = c.benchmark_group("events");
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(2 * CHUNK));
+    // Two threads each track CHUNK conversions, then wait until all of them have reached the
+    // dispatcher: events per second through the whole pipeline, from two callers.
+    let mut next = 0usize;
+    group.bench_function("track_event_2_threads_to_dispatcher", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                std::thread::scope(|s| {
+                    for half in [left, right] {
+                        let first = next;
+                        s.spawn(move || {
+                            for i in 0..CHUNK as usize {
+                                let user = &half[(first + i) % half.len()];
+                                let _ = black_box(user.track_event("purchase", None));
+                            }
+                        });
+                    }
+                });
+                next += CHUNK as usize;
+                assert!(
+                    client.flush_events_blocking(FLUSH_TIMEOUT),
+                    "flush timed out"
+                );
+            }
+            start.elapsed()
+        })
+    });
+    group.finish();
+    let stats = client.event_stats().expect("events on");
+    assert_eq!(stats.dropped, 0, "no event may be dropped");
+    assert_eq!(stats.dispatched, discard.events.load(Ordering::Relaxed));
+}
+
+criterion_group!(
+    benches,
+    scenario_b,
+    processor_two_producers,
+    track_event_two_threads
+);
 criterion_main!(benches);

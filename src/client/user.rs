@@ -8,7 +8,7 @@ use crate::config::ProjectConfig;
 use crate::decision::{
     self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
 };
-use crate::event::{self, Decided, Visitor};
+use crate::event::{self, Decided, Tracked, Visitor};
 use crate::value::BUCKETING_ID_ATTRIBUTE;
 use crate::value::{AttributeValue, Attributes};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -219,20 +219,13 @@ impl UserContext {
             log::error!(target: "decisive", "track_event({event_key:?}): {NOT_READY}");
             return Err(ClientError::NotReady);
         };
-        let visitor = &*self.data.visitor;
-        let conversion = event::conversion(
-            &config,
-            event_key,
-            &visitor.user_id,
-            &visitor.attributes,
-            tags,
-        )
-        .map_err(|e| {
-            log::error!(target: "decisive", "{e}");
-            ClientError::from(e)
-        })?;
+        let conversion = Tracked::new(config, Arc::clone(&self.data.visitor), event_key, tags)
+            .map_err(|e| {
+                log::error!(target: "decisive", "{e}");
+                ClientError::from(e)
+            })?;
         match &self.data.client.inner.events {
-            Some(events) if !events.process(conversion) => Err(ClientError::EventDropped),
+            Some(events) if !events.process_tracked(conversion) => Err(ClientError::EventDropped),
             _ => Ok(()),
         }
     }

@@ -378,6 +378,86 @@ pub(crate) fn conversion(
     }))
 }
 
+/// A conversion as `track_event` hands it over: the datafile event as an index, the config
+/// and user, the caller's tags with `revenue` and `value` already read, a uuid and a time. The
+/// event thread writes its wire form; [`Tracked::build`] gives the same as [`conversion`].
+#[derive(Debug, Clone)]
+pub(crate) struct Tracked {
+    /// The config the event key was looked up in.
+    pub config: Arc<ProjectConfig>,
+    /// The user.
+    pub visitor: Arc<Visitor>,
+    /// The datafile event, as an index into the config's events.
+    pub event: u32,
+    /// The caller's tags, unchanged.
+    pub tags: Option<Map<String, Value>>,
+    /// The integer `revenue` tag.
+    pub revenue: Option<i64>,
+    /// The numeric `value` tag.
+    pub value: Option<f64>,
+    /// The event's uuid, unformatted.
+    pub uuid: [u8; 16],
+    /// When the event was tracked, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+}
+
+impl Tracked {
+    /// The conversion of `event_key` by `visitor` with `event_tags`, stamped now; an error
+    /// when the datafile has no such event.
+    pub(crate) fn new(
+        config: Arc<ProjectConfig>,
+        visitor: Arc<Visitor>,
+        event_key: &str,
+        event_tags: Option<&Map<String, Value>>,
+    ) -> Result<Tracked, EventError> {
+        let event = config
+            .event_index
+            .get(event_key)
+            .copied()
+            .filter(|&i| (i as usize) < config.events.len())
+            .ok_or_else(|| EventError::UnknownEvent(event_key.to_owned()))?;
+        Ok(Tracked {
+            config,
+            visitor,
+            event,
+            tags: event_tags.cloned(),
+            revenue: event_tags.and_then(tags::revenue),
+            value: event_tags.and_then(tags::numeric_value),
+            uuid: uuid::new_uuid_bytes(),
+            timestamp: uuid::now_millis(),
+        })
+    }
+
+    /// The datafile event's id and key.
+    pub(crate) fn id_and_key(&self) -> (&str, &str) {
+        self.config
+            .events
+            .get(self.event as usize)
+            .map_or(("", ""), |e| (&*e.id, &*e.key))
+    }
+
+    /// The conversion in wire form.
+    pub(crate) fn build(&self) -> UserEvent {
+        let (event_id, event_key) = self.id_and_key();
+        UserEvent(Kind::Conversion {
+            header: header_at(
+                &self.config,
+                &self.visitor.user_id,
+                &self.visitor.attributes,
+                uuid::format_uuid(&self.uuid),
+                self.timestamp,
+            ),
+            conversion: Conversion {
+                event_id: event_id.to_owned(),
+                event_key: event_key.to_owned(),
+                tags: self.tags.clone(),
+                revenue: self.revenue,
+                value: self.value,
+            },
+        })
+    }
+}
+
 /// Context, visitor, a new uuid and the current time.
 fn header(config: &ProjectConfig, user_id: &str, attributes: &Attributes) -> EventHeader {
     header_at(

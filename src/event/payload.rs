@@ -19,13 +19,13 @@
 use super::json::JsonWriter;
 use super::{
     impression_parts, tags, Conversion, Decided, EventContext, EventHeader, ImpressionParts, Kind,
-    UserEvent, WireValue, ACTIVATE_EVENT_KEY, BOT_FILTERING_ATTRIBUTE, CLIENT_NAME, CLIENT_VERSION,
-    CUSTOM_ATTRIBUTE_TYPE, RESERVED_ATTRIBUTE_PREFIX,
+    Tracked, UserEvent, Visitor, WireValue, ACTIVATE_EVENT_KEY, BOT_FILTERING_ATTRIBUTE,
+    CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE, RESERVED_ATTRIBUTE_PREFIX,
 };
 use crate::config::{ProjectConfig, Region};
 use crate::decision::FlagDecision;
 use crate::hash::FastMap;
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 use std::sync::Arc;
 
 /// The US event endpoint (the default).
@@ -267,62 +267,7 @@ impl BatchItem for Decided {
 
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let config = &*self.config;
-        let visitor = &*self.visitor;
-        fragments.use_config(&self.config);
-        w.raw("{\"visitor_id\":");
-        w.string(&visitor.user_id);
-        w.raw(",\"attributes\":[");
-        let mut first = true;
-        for (key, value) in visitor.attributes.iter() {
-            let Some(value) = WireValue::of(value) else {
-                continue;
-            };
-            let prefix = match fragments.attributes.get(key) {
-                Some(prefix) => prefix.as_deref(),
-                None => match known_attribute_id(config, key) {
-                    Some(id) => {
-                        let prefix = (!id.is_empty()).then(|| attribute_prefix(id, key).into());
-                        fragments
-                            .attributes
-                            .entry(key.into())
-                            .or_insert(prefix)
-                            .as_deref()
-                    }
-                    // Reserved keys the datafile lacks are not cached (any key may come).
-                    None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => {
-                        if !first {
-                            w.raw(",");
-                        }
-                        first = false;
-                        w.raw(&attribute_prefix(key, key));
-                        write_wire_value(w, value);
-                        w.raw("}");
-                        continue;
-                    }
-                    None => None,
-                },
-            };
-            let Some(prefix) = prefix else { continue };
-            if !first {
-                w.raw(",");
-            }
-            first = false;
-            w.raw(prefix);
-            write_wire_value(w, value);
-            w.raw("}");
-        }
-        if let Some(bot_filtering) = config.bot_filtering() {
-            if !first {
-                w.raw(",");
-            }
-            w.raw(&attribute_prefix(
-                BOT_FILTERING_ATTRIBUTE,
-                BOT_FILTERING_ATTRIBUTE,
-            ));
-            w.bool(bot_filtering);
-            w.raw("}");
-        }
-        w.raw("],\"snapshots\":[");
+        write_visitor_head(w, fragments, &self.config, &self.visitor);
         let snapshot = fragments
             .snapshots
             .entry((self.flag, self.decision))
@@ -336,6 +281,98 @@ impl BatchItem for Decided {
         w.raw(snapshot);
         write_impression_tail(w, self.timestamp, Uuid::Bytes(&self.uuid));
         w.raw("]}");
+    }
+}
+
+/// `{"visitor_id":…,"attributes":[…],"snapshots":[` for `visitor`, decided or tracked with
+/// `config`: the attributes as [`for_each_visitor_attribute`](super::for_each_visitor_attribute)
+/// selects them, from `fragments` where it can.
+fn write_visitor_head(
+    w: &mut JsonWriter,
+    fragments: &mut Fragments,
+    config_arc: &Arc<ProjectConfig>,
+    visitor: &Visitor,
+) {
+    let config = &**config_arc;
+    fragments.use_config(config_arc);
+    w.raw("{\"visitor_id\":");
+    w.string(&visitor.user_id);
+    w.raw(",\"attributes\":[");
+    let mut first = true;
+    for (key, value) in visitor.attributes.iter() {
+        let Some(value) = WireValue::of(value) else {
+            continue;
+        };
+        let prefix = match fragments.attributes.get(key) {
+            Some(prefix) => prefix.as_deref(),
+            None => match known_attribute_id(config, key) {
+                Some(id) => {
+                    let prefix = (!id.is_empty()).then(|| attribute_prefix(id, key).into());
+                    fragments
+                        .attributes
+                        .entry(key.into())
+                        .or_insert(prefix)
+                        .as_deref()
+                }
+                // Reserved keys the datafile lacks are not cached (any key may come).
+                None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => {
+                    if !first {
+                        w.raw(",");
+                    }
+                    first = false;
+                    w.raw(&attribute_prefix(key, key));
+                    write_wire_value(w, value);
+                    w.raw("}");
+                    continue;
+                }
+                None => None,
+            },
+        };
+        let Some(prefix) = prefix else { continue };
+        if !first {
+            w.raw(",");
+        }
+        first = false;
+        w.raw(prefix);
+        write_wire_value(w, value);
+        w.raw("}");
+    }
+    if let Some(bot_filtering) = config.bot_filtering() {
+        if !first {
+            w.raw(",");
+        }
+        w.raw(&attribute_prefix(
+            BOT_FILTERING_ATTRIBUTE,
+            BOT_FILTERING_ATTRIBUTE,
+        ));
+        w.bool(bot_filtering);
+        w.raw("}");
+    }
+    w.raw("],\"snapshots\":[");
+}
+
+impl BatchItem for Tracked {
+    fn context(&self) -> ContextRef<'_> {
+        ContextRef::of_config(&self.config)
+    }
+
+    fn same_context(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.config, &other.config) || self.context() == other.context()
+    }
+
+    fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
+        write_visitor_head(w, fragments, &self.config, &self.visitor);
+        let (event_id, event_key) = self.id_and_key();
+        w.raw("{\"events\":[");
+        write_snapshot_event(
+            w,
+            event_id,
+            event_key,
+            self.timestamp,
+            Uuid::Bytes(&self.uuid),
+        );
+        write_conversion_extras(w, self.tags.as_ref(), self.revenue, self.value);
+        w.raw("}]}]}");
     }
 }
 
@@ -485,19 +522,34 @@ fn write_conversion_snapshot(w: &mut JsonWriter, header: &EventHeader, conversio
         header.timestamp,
         Uuid::Text(&header.uuid),
     );
-    if let Some(event_tags) = &conversion.tags {
+    write_conversion_extras(
+        w,
+        conversion.tags.as_ref(),
+        conversion.revenue,
+        conversion.value,
+    );
+    w.raw("}]}");
+}
+
+/// A conversion event's `tags` (cleaned), `revenue` and `value`, each when present.
+fn write_conversion_extras(
+    w: &mut JsonWriter,
+    event_tags: Option<&Map<String, Value>>,
+    revenue: Option<i64>,
+    value: Option<f64>,
+) {
+    if let Some(event_tags) = event_tags {
         w.raw(",\"tags\":");
         w.value(&tags::cleaned(event_tags));
     }
-    if let Some(revenue) = conversion.revenue {
+    if let Some(revenue) = revenue {
         w.raw(",\"revenue\":");
         w.value(&revenue);
     }
-    if let Some(value) = conversion.value.and_then(Number::from_f64) {
+    if let Some(value) = value.and_then(Number::from_f64) {
         w.raw(",\"value\":");
         w.value(&value);
     }
-    w.raw("}]}");
 }
 
 /// `body` with the compatibility fixtures' normalisation: every `uuid` becomes `"<uuid>"`,

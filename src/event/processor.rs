@@ -11,7 +11,7 @@ use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use super::json::JsonWriter;
 use super::payload::{BatchItem, ContextRef, Fragments};
 use super::worker::{Channels, Worker};
-use super::{Decided, LogEvent, UserEvent};
+use super::{Decided, LogEvent, Tracked, UserEvent};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -195,6 +195,8 @@ pub(super) enum Queued {
     Built(Box<UserEvent>),
     /// An impression from the decide path.
     Decided(Decided),
+    /// A conversion from `track_event`.
+    Tracked(Tracked),
 }
 
 impl BatchItem for Queued {
@@ -202,12 +204,14 @@ impl BatchItem for Queued {
         match self {
             Queued::Built(event) => BatchItem::context(&**event),
             Queued::Decided(decided) => decided.context(),
+            Queued::Tracked(tracked) => tracked.context(),
         }
     }
 
     fn same_context(&self, other: &Self) -> bool {
         match (self, other) {
             (Queued::Decided(a), Queued::Decided(b)) => a.same_context(b),
+            (Queued::Tracked(a), Queued::Tracked(b)) => a.same_context(b),
             _ => self.context() == other.context(),
         }
     }
@@ -216,6 +220,7 @@ impl BatchItem for Queued {
         match self {
             Queued::Built(event) => event.write_visitor(w, fragments),
             Queued::Decided(decided) => decided.write_visitor(w, fragments),
+            Queued::Tracked(tracked) => tracked.write_visitor(w, fragments),
         }
     }
 }
@@ -323,6 +328,12 @@ impl BatchEventProcessor {
     /// [`process`](Self::process).
     pub(crate) fn process_decided(&self, event: Decided) -> bool {
         self.enqueue(Queued::Decided(event))
+    }
+
+    /// Queues a conversion from `track_event` (written on the event thread); as
+    /// [`process`](Self::process).
+    pub(crate) fn process_tracked(&self, event: Tracked) -> bool {
+        self.enqueue(Queued::Tracked(event))
     }
 
     /// Queues `event`; see [`process`](Self::process).

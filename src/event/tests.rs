@@ -838,3 +838,27 @@ fn an_impression_written_from_the_decide_path_is_byte_identical_to_the_built_one
         assert_eq!(body["visitors"][0]["visitor_id"], "user \"7\"");
     }
 }
+
+#[test]
+fn a_conversion_written_from_track_event_is_byte_identical_to_the_built_one() {
+    let c = Arc::new(config());
+    let visitor = Arc::new(Visitor {
+        user_id: "u\u{1}".to_owned(),
+        attributes: attributes(r#"{"country": "FR", "$opt_y": 2, "gone": "x"}"#),
+    });
+    let tags =
+        json!({"revenue": 4200, "value": "3.5", "note": "a\"b", "nested": {"revenue": null}});
+    let tag_sets = [None, Some(tags.as_object().unwrap())];
+    let mut fragments = payload::Fragments::default();
+    for tags in tag_sets.iter().chain(&tag_sets) {
+        let tracked =
+            Tracked::new(Arc::clone(&c), Arc::clone(&visitor), "purchase", *tags).unwrap();
+        let written = payload::log_event_with(std::slice::from_ref(&tracked), &mut fragments);
+        let built = log_event(&[tracked.build()]).unwrap();
+        assert_eq!(written.unwrap(), built);
+    }
+    assert_eq!(
+        Tracked::new(Arc::clone(&c), Arc::clone(&visitor), "nope", None).err(),
+        Some(EventError::UnknownEvent("nope".to_owned()))
+    );
+}
