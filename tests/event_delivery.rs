@@ -378,3 +378,37 @@ fn flush_blocking_returns_true_once_delivered_and_false_on_timeout() {
     assert!(p.flush_blocking(Duration::from_secs(10)));
     assert_eq!(p.stats().dispatched, 4);
 }
+
+#[test]
+fn status_429_with_retry_after_waits_that_long_before_the_next_attempt() {
+    let server = TestServer::start([Reply::retry_after(429, "1")]);
+    let p = BatchEventProcessor::new(http(&server.url(), Duration::from_secs(2)), options(1))
+        .expect("processor");
+    assert!(p.process(event("1", "user-1")));
+    assert!(p.flush_blocking(Duration::from_secs(10)));
+    let requests = server.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    let gap = requests[1].arrived - requests[0].arrived;
+    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
+    assert!(gap < Duration::from_secs(3), "retried after {gap:?}");
+    assert_eq!(p.stats().dispatched, 1);
+}
+
+#[test]
+fn a_retry_after_longer_than_the_cap_is_cut_to_it() {
+    let server = TestServer::start([Reply::retry_after(503, "3600")]);
+    let mut o = options(1);
+    o.max_retry_after = Duration::from_millis(300);
+    let p = BatchEventProcessor::new(http(&server.url(), Duration::from_secs(2)), o)
+        .expect("processor");
+    assert!(p.process(event("1", "user-1")));
+    assert!(p.flush_blocking(Duration::from_secs(10)));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let gap = requests[1].arrived - requests[0].arrived;
+    assert!(gap >= Duration::from_millis(280), "retried after {gap:?}");
+    assert!(gap < Duration::from_secs(2), "retried after {gap:?}");
+}

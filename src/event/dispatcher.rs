@@ -15,6 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What became of one attempt to send a [`LogEvent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub enum DispatchOutcome {
     Delivered,
     /// A transient failure (transport error, timeout, 5xx, 429): worth another attempt.
     Retryable(String),
+    /// A transient failure where the service said how long to wait before the next attempt
+    /// (a 429 or 503 with `Retry-After`); the processor waits that long (up to its
+    /// `max_retry_after`) or its own backoff, whichever is longer.
+    RetryAfter(Duration, String),
     /// The service refused this batch for good (a 4xx other than 401, 403 and 429, or a
     /// request that cannot be built): not retried, the batch is counted failed.
     Rejected(String),
@@ -42,6 +47,9 @@ impl fmt::Display for DispatchOutcome {
         match self {
             DispatchOutcome::Delivered => f.write_str("delivered"),
             DispatchOutcome::Retryable(why) => write!(f, "retryable failure: {why}"),
+            DispatchOutcome::RetryAfter(after, why) => {
+                write!(f, "retryable failure: {why} (retry after {after:?})")
+            }
             DispatchOutcome::Rejected(why) => write!(f, "rejected: {why}"),
             DispatchOutcome::MustShutDown(why) => write!(f, "must shut down: {why}"),
         }

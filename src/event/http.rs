@@ -7,7 +7,7 @@
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::LogEvent;
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The default bound on resolving and connecting.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,7 +138,20 @@ impl EventDispatcher for HttpDispatcher {
                     .as_reader()
                     .take(MAX_RESPONSE_BODY)
                     .read_to_end(&mut sink);
-                classify(response.status().as_u16())
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry_after(v, SystemTime::now()));
+                match (classify(status), retry_after) {
+                    (DispatchOutcome::Retryable(why), Some(after))
+                        if matches!(status, 429 | 503) =>
+                    {
+                        DispatchOutcome::RetryAfter(after, why)
+                    }
+                    (outcome, _) => outcome,
+                }
             }
             Err(e) => classify_error(&e, url),
         }
@@ -153,6 +166,59 @@ pub(crate) fn classify(status: u16) -> DispatchOutcome {
         408 | 429 | 500..=599 => DispatchOutcome::Retryable(format!("HTTP status {status}")),
         _ => DispatchOutcome::Rejected(format!("HTTP status {status}")),
     }
+}
+
+/// The wait a `Retry-After` header asks for at `now`: delta-seconds, or an HTTP date
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`; a date in the past is no wait). `None` when it is
+/// neither.
+pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = http_date(value)?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(value: &str) -> Option<u64> {
+    let mut parts = value.split_ascii_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    if parts.next()? != "GMT" || parts.next().is_some() || clock.next().is_some() {
+        return None;
+    }
+    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 || year < 1970 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), after H. Hinnant's algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
 }
 
 /// The outcome of a request that got no response.
@@ -194,11 +260,42 @@ mod tests {
         for (label, status, want) in cases {
             let got = match classify(*status) {
                 DispatchOutcome::Delivered => "delivered",
-                DispatchOutcome::Retryable(_) => "retry",
+                DispatchOutcome::Retryable(_) | DispatchOutcome::RetryAfter(..) => "retry",
                 DispatchOutcome::Rejected(_) => "rejected",
                 DispatchOutcome::MustShutDown(_) => "shutdown",
             };
             assert_eq!(got, *want, "{label} ({status})");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        // 2026-11-29 13:00:00 UTC.
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_957_200);
+        let cases: &[(&str, Option<u64>)] = &[
+            ("3", Some(3)),
+            (" 120 ", Some(120)),
+            ("0", Some(0)),
+            ("Sun, 29 Nov 2026 13:00:05 GMT", Some(5)),
+            ("Sun, 29 Nov 2026 14:00:00 GMT", Some(3600)),
+            ("Sun, 29 Nov 2026 12:59:00 GMT", Some(0)),
+            ("Thu, 01 Jan 1970 00:00:00 GMT", Some(0)),
+            ("Wed, 01 Mar 2028 00:00:00 GMT", Some(39_524_400)),
+            ("-1", None),
+            ("1.5", None),
+            ("", None),
+            ("soon", None),
+            ("Sun, 29 Nov 2026 13:00:05 PST", None),
+            ("Sun, 32 Nov 2026 13:00:05 GMT", None),
+            ("Sun, 29 Foo 2026 13:00:05 GMT", None),
+            ("Sun, 29 Nov 2026 25:00:05 GMT", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(
+                retry_after(value, now),
+                want.map(Duration::from_secs),
+                "{value:?}"
+            );
         }
     }
 

@@ -33,6 +33,8 @@ pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest wait between retries unless configured.
 pub const DEFAULT_MAX_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest `Retry-After` the processor honours unless configured.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Room for control messages (flush, flush-blocking, close) waiting for the thread.
 const CONTROL_CAPACITY: usize = 64;
@@ -59,6 +61,9 @@ pub struct ProcessorOptions {
     pub retry_backoff: Duration,
     /// The longest wait between retries (default 1 s).
     pub max_retry_backoff: Duration,
+    /// The longest wait a `Retry-After` from the event service can ask for (default 60 s);
+    /// a longer one is cut to this, with a warning. Close never waits for it.
+    pub max_retry_after: Duration,
 }
 
 impl Default for ProcessorOptions {
@@ -71,6 +76,7 @@ impl Default for ProcessorOptions {
             max_retries: DEFAULT_MAX_RETRIES,
             retry_backoff: DEFAULT_RETRY_BACKOFF,
             max_retry_backoff: DEFAULT_MAX_RETRY_BACKOFF,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }

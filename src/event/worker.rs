@@ -161,21 +161,36 @@ impl Worker {
         let outcome = loop {
             let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatcher.dispatch(event)))
                 .unwrap_or_else(|_| DispatchOutcome::Rejected("the dispatcher panicked".into()));
-            match &outcome {
-                DispatchOutcome::Retryable(why) if retries < self.options.max_retries => {
-                    log::debug!(target: "decisive", "event batch attempt {} failed: {why}; retrying in {backoff:?}", retries + 1);
-                    if !self.wait(backoff, channels) {
-                        break outcome;
-                    }
-                    retries += 1;
-                    backoff = (backoff * 2).min(self.options.max_retry_backoff);
-                }
+            let (why, asked) = match &outcome {
+                DispatchOutcome::Retryable(why) => (why, None),
+                DispatchOutcome::RetryAfter(after, why) => (why, Some(*after)),
                 _ => break outcome,
+            };
+            if retries >= self.options.max_retries {
+                break outcome;
             }
+            let wait = match asked {
+                Some(after) if after > self.options.max_retry_after => {
+                    log::warn!(
+                        target: "decisive",
+                        "the event service asked to retry after {after:?}; waiting {:?} instead",
+                        self.options.max_retry_after
+                    );
+                    self.options.max_retry_after.max(backoff)
+                }
+                Some(after) => after.max(backoff),
+                None => backoff,
+            };
+            log::debug!(target: "decisive", "event batch attempt {} failed: {why}; retrying in {wait:?}", retries + 1);
+            if !self.wait(wait, channels) {
+                break outcome;
+            }
+            retries += 1;
+            backoff = (backoff * 2).min(self.options.max_retry_backoff);
         };
         match &outcome {
             DispatchOutcome::Delivered => Shared::add(&shared.dispatched, count),
-            DispatchOutcome::Retryable(why) => {
+            DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) => {
                 Shared::add(&shared.failed, count);
                 log::warn!(target: "decisive", "{count} events failed after {} attempts: {why}", retries + 1);
             }

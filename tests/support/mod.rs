@@ -21,6 +21,8 @@ pub struct Reply {
     pub status: u16,
     /// How long to wait (after reading the request) before answering.
     pub delay: Duration,
+    /// A `Retry-After` header value to send.
+    pub retry_after: Option<&'static str>,
 }
 
 impl Reply {
@@ -29,12 +31,26 @@ impl Reply {
         Reply {
             status,
             delay: Duration::ZERO,
+            retry_after: None,
         }
     }
 
     /// `status` after `delay`.
     pub fn delayed(status: u16, delay: Duration) -> Reply {
-        Reply { status, delay }
+        Reply {
+            status,
+            delay,
+            retry_after: None,
+        }
+    }
+
+    /// `status` with a `Retry-After: {value}` header.
+    pub fn retry_after(status: u16, value: &'static str) -> Reply {
+        Reply {
+            status,
+            delay: Duration::ZERO,
+            retry_after: Some(value),
+        }
     }
 }
 
@@ -49,6 +65,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The status it was answered with.
     pub status: u16,
+    /// When its body had been read.
+    pub arrived: std::time::Instant,
 }
 
 impl Request {
@@ -189,6 +207,7 @@ fn handle(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io
             content_type,
             body,
             status: reply.status,
+            arrived: std::time::Instant::now(),
         });
         reply
     };
@@ -197,9 +216,13 @@ fn handle(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut stream = stream;
+    let retry_after = reply
+        .retry_after
+        .map(|v| format!("Retry-After: {v}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "HTTP/1.1 {} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} Scripted\r\n{retry_after}Content-Length: 0\r\nConnection: close\r\n\r\n",
         reply.status
     )?;
     stream.flush()
