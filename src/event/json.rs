@@ -6,20 +6,20 @@ use serde::Serialize;
 
 /// JSON text being written.
 pub(crate) struct JsonWriter {
-    /// The text so far (always valid UTF-8: only `&str` data and ASCII are appended).
-    buf: Vec<u8>,
+    /// The text so far.
+    buf: String,
 }
 
-/// The escape of each byte below 0x20 that has a short form; others use `\u00XX`.
-fn short_escape(b: u8) -> Option<&'static [u8]> {
+/// The escape of a byte that has a short form; others below 0x20 use `\u00XX`.
+fn short_escape(b: u8) -> Option<&'static str> {
     Some(match b {
-        0x08 => b"\\b",
-        0x09 => b"\\t",
-        0x0A => b"\\n",
-        0x0C => b"\\f",
-        0x0D => b"\\r",
-        b'"' => b"\\\"",
-        b'\\' => b"\\\\",
+        0x08 => "\\b",
+        0x09 => "\\t",
+        0x0A => "\\n",
+        0x0C => "\\f",
+        0x0D => "\\r",
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
         _ => return None,
     })
 }
@@ -29,82 +29,95 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// The lowercase hex digit of `n` (below 16).
+fn hex_digit(n: u8) -> char {
+    char::from_digit(u32::from(n), 16).unwrap_or('0')
+}
+
 impl JsonWriter {
     /// An empty writer with room for `capacity` bytes.
     pub(crate) fn with_capacity(capacity: usize) -> JsonWriter {
         JsonWriter {
-            buf: Vec::with_capacity(capacity),
+            buf: String::with_capacity(capacity),
         }
     }
 
     /// The text written.
     pub(crate) fn finish(self) -> String {
-        // Only `&str` data, escapes and ASCII punctuation were appended.
-        String::from_utf8(self.buf).unwrap_or_default()
+        self.buf
     }
 
     /// Appends `text` as it is (JSON punctuation, or an object key already quoted).
     pub(crate) fn raw(&mut self, text: &str) {
-        self.buf.extend_from_slice(text.as_bytes());
+        self.buf.push_str(text);
     }
 
     /// Appends `s` as a JSON string.
     pub(crate) fn string(&mut self, s: &str) {
-        let bytes = s.as_bytes();
         // Most strings (ids, keys, attribute values) need no escape: one scan, one copy.
-        if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
-            self.buf.reserve(bytes.len() + 2);
-            self.buf.push(b'"');
-            self.buf.extend_from_slice(bytes);
-            self.buf.push(b'"');
+        if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
+            self.buf.reserve(s.len() + 2);
+            self.buf.push('"');
+            self.buf.push_str(s);
+            self.buf.push('"');
             return;
         }
-        self.escaped(bytes);
+        self.escaped(s);
     }
 
-    /// Appends the bytes of a string that holds characters to escape, quoted and escaped.
-    fn escaped(&mut self, bytes: &[u8]) {
-        self.buf.reserve(bytes.len() + 8);
-        self.buf.push(b'"');
+    /// Appends a string that holds characters to escape, quoted and escaped.
+    fn escaped(&mut self, s: &str) {
+        self.buf.reserve(s.len() + 8);
+        self.buf.push('"');
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        for (i, b) in s.bytes().enumerate() {
             if !needs_escape(b) {
                 continue;
             }
-            if let Some(run) = bytes.get(start..i) {
-                self.buf.extend_from_slice(run);
+            // Every byte to escape is ASCII, so `start..i` lies on character boundaries.
+            if let Some(run) = s.get(start..i) {
+                self.buf.push_str(run);
             }
             match short_escape(b) {
-                Some(escape) => self.buf.extend_from_slice(escape),
+                Some(escape) => self.buf.push_str(escape),
                 None => {
-                    let hex = |n: u8| char::from_digit(u32::from(n), 16).map_or(b'0', |c| c as u8);
-                    self.buf.extend_from_slice(b"\\u00");
-                    self.buf.push(hex(b >> 4));
-                    self.buf.push(hex(b & 0x0F));
+                    self.buf.push_str("\\u00");
+                    self.buf.push(hex_digit(b >> 4));
+                    self.buf.push(hex_digit(b & 0x0F));
                 }
             }
             start = i + 1;
         }
-        if let Some(run) = bytes.get(start..) {
-            self.buf.extend_from_slice(run);
+        if let Some(run) = s.get(start..) {
+            self.buf.push_str(run);
         }
-        self.buf.push(b'"');
+        self.buf.push('"');
     }
 
     /// Appends a UUID's 16 bytes as a JSON string `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"`.
     pub(crate) fn uuid(&mut self, bytes: &[u8; 16]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let digit = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
-        self.buf.reserve(38);
-        self.buf.push(b'"');
+        let mut text = [b'-'; 38];
+        let mut out = text.iter_mut();
+        let mut put = |c: u8| {
+            if let Some(slot) = out.next() {
+                *slot = c;
+            }
+        };
+        put(b'"');
         for (i, &b) in bytes.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                self.buf.push(b'-');
+                put(b'-');
             }
-            self.buf.push(digit(b >> 4));
-            self.buf.push(digit(b & 0x0F));
+            put(digit(b >> 4));
+            put(digit(b & 0x0F));
         }
-        self.buf.push(b'"');
+        put(b'"');
+        // Only ASCII was written.
+        if let Ok(text) = std::str::from_utf8(&text) {
+            self.buf.push_str(text);
+        }
     }
 
     /// Appends `b`.
@@ -117,11 +130,19 @@ impl JsonWriter {
         self.raw("null");
     }
 
-    /// Appends any serialisable value (numbers, tag objects) as `serde_json` writes it.
+    /// Appends an integer.
+    pub(crate) fn integer(&mut self, n: impl Into<i128>) {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        let _ = write!(self.buf, "{}", n.into());
+    }
+
+    /// Appends any serialisable value (floats, tag objects) as `serde_json` writes it.
     pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if serde_json::to_writer(&mut self.buf, value).is_err() {
+        match serde_json::to_string(value) {
+            Ok(text) => self.buf.push_str(&text),
             // Only a map with non-string keys fails, which no value given here has.
-            self.null();
+            Err(_) => self.null(),
         }
     }
 }
@@ -165,7 +186,9 @@ mod tests {
         w.raw("[");
         w.value(&1.5f64);
         w.raw(",");
-        w.value(&-9_007_199_254_740_992i64);
+        w.integer(-9_007_199_254_740_992i64);
+        w.raw(",");
+        w.integer(u64::MAX);
         w.raw(",");
         w.value(&1e21f64);
         w.raw(",");
@@ -173,6 +196,9 @@ mod tests {
         w.raw(",");
         w.null();
         w.raw("]");
-        assert_eq!(w.finish(), "[1.5,-9007199254740992,1e+21,true,null]");
+        assert_eq!(
+            w.finish(),
+            "[1.5,-9007199254740992,18446744073709551615,1e+21,true,null]"
+        );
     }
 }

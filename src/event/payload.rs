@@ -403,7 +403,7 @@ fn write_wire_value(w: &mut JsonWriter, value: WireValue<'_>) {
     match value {
         WireValue::Str(s) => w.string(s),
         WireValue::Bool(b) => w.bool(b),
-        WireValue::Int(i) => w.value(&i),
+        WireValue::Int(i) => w.integer(i),
         WireValue::Float(f) => w.value(&f),
     }
 }
@@ -482,7 +482,7 @@ fn write_impression_head(w: &mut JsonWriter, parts: &ImpressionParts<'_>) {
 
 /// The rest of an impression's snapshot: the activation's timestamp and uuid.
 fn write_impression_tail(w: &mut JsonWriter, timestamp: u64, uuid: Uuid<'_>) {
-    w.value(&timestamp);
+    w.integer(timestamp);
     w.raw(",\"uuid\":");
     match uuid {
         Uuid::Text(text) => w.string(text),
@@ -504,7 +504,7 @@ fn write_snapshot_event(
     w.raw(",\"key\":");
     w.string(key);
     w.raw(",\"timestamp\":");
-    w.value(&timestamp);
+    w.integer(timestamp);
     w.raw(",\"uuid\":");
     match uuid {
         Uuid::Text(text) => w.string(text),
@@ -544,7 +544,7 @@ fn write_conversion_extras(
     }
     if let Some(revenue) = revenue {
         w.raw(",\"revenue\":");
-        w.value(&revenue);
+        w.integer(revenue);
     }
     if let Some(value) = value.and_then(Number::from_f64) {
         w.raw(",\"value\":");
