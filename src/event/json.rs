@@ -29,6 +29,28 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// Whether any byte of `bytes` must be escaped, eight bytes at a time.
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Whether some byte of `x` is zero / below `n` (n ≤ 128): exact as a yes-or-no answer.
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let has_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if has_below(x, 0x20)
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| needs_escape(b))
+}
+
 /// The lowercase hex digit of `n` (below 16).
 fn hex_digit(n: u8) -> char {
     char::from_digit(u32::from(n), 16).unwrap_or('0')
@@ -55,7 +77,7 @@ impl JsonWriter {
     /// Appends `s` as a JSON string.
     pub(crate) fn string(&mut self, s: &str) {
         // Most strings (ids, keys, attribute values) need no escape: one scan, one copy.
-        if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
+        if !any_needs_escape(s.as_bytes()) {
             self.buf.reserve(s.len() + 2);
             self.buf.push('"');
             self.buf.push_str(s);
@@ -132,9 +154,27 @@ impl JsonWriter {
 
     /// Appends an integer.
     pub(crate) fn integer(&mut self, n: impl Into<i128>) {
-        use std::fmt::Write;
-        // Writing to a String cannot fail.
-        let _ = write!(self.buf, "{}", n.into());
+        let n: i128 = n.into();
+        if n < 0 {
+            self.buf.push('-');
+        }
+        let mut magnitude = n.unsigned_abs();
+        let mut digits = [0u8; 40];
+        let mut start = digits.len();
+        for slot in digits.iter_mut().rev() {
+            *slot = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            start -= 1;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if let Some(text) = digits
+            .get(start..)
+            .and_then(|d| std::str::from_utf8(d).ok())
+        {
+            self.buf.push_str(text);
+        }
     }
 
     /// Appends any serialisable value (floats, tag objects) as `serde_json` writes it.
@@ -166,6 +206,29 @@ mod tests {
         all.push_str("é€😀\u{2028}");
         for s in ["", "plain", "quote\"back\\slash", "\u{7f}", &all] {
             assert_eq!(written(s), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_escape_scan_agrees_with_the_byte_rule_at_every_position() {
+        for len in 0..20 {
+            for pos in 0..len {
+                for special in [0u8, 0x1f, b'"', b'\\', 0x20, b'a', 0x7f, 0x80, 0xff] {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[pos] = special;
+                    let want = bytes.iter().any(|&b| needs_escape(b));
+                    assert_eq!(any_needs_escape(&bytes), want, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0i64, 7, -7, 10, 1_800_000_000_000, i64::MIN, i64::MAX] {
+            let mut w = JsonWriter::with_capacity(0);
+            w.integer(n);
+            assert_eq!(w.finish(), n.to_string());
         }
     }
 

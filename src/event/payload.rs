@@ -19,8 +19,8 @@
 use super::json::JsonWriter;
 use super::{
     impression_parts, tags, Conversion, Decided, EventContext, EventHeader, ImpressionParts, Kind,
-    Tracked, UserEvent, Visitor, WireValue, ACTIVATE_EVENT_KEY, BOT_FILTERING_ATTRIBUTE,
-    CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE, RESERVED_ATTRIBUTE_PREFIX,
+    Tracked, UserEvent, Visitor, WireValue, ACTIVATE_EVENT_KEY, CLIENT_NAME, CLIENT_VERSION,
+    CUSTOM_ATTRIBUTE_TYPE, RESERVED_ATTRIBUTE_PREFIX,
 };
 use crate::config::{ProjectConfig, Region};
 use crate::decision::FlagDecision;
@@ -341,10 +341,7 @@ fn write_visitor_head(
         if !first {
             w.raw(",");
         }
-        w.raw(&attribute_prefix(
-            BOT_FILTERING_ATTRIBUTE,
-            BOT_FILTERING_ATTRIBUTE,
-        ));
+        w.raw(BOT_FILTERING_PREFIX);
         w.bool(bot_filtering);
         w.raw("}");
     }
@@ -384,6 +381,9 @@ fn known_attribute_id<'c>(config: &'c ProjectConfig, key: &str) -> Option<&'c st
         .and_then(|&i| config.attributes.get(i as usize))
         .map(|def| &*def.id)
 }
+
+/// The entry of `$opt_bot_filtering` up to its value.
+const BOT_FILTERING_PREFIX: &str = "{\"entity_id\":\"$opt_bot_filtering\",\"key\":\"$opt_bot_filtering\",\"type\":\"custom\",\"value\":";
 
 /// `{"entity_id":…,"key":…,"type":"custom","value":`.
 fn attribute_prefix(entity_id: &str, key: &str) -> String {
@@ -576,4 +576,18 @@ pub(crate) fn normalised(mut body: Value) -> Value {
     }
     walk(&mut body);
     body
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+    use crate::event::BOT_FILTERING_ATTRIBUTE;
+
+    #[test]
+    fn the_bot_filtering_prefix_is_the_written_one() {
+        assert_eq!(
+            BOT_FILTERING_PREFIX,
+            attribute_prefix(BOT_FILTERING_ATTRIBUTE, BOT_FILTERING_ATTRIBUTE)
+        );
+    }
 }
