@@ -119,23 +119,25 @@ impl JsonWriter {
     /// Appends a UUID's 16 bytes as a JSON string `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"`.
     pub(crate) fn uuid(&mut self, bytes: &[u8; 16]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let digit = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
+        let digit = |n: u8| HEX.get(usize::from(n & 0x0F)).copied().unwrap_or(b'0');
         let mut text = [b'-'; 38];
-        let mut out = text.iter_mut();
-        let mut put = |c: u8| {
-            if let Some(slot) = out.next() {
-                *slot = c;
-            }
-        };
-        put(b'"');
+        let mut at = 1;
         for (i, &b) in bytes.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                put(b'-');
+                at += 1;
             }
-            put(digit(b >> 4));
-            put(digit(b & 0x0F));
+            if let Some([hi, lo]) = text.get_mut(at..at + 2) {
+                *hi = digit(b >> 4);
+                *lo = digit(b);
+            }
+            at += 2;
         }
-        put(b'"');
+        if let Some(close) = text.last_mut() {
+            *close = b'"';
+        }
+        if let Some(open) = text.first_mut() {
+            *open = b'"';
+        }
         // Only ASCII was written.
         if let Ok(text) = std::str::from_utf8(&text) {
             self.buf.push_str(text);
@@ -152,20 +154,23 @@ impl JsonWriter {
         self.raw("null");
     }
 
-    /// Appends an integer.
-    pub(crate) fn integer(&mut self, n: impl Into<i128>) {
-        let n: i128 = n.into();
+    /// Appends a signed integer.
+    pub(crate) fn integer(&mut self, n: i64) {
         if n < 0 {
             self.buf.push('-');
         }
-        let mut magnitude = n.unsigned_abs();
-        let mut digits = [0u8; 40];
+        self.unsigned(n.unsigned_abs());
+    }
+
+    /// Appends an unsigned integer.
+    pub(crate) fn unsigned(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
         let mut start = digits.len();
         for slot in digits.iter_mut().rev() {
-            *slot = b'0' + (magnitude % 10) as u8;
-            magnitude /= 10;
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
             start -= 1;
-            if magnitude == 0 {
+            if n == 0 {
                 break;
             }
         }
@@ -251,7 +256,7 @@ mod tests {
         w.raw(",");
         w.integer(-9_007_199_254_740_992i64);
         w.raw(",");
-        w.integer(u64::MAX);
+        w.unsigned(u64::MAX);
         w.raw(",");
         w.value(&1e21f64);
         w.raw(",");

@@ -482,7 +482,7 @@ fn write_impression_head(w: &mut JsonWriter, parts: &ImpressionParts<'_>) {
 
 /// The rest of an impression's snapshot: the activation's timestamp and uuid.
 fn write_impression_tail(w: &mut JsonWriter, timestamp: u64, uuid: Uuid<'_>) {
-    w.integer(timestamp);
+    w.unsigned(timestamp);
     w.raw(",\"uuid\":");
     match uuid {
         Uuid::Text(text) => w.string(text),
@@ -504,7 +504,7 @@ fn write_snapshot_event(
     w.raw(",\"key\":");
     w.string(key);
     w.raw(",\"timestamp\":");
-    w.integer(timestamp);
+    w.unsigned(timestamp);
     w.raw(",\"uuid\":");
     match uuid {
         Uuid::Text(text) => w.string(text),
