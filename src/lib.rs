@@ -62,7 +62,8 @@ mod value;
 
 pub use bucketing::bucket_value;
 pub use client::{
-    Client, ClientBuilder, ClientError, DecideOption, Decision, Decisions, UserContext,
+    Client, ClientBuilder, ClientError, ConfigUpdateNotification, DecideOption, Decision,
+    DecisionNotification, Decisions, NotificationType, TrackNotification, UserContext,
 };
 pub use config::{ProjectConfig, Region, VariableType, VariableValue, Variables};
 pub use datafile::{DatafileError, SUPPORTED_VERSIONS};

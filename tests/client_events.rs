@@ -352,8 +352,8 @@ fn log_event_listeners_see_every_request_and_its_outcome_until_removed() {
         .track_event("purchase", None)
         .unwrap();
     assert!(client.flush_events_blocking(WAIT));
-    assert!(client.remove_log_event_listener(id));
-    assert!(!client.remove_log_event_listener(id));
+    assert!(client.remove_listener(id));
+    assert!(!client.remove_listener(id));
     client
         .create_user_context("u3", Attributes::new())
         .track_event("purchase", None)

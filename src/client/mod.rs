@@ -7,10 +7,14 @@
 //! queued, within its close timeout) on [`Client::close`] or when the last handle is dropped.
 
 mod decision;
+mod notify;
 mod options;
 mod user;
 
 pub use decision::{Decision, Decisions};
+pub use notify::{
+    ConfigUpdateNotification, DecisionNotification, NotificationType, TrackNotification,
+};
 pub use options::DecideOption;
 pub use user::UserContext;
 
@@ -102,6 +106,8 @@ pub(crate) struct ClientInner {
     pub(crate) user_profile_service: Option<Arc<dyn UserProfileService>>,
     /// Where impressions and conversions go; `None` for a client built without events.
     pub(crate) events: Option<BatchEventProcessor>,
+    /// The listeners.
+    pub(crate) notifications: notify::Notifications,
 }
 
 /// The SDK client: holds the current project config and makes user contexts.
@@ -221,6 +227,7 @@ impl ClientBuilder {
                 default_options: OptionSet::from_slice(&self.default_options),
                 user_profile_service: self.user_profile_service,
                 events,
+                notifications: notify::Notifications::default(),
             }),
         })
     }
@@ -261,16 +268,25 @@ impl Client {
     /// changed, `Ok(false)` when the new datafile has the current revision (nothing changes),
     /// and an error (keeping the current config) when the datafile is unusable.
     pub fn update_datafile(&self, datafile: impl AsRef<[u8]>) -> Result<bool, DatafileError> {
-        let config = ProjectConfig::from_datafile(datafile)?;
-        let mut slot = self.inner.config.write();
-        if slot
-            .as_ref()
-            .is_some_and(|c| c.revision() == config.revision())
+        let config = Arc::new(ProjectConfig::from_datafile(datafile)?);
         {
-            return Ok(false);
+            let mut slot = self.inner.config.write();
+            if slot
+                .as_ref()
+                .is_some_and(|c| c.revision() == config.revision())
+            {
+                return Ok(false);
+            }
+            *slot = Some(Arc::clone(&config));
+            self.inner.generation.fetch_add(1, Ordering::AcqRel);
         }
-        *slot = Some(Arc::new(config));
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        let update = ConfigUpdateNotification {
+            revision: config.revision(),
+        };
+        self.inner
+            .notifications
+            .config_update
+            .each("config-update", |listener| listener(&update));
         Ok(true)
     }
 
@@ -317,25 +333,94 @@ impl Client {
     }
 
     /// Calls `callback` on the event thread after each batch's last attempt, with the request
-    /// and its outcome. Returns the id to remove it with, or `None` for a client without
-    /// events. A panicking callback is logged and does not stop delivery; a callback that
-    /// holds a handle of this client keeps the client alive until it is removed or the
+    /// and its outcome (LOG_EVENT). Returns the id to remove it with, or `None` for a client
+    /// without events. A panicking callback is logged and does not stop delivery; a callback
+    /// that holds a handle of this client keeps the client alive until it is removed or the
     /// client is closed.
     pub fn on_log_event<F>(&self, callback: F) -> Option<u64>
     where
         F: Fn(&LogEvent, &DispatchOutcome) + Send + Sync + 'static,
     {
-        self.inner
-            .events
-            .as_ref()
-            .map(|events| events.on_log_event(callback))
+        let events = self.inner.events.as_ref()?;
+        let notifications = &self.inner.notifications;
+        let mut ids = notifications.log_event.lock();
+        let id = notifications.next_id();
+        ids.push((id, events.on_log_event(callback)));
+        Some(id)
     }
 
-    /// Removes the log-event listener `id`; false when there is none.
-    pub fn remove_log_event_listener(&self, id: u64) -> bool {
+    /// Calls `callback` after every flag decision of a known flag (DECISION, type `flag`), on
+    /// the deciding thread, after the impression was queued. Returns the id to remove it with.
+    /// Keep it short: the decide waits for it.
+    pub fn add_decision_listener<F>(&self, callback: F) -> u64
+    where
+        F: Fn(&DecisionNotification<'_>) + Send + Sync + 'static,
+    {
+        self.inner.notifications.add_decision(Arc::new(callback))
+    }
+
+    /// Calls `callback` after each conversion `track_event` queued (TRACK), on the tracking
+    /// thread. Returns the id to remove it with.
+    pub fn add_track_listener<F>(&self, callback: F) -> u64
+    where
+        F: Fn(&TrackNotification<'_>) + Send + Sync + 'static,
+    {
+        self.inner.notifications.add_track(Arc::new(callback))
+    }
+
+    /// Calls `callback` after each change of the config to a new revision (CONFIG_UPDATE), on
+    /// the thread that made the change. Returns the id to remove it with.
+    pub fn add_config_update_listener<F>(&self, callback: F) -> u64
+    where
+        F: Fn(&ConfigUpdateNotification<'_>) + Send + Sync + 'static,
+    {
+        self.inner
+            .notifications
+            .add_config_update(Arc::new(callback))
+    }
+
+    /// Removes the listener `id`, of any type; false when there is none. Takes effect for
+    /// notifications raised after it returns.
+    pub fn remove_listener(&self, id: u64) -> bool {
+        let notifications = &self.inner.notifications;
+        if notifications.remove_typed(id) {
+            return true;
+        }
+        let mut ids = notifications.log_event.lock();
+        let Some(at) = ids.iter().position(|(ours, _)| *ours == id) else {
+            return false;
+        };
+        let (_, theirs) = ids.remove(at);
         self.inner
             .events
             .as_ref()
-            .is_some_and(|events| events.remove_log_event_listener(id))
+            .is_some_and(|events| events.remove_log_event_listener(theirs))
+    }
+
+    /// Removes every listener of `kind`.
+    pub fn clear_listeners(&self, kind: NotificationType) {
+        let notifications = &self.inner.notifications;
+        if kind != NotificationType::LogEvent {
+            notifications.clear_typed(kind);
+            return;
+        }
+        let ids = std::mem::take(&mut *notifications.log_event.lock());
+        if let Some(events) = &self.inner.events {
+            for (_, theirs) in ids {
+                events.remove_log_event_listener(theirs);
+            }
+        }
+    }
+
+    /// Removes every listener of every type.
+    pub fn clear_all_listeners(&self) {
+        for kind in [
+            NotificationType::Decision,
+            NotificationType::Track,
+            NotificationType::LogEvent,
+            NotificationType::ConfigUpdate,
+        ] {
+            self.clear_listeners(kind);
+        }
     }
 }

@@ -1,7 +1,10 @@
 //! The user context: a user id, attributes, qualified segments and forced decisions, and the
 //! decide calls made for that user.
 
-use super::{Client, ClientError, DecideOption, Decision, Decisions, FlagRef, OptionSet};
+use super::{
+    Client, ClientError, DecideOption, Decision, DecisionNotification, Decisions, FlagRef,
+    OptionSet, TrackNotification,
+};
 use crate::audience::{AttributeView, Resolution};
 use crate::bucketing::BucketingKey;
 use crate::config::ProjectConfig;
@@ -224,10 +227,25 @@ impl UserContext {
                 log::error!(target: "decisive", "{e}");
                 ClientError::from(e)
             })?;
-        match &self.data.client.inner.events {
-            Some(events) if !events.process_tracked(conversion) => Err(ClientError::EventDropped),
-            _ => Ok(()),
+        let Some(events) = &self.data.client.inner.events else {
+            return Ok(());
+        };
+        let listeners = &self.data.client.inner.notifications.track;
+        let copy = (!listeners.is_empty()).then(|| conversion.clone());
+        if !events.process_tracked(conversion) {
+            return Err(ClientError::EventDropped);
         }
+        if let Some(log_event) = copy.and_then(|c| event::log_event(&[c])) {
+            let notification = TrackNotification {
+                event_key,
+                user_id: &self.data.visitor.user_id,
+                attributes: &self.data.visitor.attributes,
+                event_tags: tags,
+                log_event: &log_event,
+            };
+            listeners.each("track", |listener| listener(&notification));
+        }
+        Ok(())
     }
 
     /// Decides one flag. `EnabledFlagsOnly` does not apply to a single decision.
@@ -339,18 +357,20 @@ impl UserContext {
         };
         let (fd, held_out) =
             decision::decide_flag(&config, flag, &user, &settings, tracker, &mut reasons);
+        let mut dispatched = false;
         if let Some(events) = &data.client.inner.events {
             let disabled = options.has(DecideOption::DisableDecisionEvent);
-            for reported in event::reported(fd, held_out, config.send_flag_decisions, disabled)
-                .into_iter()
-                .flatten()
-            {
-                events.process_decided(Decided::new(
+            let [holdout, own] =
+                event::reported(fd, held_out, config.send_flag_decisions, disabled);
+            for (reported, is_own) in [(holdout, false), (own, true)] {
+                let Some(reported) = reported else { continue };
+                let queued = events.process_decided(Decided::new(
                     Arc::clone(&config),
                     Arc::clone(&data.visitor),
                     flag_idx,
                     reported,
                 ));
+                dispatched |= is_own && queued;
             }
         }
         let enabled = fd
@@ -372,7 +392,7 @@ impl UserContext {
             // Disabled (or no variation): the defaults.
             (false, _, _) => Some(0),
         };
-        Decision {
+        let decision = Decision {
             flag: FlagRef::Known {
                 config,
                 flag: flag_idx,
@@ -385,7 +405,16 @@ impl UserContext {
             enabled,
             user_context: self.clone(),
             reasons: reasons.into_vec(),
+        };
+        let listeners = &data.client.inner.notifications.decision;
+        if !listeners.is_empty() {
+            let notification = DecisionNotification {
+                decision: &decision,
+                decision_event_dispatched: dispatched,
+            };
+            listeners.each("decision", |listener| listener(&notification));
         }
+        decision
     }
 }
 
