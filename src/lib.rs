@@ -57,6 +57,7 @@ mod datafile;
 mod decision;
 mod event;
 mod hash;
+mod manager;
 pub mod replay;
 mod value;
 
@@ -77,6 +78,10 @@ pub use event::http::{HttpDispatcher, HttpDispatcherBuilder};
 pub use event::payload::LogEvent;
 pub use event::processor::{BatchEventProcessor, ProcessorOptions, ProcessorStats};
 pub use event::UserEvent;
+pub use manager::{
+    ConfigManager, DatafileSink, ManagerError, PollingConfigManager, PollingOptions,
+    StaticConfigManager,
+};
 pub use value::{AttributeValue, Attributes, BUCKETING_ID_ATTRIBUTE};
 
 /// The README's examples, compiled and run as doctests.

@@ -28,13 +28,16 @@ use crate::event::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use crate::event::http::HttpDispatcher;
 use crate::event::processor::{BatchEventProcessor, ProcessorOptions, ProcessorStats};
 use crate::event::{EventError, LogEvent};
+use crate::manager::{
+    ConfigManager, DatafileSink, ManagerError, PollingConfigManager, PollingOptions,
+};
 use crate::value::Attributes;
-use parking_lot::RwLock;
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 /// What went wrong building a client or in one of its calls.
 #[derive(Debug)]
@@ -44,6 +47,8 @@ pub enum ClientError {
     Datafile(DatafileError),
     /// The event thread could not be started.
     Events(DispatchError),
+    /// The config manager could not be started.
+    Manager(ManagerError),
     /// The client has no valid datafile yet.
     NotReady,
     /// `track_event` named an event key the datafile does not list; nothing was sent.
@@ -58,6 +63,7 @@ impl fmt::Display for ClientError {
         match self {
             ClientError::Datafile(e) => write!(f, "cannot load the datafile: {e}"),
             ClientError::Events(e) => write!(f, "cannot start the event processor: {e}"),
+            ClientError::Manager(e) => write!(f, "cannot start the config manager: {e}"),
             ClientError::NotReady => f.write_str("the client has no valid datafile yet"),
             ClientError::UnknownEvent(key) => {
                 write!(
@@ -77,6 +83,7 @@ impl std::error::Error for ClientError {
         match self {
             ClientError::Datafile(e) => Some(e),
             ClientError::Events(e) => Some(e),
+            ClientError::Manager(e) => Some(e),
             _ => None,
         }
     }
@@ -108,6 +115,34 @@ pub(crate) struct ClientInner {
     pub(crate) events: Option<BatchEventProcessor>,
     /// The listeners.
     pub(crate) notifications: notify::Notifications,
+    /// Where datafiles come from after the first, if anywhere.
+    manager: Option<Box<dyn ConfigManager>>,
+    /// Set (and signalled) once the client has a config.
+    ready: (Mutex<bool>, Condvar),
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        if let Some(manager) = &self.manager {
+            manager.close();
+        }
+    }
+}
+
+/// The client as its config manager sees it: datafiles go to the client while it lives.
+struct ClientSink(Weak<ClientInner>);
+
+impl DatafileSink for ClientSink {
+    fn update(&self, datafile: &[u8]) -> Result<bool, DatafileError> {
+        match self.0.upgrade() {
+            Some(inner) => Client { inner }.update_datafile(datafile),
+            None => Ok(false),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.strong_count() == 0
+    }
 }
 
 /// The SDK client: holds the current project config and makes user contexts.
@@ -140,6 +175,8 @@ pub struct ClientBuilder {
     dispatcher: Option<Box<dyn EventDispatcher>>,
     processor_options: ProcessorOptions,
     without_events: bool,
+    manager: Option<Box<dyn ConfigManager>>,
+    wait_for_datafile: Option<Duration>,
 }
 
 enum DatafileSource {
@@ -189,6 +226,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the datafile of `sdk_key` fresh from the Optimizely CDN with the default
+    /// [`PollingOptions`] (a fetch at once, then every 5 minutes). A datafile given with
+    /// [`datafile`](Self::datafile) is the fallback used until the first download.
+    pub fn sdk_key(self, sdk_key: impl Into<String>) -> ClientBuilder {
+        self.polling(PollingOptions::new(sdk_key))
+    }
+
+    /// Keeps the datafile fresh with a [`PollingConfigManager`] with `options`.
+    pub fn polling(self, options: PollingOptions) -> ClientBuilder {
+        self.config_manager(PollingConfigManager::new(options))
+    }
+
+    /// Takes datafiles from `manager` (started when the client is built, closed with it).
+    pub fn config_manager(mut self, manager: impl ConfigManager + 'static) -> ClientBuilder {
+        self.manager = Some(Box::new(manager));
+        self
+    }
+
+    /// Makes `build` wait up to `timeout` for the config manager's first datafile when there
+    /// is no fallback datafile. Without it (or when the wait times out) the client starts at
+    /// once and decisions carry a not-ready error reason until a datafile arrives.
+    pub fn wait_for_datafile(mut self, timeout: Duration) -> ClientBuilder {
+        self.wait_for_datafile = Some(timeout);
+        self
+    }
+
     /// Builds a client that sends no events at all (no event thread): decisions only.
     pub fn without_events(mut self) -> ClientBuilder {
         self.without_events = true;
@@ -220,7 +283,8 @@ impl ClientBuilder {
                     .map_err(ClientError::Events)?,
             )
         };
-        Ok(Client {
+        let ready = config.is_some();
+        let client = Client {
             inner: Arc::new(ClientInner {
                 config: RwLock::new(config.map(Arc::new)),
                 generation: AtomicU64::new(0),
@@ -228,8 +292,23 @@ impl ClientBuilder {
                 user_profile_service: self.user_profile_service,
                 events,
                 notifications: notify::Notifications::default(),
+                manager: self.manager,
+                ready: (Mutex::new(ready), Condvar::new()),
             }),
-        })
+        };
+        if let Some(manager) = &client.inner.manager {
+            let sink = Arc::new(ClientSink(Arc::downgrade(&client.inner)));
+            manager.start(sink).map_err(ClientError::Manager)?;
+            if let Some(timeout) = self.wait_for_datafile {
+                if !client.wait_until_ready(timeout) {
+                    log::warn!(
+                        target: "decisive",
+                        "no datafile within {timeout:?}; deciding with an error reason until one arrives"
+                    );
+                }
+            }
+        }
+        Ok(client)
     }
 }
 
@@ -247,6 +326,19 @@ impl Client {
     /// A client deciding from the datafile at `path`.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Client, ClientError> {
         Client::builder().datafile_path(path).build()
+    }
+
+    /// Waits up to `timeout` until the client has a config; true when it has one.
+    pub fn wait_until_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (ready, signal) = &self.inner.ready;
+        let mut ready = ready.lock();
+        while !*ready {
+            if signal.wait_until(&mut ready, deadline).timed_out() {
+                return *ready;
+            }
+        }
+        true
     }
 
     /// The current config, if the client has one.
@@ -279,6 +371,14 @@ impl Client {
             }
             *slot = Some(Arc::clone(&config));
             self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        {
+            let (ready, signal) = &self.inner.ready;
+            let mut ready = ready.lock();
+            if !*ready {
+                *ready = true;
+                signal.notify_all();
+            }
         }
         let update = ConfigUpdateNotification {
             revision: config.revision(),
@@ -316,11 +416,14 @@ impl Client {
             .map_or(true, |events| events.flush_blocking(timeout))
     }
 
-    /// Closes the client's event processor: no more events are accepted (decisions go on),
-    /// what is queued is delivered within the processor's close timeout, and the event thread
-    /// stops. True when it stopped in time. Dropping the last handle of the client (user
+    /// Closes the client: the datafile poller (if any) stops, no more events are accepted
+    /// (decisions go on, on the current config), what is queued is delivered within the
+    /// processor's close timeout, and the event thread stops. True when it stopped in time. Dropping the last handle of the client (user
     /// contexts and decisions hold one) does the same.
     pub fn close(&self) -> bool {
+        if let Some(manager) = &self.inner.manager {
+            manager.close();
+        }
         self.inner
             .events
             .as_ref()
