@@ -64,7 +64,10 @@ pub use bucketing::bucket_value;
 pub use client::{
     Client, ClientBuilder, ClientError, DecideOption, Decision, Decisions, UserContext,
 };
-pub use config::{ProjectConfig, Region, VariableType, VariableValue, Variables};
+pub use config::{
+    ConfigView, ProjectConfig, Region, VariableType, VariableValue, Variables, ViewAttribute,
+    ViewAudience, ViewEvent, ViewExperiment, ViewFeature, ViewVariable, ViewVariation,
+};
 pub use datafile::{DatafileError, SUPPORTED_VERSIONS};
 pub use decision::{
     DecisionContext, ForcedDecision, UserProfile, UserProfileError, UserProfileService,
