@@ -66,7 +66,10 @@ pub use client::{
     Client, ClientBuilder, ClientError, ConfigUpdateNotification, DecideOption, Decision,
     DecisionNotification, Decisions, NotificationType, TrackNotification, UserContext,
 };
-pub use config::{ProjectConfig, Region, VariableType, VariableValue, Variables};
+pub use config::{
+    ConfigView, ProjectConfig, Region, VariableType, VariableValue, Variables, ViewAttribute,
+    ViewAudience, ViewEvent, ViewExperiment, ViewFeature, ViewVariable, ViewVariation,
+};
 pub use datafile::{DatafileError, SUPPORTED_VERSIONS};
 pub use decision::{
     DecisionContext, ForcedDecision, UserProfile, UserProfileError, UserProfileService,

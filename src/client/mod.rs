@@ -346,6 +346,13 @@ impl Client {
         self.inner.config.read().clone()
     }
 
+    /// The config view (the official SDKs' OptimizelyConfig) of the current config: revision,
+    /// attributes, audiences, events, experiments and flags with their variations and
+    /// variables. Built once per config, on the first call; `None` without a config.
+    pub fn config_view(&self) -> Option<Arc<crate::config::ConfigView>> {
+        self.config().map(|config| config.config_view())
+    }
+
     /// The config generation and the current config, read together.
     pub(crate) fn current(&self) -> (u64, Option<Arc<ProjectConfig>>) {
         let slot = self.inner.config.read();

@@ -479,6 +479,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         odp_host: odp.and_then(|o| o.host.as_deref()).map(boxed),
         odp_public_key: odp.and_then(|o| o.public_key.as_deref()).map(boxed),
         segments,
+        view: Default::default(),
     })
 }
 

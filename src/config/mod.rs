@@ -7,9 +7,14 @@
 
 mod build;
 mod variables;
+mod view;
 
 pub(crate) use variables::NO_VARIABLES;
 pub use variables::{VariableType, VariableValue, Variables};
+pub use view::{
+    ConfigView, ViewAttribute, ViewAudience, ViewEvent, ViewExperiment, ViewFeature, ViewVariable,
+    ViewVariation,
+};
 
 use crate::audience::{Audience, Condition, Slots, Tree};
 use crate::bucketing::{EntityKey, Range};
@@ -174,13 +179,18 @@ pub struct ProjectConfig {
     pub(crate) odp_host: Option<Box<str>>,
     pub(crate) odp_public_key: Option<Box<str>>,
     pub(crate) segments: Vec<Box<str>>,
+    /// The datafile text and, once asked for, the config view.
+    pub(crate) view: view::ViewSource,
 }
 
 impl ProjectConfig {
     /// Parses and indexes a datafile.
     pub fn from_datafile(datafile: impl AsRef<[u8]>) -> Result<ProjectConfig, DatafileError> {
-        let parsed = crate::datafile::parse(datafile.as_ref())?;
-        build::build(parsed)
+        let bytes = datafile.as_ref();
+        let parsed = crate::datafile::parse(bytes)?;
+        let mut config = build::build(parsed)?;
+        config.view = view::ViewSource::new(bytes);
+        Ok(config)
     }
 
     /// The datafile version (`"2"`, `"3"` or `"4"`).
