@@ -31,6 +31,9 @@ pub enum DispatchOutcome {
     /// The service refused this batch for good (a 4xx other than 401, 403 and 429, or a
     /// request that cannot be built): not retried, the batch is counted failed.
     Rejected(String),
+    /// The service refused the batch as too large (413): the processor sends its events
+    /// again in two halves; a single event refused so is counted failed.
+    TooLarge(String),
     /// The service refused the credentials (401, 403): the processor stops sending.
     MustShutDown(String),
 }
@@ -51,6 +54,7 @@ impl fmt::Display for DispatchOutcome {
                 write!(f, "retryable failure: {why} (retry after {after:?})")
             }
             DispatchOutcome::Rejected(why) => write!(f, "rejected: {why}"),
+            DispatchOutcome::TooLarge(why) => write!(f, "too large: {why}"),
             DispatchOutcome::MustShutDown(why) => write!(f, "must shut down: {why}"),
         }
     }

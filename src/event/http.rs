@@ -164,6 +164,7 @@ pub(crate) fn classify(status: u16) -> DispatchOutcome {
         200..=299 => DispatchOutcome::Delivered,
         401 | 403 => DispatchOutcome::MustShutDown(format!("HTTP status {status}")),
         408 | 429 | 500..=599 => DispatchOutcome::Retryable(format!("HTTP status {status}")),
+        413 => DispatchOutcome::TooLarge(format!("HTTP status {status}")),
         _ => DispatchOutcome::Rejected(format!("HTTP status {status}")),
     }
 }
@@ -247,7 +248,7 @@ mod tests {
             ("forbidden", 403, "shutdown"),
             ("not found", 404, "rejected"),
             ("request timeout", 408, "retry"),
-            ("too large", 413, "rejected"),
+            ("too large", 413, "split"),
             ("too many requests", 429, "retry"),
             ("server error", 500, "retry"),
             ("bad gateway", 502, "retry"),
@@ -262,6 +263,7 @@ mod tests {
                 DispatchOutcome::Delivered => "delivered",
                 DispatchOutcome::Retryable(_) | DispatchOutcome::RetryAfter(..) => "retry",
                 DispatchOutcome::Rejected(_) => "rejected",
+                DispatchOutcome::TooLarge(_) => "split",
                 DispatchOutcome::MustShutDown(_) => "shutdown",
             };
             assert_eq!(got, *want, "{label} ({status})");

@@ -612,6 +612,45 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_too_large_is_sent_in_halves_until_it_fits() {
+        let too_large = || DispatchOutcome::TooLarge("413".into());
+        // 10 → too large; 5 → too large; 2 and 3 fit; the other 5 fit.
+        let d = RecordingDispatcher::scripted([too_large(), too_large()]);
+        let p = BatchEventProcessor::new(d.clone(), options(10)).unwrap();
+        for i in 0..10 {
+            p.process(event("1", &format!("u{i}")));
+        }
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        let sizes: Vec<usize> = d.events().iter().map(|e| e.event_count).collect();
+        assert_eq!(sizes, [10, 5, 2, 3, 5]);
+        let users: Vec<String> = d.events()[2..]
+            .iter()
+            .flat_map(|e| {
+                e.json()["visitors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["visitor_id"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let want: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+        assert_eq!(users, want, "each event once, in order");
+        let s = p.stats();
+        assert_eq!((s.dispatched, s.failed, s.dropped), (10, 0, 0));
+    }
+
+    #[test]
+    fn a_single_event_too_large_is_counted_failed() {
+        let d = RecordingDispatcher::scripted([DispatchOutcome::TooLarge("413".into())]);
+        let p = BatchEventProcessor::new(d.clone(), options(1)).unwrap();
+        p.process(event("1", "a"));
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        assert_eq!(d.attempts(), 1);
+        assert_eq!((p.stats().dispatched, p.stats().failed), (0, 1));
+    }
+
+    #[test]
     fn process_after_close_is_refused_and_counted() {
         let p = BatchEventProcessor::new(RecordingDispatcher::new(), options(10)).unwrap();
         assert!(p.close());

@@ -4,7 +4,7 @@
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::payload::BatchItem;
-use super::payload::{log_events_with, Fragments};
+use super::payload::{log_event_with, Fragments};
 use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
 use super::LogEvent;
 use crossbeam_channel::{select, tick, Receiver, Sender};
@@ -137,24 +137,39 @@ impl Worker {
             return;
         }
         let events = std::mem::take(&mut self.batch);
-        for log_event in log_events_with(&events, &mut self.fragments) {
-            let count = log_event.event_count as u64;
-            self.deliver(&log_event, count, channels);
+        for run in events.chunk_by(|a, b| a.same_context(b)) {
+            self.send_run(run, channels);
+        }
+    }
+
+    /// Sends `run` (events of one context) as one request; when the service finds it too
+    /// large, sends each half the same way.
+    fn send_run(&mut self, run: &[Queued], channels: &Channels) {
+        let Some(log_event) = log_event_with(run, &mut self.fragments) else {
+            return;
+        };
+        let too_large = self.deliver(&log_event, run.len() as u64, channels);
+        if too_large && run.len() > 1 {
+            let (first, second) = run.split_at(run.len() / 2);
+            log::debug!(target: "decisive", "a batch of {} events was too large; sending it in halves", run.len());
+            self.send_run(first, channels);
+            self.send_run(second, channels);
         }
     }
 
     /// Sends one request of `count` events with retries, counts the result and tells the
-    /// listeners.
-    fn deliver(&mut self, event: &LogEvent, count: u64, channels: &Channels) {
+    /// listeners. True when the service found a request of several events too large: they
+    /// are not counted, for the caller to send in parts.
+    fn deliver(&mut self, event: &LogEvent, count: u64, channels: &Channels) -> bool {
         let shared = Arc::clone(&self.shared);
         if shared.disabled.load(Ordering::Acquire) {
             Shared::add(&shared.dropped, count);
-            return;
+            return false;
         }
         if self.closing.is_some_and(|d| Instant::now() >= d) {
             Shared::add(&shared.dropped, count);
             self.abandoned = true;
-            return;
+            return false;
         }
         let mut backoff = self.options.retry_backoff;
         let mut retries = 0;
@@ -198,6 +213,11 @@ impl Worker {
                 Shared::add(&shared.failed, count);
                 log::warn!(target: "decisive", "{count} events rejected: {why}");
             }
+            DispatchOutcome::TooLarge(why) if count <= 1 => {
+                Shared::add(&shared.failed, count);
+                log::warn!(target: "decisive", "an event was rejected as too large: {why}");
+            }
+            DispatchOutcome::TooLarge(_) => {}
             DispatchOutcome::MustShutDown(why) => {
                 Shared::add(&shared.failed, count);
                 if !shared.disabled.swap(true, Ordering::AcqRel) {
@@ -206,6 +226,7 @@ impl Worker {
             }
         }
         notify(&shared, event, &outcome);
+        matches!(outcome, DispatchOutcome::TooLarge(_)) && count > 1
     }
 
     /// Waits `backoff` before a retry while noting control messages; false when close's
