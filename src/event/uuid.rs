@@ -1,10 +1,13 @@
 //! Random version-4 UUIDs and millisecond timestamps for user events, without a dependency.
 //!
-//! The generator is SplitMix64 over an atomic counter, seeded once per process from the
-//! standard library's randomly keyed hasher, the clock and the process id. It is fast,
-//! lock-free and collision-resistant enough to tell events apart; it is not a source of
-//! secrets (one UUID reveals the generator's state).
+//! The generator is SplitMix64 over a counter, seeded once per process from the standard
+//! library's randomly keyed hasher, the clock and the process id; each thread draws from its
+//! own range of the counter (2^40 values), so drawing touches no shared state. Distinct
+//! counter values give distinct outputs, so UUIDs of one process never repeat until a thread
+//! has drawn 2^39 of them. It is not a source of secrets (one UUID reveals the generator's
+//! state).
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,9 +44,30 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// 16 random bytes: two consecutive SplitMix64 outputs.
+/// How many threads have drawn: each gets its own range of the counter.
+static THREADS: AtomicU64 = AtomicU64::new(0);
+
+/// Draws each thread may make before its range meets the next thread's (2^40).
+const THREAD_RANGE_SHIFT: u32 = 40;
+
+thread_local! {
+    /// This thread's next counter value; starts at its range on first use.
+    static NEXT: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// 16 random bytes: two consecutive SplitMix64 outputs, from this thread's range of the
+/// counter (no shared state is touched after a thread's first draw).
 fn random_bytes() -> [u8; 16] {
-    let n = DRAWN.fetch_add(2, Ordering::Relaxed);
+    let n = NEXT
+        .try_with(|next| {
+            let n = next
+                .get()
+                .unwrap_or_else(|| THREADS.fetch_add(1, Ordering::Relaxed) << THREAD_RANGE_SHIFT);
+            next.set(Some(n.wrapping_add(2)));
+            n
+        })
+        // During thread teardown: the shared counter, at the top of the range.
+        .unwrap_or_else(|_| DRAWN.fetch_add(2, Ordering::Relaxed) | (u64::MAX << 60));
     let base = seed();
     let hi = mix(base.wrapping_add(n.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)));
     let lo = mix(base.wrapping_add(n.wrapping_add(2).wrapping_mul(GOLDEN_GAMMA)));
@@ -96,6 +120,8 @@ pub(crate) fn format_uuid(bytes: &[u8; 16]) -> String {
 /// computes `int(round(time.time() * 1000))`); 0 for a clock set before 1970.
 pub(crate) fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-        u64::try_from((d.as_nanos() + 500_000) / 1_000_000).unwrap_or(u64::MAX)
+        d.as_secs()
+            .saturating_mul(1000)
+            .saturating_add((u64::from(d.subsec_nanos()) + 500_000) / 1_000_000)
     })
 }
