@@ -42,7 +42,7 @@ fn a_decision_notification_carries_the_official_payload() {
     let sink = Arc::clone(&seen);
     client.add_decision_listener(move |n| sink.lock().unwrap().push(n.to_json()));
     let user = client.create_user_context("alice", alice());
-    user.decide("checkout_redesign", &[DecideOption::IncludeReasons]);
+    let decision = user.decide("checkout_redesign", &[DecideOption::IncludeReasons]);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     let payload = &seen[0];
@@ -61,7 +61,10 @@ fn a_decision_notification_carries_the_official_payload() {
         info["variables"],
         json!({"button_color": "green", "layout": {"steps": ["cart", "pay"]}, "max_steps": 3})
     );
-    assert!(!info["reasons"].as_array().unwrap().is_empty());
+    assert!(!decision.reasons().is_empty());
+    assert_eq!(info["reasons"], json!(decision.reasons()));
+    assert_eq!(info.as_object().unwrap().len(), 7, "{info}");
+    assert_eq!(payload.as_object().unwrap().len(), 4, "{payload}");
     assert_eq!(info["decision_event_dispatched"], true);
 }
 
