@@ -5,6 +5,7 @@ use super::semver::Version;
 use super::view::Value as UserValue;
 use super::AttributeView;
 use super::Slots;
+use super::NO_STRING;
 #[cfg(test)]
 use crate::datafile::conditions::RawCondition;
 use crate::datafile::conditions::RawLeaf;
@@ -32,8 +33,8 @@ enum NumOp {
     Le,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SemverOp {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SemverOp {
     Eq,
     Gt,
     Ge,
@@ -41,9 +42,24 @@ enum SemverOp {
     Le,
 }
 
+impl SemverOp {
+    /// Whether a user version that compares `ordering` to the target passes.
+    #[inline]
+    pub(super) fn holds(self, ordering: Ordering) -> bool {
+        match self {
+            SemverOp::Eq => ordering == Ordering::Equal,
+            SemverOp::Gt => ordering == Ordering::Greater,
+            SemverOp::Ge => ordering != Ordering::Less,
+            SemverOp::Lt => ordering == Ordering::Less,
+            SemverOp::Le => ordering != Ordering::Greater,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Exact {
-    String(Box<str>),
+    /// The string and its id among the config's exact-condition strings.
+    String(Box<str>, u32),
     Number(f64),
     Bool(bool),
 }
@@ -59,6 +75,34 @@ enum Test {
     Substring(Box<str>),
     Semver(SemverOp, Version),
     Qualified(Box<str>),
+}
+
+/// A leaf condition as the flat program evaluates it in place (see
+/// [`Condition::specialised`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Leaf {
+    /// Always unknown.
+    Unknown,
+    /// The attribute is set and not null.
+    Exists,
+    /// The attribute is the string with this id.
+    ExactString(u32),
+    /// The attribute is this boolean.
+    ExactBool(bool),
+    /// The attribute is a valid number that compares so with this one.
+    Number(NumTest, f64),
+    /// The attribute is a version that compares so with the condition's.
+    Semver(SemverOp),
+}
+
+/// A numeric comparison of the user's value with the condition's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NumTest {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
 }
 
 /// A condition number must be finite and at most 2^53 in magnitude; booleans are not numbers.
@@ -104,7 +148,9 @@ impl Condition {
             };
             match match_type {
                 Some("exact") => match value {
-                    Value::String(s) => Test::Exact(Exact::String(s.as_str().into())),
+                    Value::String(s) => {
+                        Test::Exact(Exact::String(s.as_str().into(), slots.intern(s)))
+                    }
                     Value::Bool(b) => Test::Exact(Exact::Bool(*b)),
                     Value::Number(_) => match condition_number(value) {
                         Some(n) => Test::Exact(Exact::Number(n)),
@@ -157,6 +203,43 @@ impl Condition {
         Condition { name, slot, test }
     }
 
+    /// The condition in the form the flat program evaluates in place, when it has one.
+    pub(super) fn specialised(&self) -> Option<Leaf> {
+        Some(match &self.test {
+            Test::Unknown => Leaf::Unknown,
+            Test::Exists => Leaf::Exists,
+            Test::Exact(Exact::String(_, id)) if *id != NO_STRING => Leaf::ExactString(*id),
+            Test::Exact(Exact::String(..)) => return None,
+            Test::Exact(Exact::Bool(b)) => Leaf::ExactBool(*b),
+            Test::Exact(Exact::Number(n)) => Leaf::Number(NumTest::Eq, *n),
+            Test::Number(op, n) => Leaf::Number(
+                match op {
+                    NumOp::Gt => NumTest::Gt,
+                    NumOp::Ge => NumTest::Ge,
+                    NumOp::Lt => NumTest::Lt,
+                    NumOp::Le => NumTest::Le,
+                },
+                *n,
+            ),
+            Test::Semver(op, _) => Leaf::Semver(*op),
+            Test::Substring(_) | Test::Qualified(_) => return None,
+        })
+    }
+
+    /// The target version of a semver condition.
+    #[inline]
+    pub(super) fn version(&self) -> Option<&Version> {
+        match &self.test {
+            Test::Semver(_, v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The config's slot of the attribute the condition reads.
+    pub(super) fn slot(&self) -> u16 {
+        self.slot
+    }
+
     /// The segment a `qualified` condition asks for.
     pub(crate) fn segment(&self) -> Option<&str> {
         match &self.test {
@@ -195,7 +278,7 @@ impl Condition {
         };
         match &self.test {
             Test::Unknown | Test::Exists | Test::Qualified(_) => None,
-            Test::Exact(Exact::String(s)) => match user_value {
+            Test::Exact(Exact::String(s, _)) => match user_value {
                 UserValue::Str(u) => Some(u == s.as_ref()),
                 _ => None,
             },
@@ -230,13 +313,7 @@ impl Condition {
                     return None;
                 };
                 let ordering = attributes.compare_version(self.slot, u, target)?;
-                Some(match op {
-                    SemverOp::Eq => ordering == Ordering::Equal,
-                    SemverOp::Gt => ordering == Ordering::Greater,
-                    SemverOp::Ge => ordering != Ordering::Less,
-                    SemverOp::Lt => ordering == Ordering::Less,
-                    SemverOp::Le => ordering != Ordering::Greater,
-                })
+                Some(op.holds(ordering))
             }
         }
     }

@@ -7,10 +7,12 @@
 //! unknown does not admit the user.
 
 mod condition;
+mod program;
 mod semver;
 mod view;
 
 pub(crate) use condition::Condition;
+pub(crate) use program::Program;
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
 use crate::datafile::conditions::{LegacyConditions, RawCondition};
@@ -114,7 +116,7 @@ impl<L> Tree<L> {
 
 /// `and` (`all` true) or `or` (`all` false) over `children` with three-valued logic: the first
 /// child that is not `all` decides; otherwise unknown if any child was unknown.
-#[inline(always)]
+#[cfg(test)]
 fn combine<T>(children: &[T], all: bool, mut eval: impl FnMut(&T) -> Option<bool>) -> Option<bool> {
     let mut unknown = false;
     for child in children {
@@ -131,53 +133,15 @@ fn combine<T>(children: &[T], all: bool, mut eval: impl FnMut(&T) -> Option<bool
     }
 }
 
+#[cfg(test)]
 impl Tree<Condition> {
-    /// Evaluates a leaf in place and calls into anything else.
-    #[inline(always)]
-    fn leaf_or_call(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
-        match self {
-            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
-            other => other.matches(attributes, segments),
-        }
-    }
-
-    /// Evaluates a node in place, its leaf children too, and calls into deeper subtrees: most
-    /// audiences are an `and`/`or` of `and`/`or`s of conditions, which then take no call.
-    #[inline(always)]
-    fn matches_inline(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
-        match self {
-            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
-            Tree::And(children) => {
-                combine(children, true, |c| c.leaf_or_call(attributes, segments))
-            }
-            Tree::Or(children) => {
-                combine(children, false, |c| c.leaf_or_call(attributes, segments))
-            }
-            other => other.matches(attributes, segments),
-        }
-    }
-
-    /// Evaluates the conditions for a user.
+    /// Evaluates the conditions for a user, node by node (what [`Program`] flattens).
     pub(crate) fn matches(
         &self,
         attributes: &AttributeView<'_>,
         segments: &[String],
     ) -> Option<bool> {
-        match self {
-            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
-            Tree::And(children) => {
-                combine(children, true, |c| c.matches_inline(attributes, segments))
-            }
-            Tree::Or(children) => {
-                combine(children, false, |c| c.matches_inline(attributes, segments))
-            }
-            Tree::Not(child) => child
-                .as_ref()
-                .and_then(|c| c.matches(attributes, segments))
-                .map(|b| !b),
-            Tree::Shared(t) => t.matches(attributes, segments),
-            Tree::Unknown => None,
-        }
+        self.evaluate(&mut |c| c.evaluate_view(attributes, segments))
     }
 }
 
@@ -228,7 +192,13 @@ pub(crate) struct Slots {
     map: FastMap<Box<str>, u16>,
     /// Slots some semver condition reads.
     semver: Vec<bool>,
+    /// The values of exact-string conditions, each with a small id, so that a user's string is
+    /// matched to them once and an exact condition compares ids.
+    strings: FastMap<Box<str>, u32>,
 }
+
+/// The id of a string no exact-string condition compares against.
+pub(crate) const NO_STRING: u32 = u32::MAX;
 
 impl Slots {
     /// The slot of `name`, assigned on first sight. Past `u16::MAX - 1` names, further names
@@ -278,6 +248,29 @@ impl Slots {
     /// How many slots there are.
     pub(crate) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// The id of `value`, a string an exact condition compares against, assigned on first
+    /// sight; [`NO_STRING`] once ids run out.
+    pub(crate) fn intern(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.strings.get(value) {
+            return id;
+        }
+        match u32::try_from(self.strings.len()) {
+            Ok(id) if id < NO_STRING => {
+                self.strings.insert(value.into(), id);
+                id
+            }
+            _ => NO_STRING,
+        }
+    }
+
+    /// The id of `value` when some exact condition compares against it, else [`NO_STRING`].
+    pub(crate) fn string_id(&self, value: &str) -> u32 {
+        if self.strings.is_empty() {
+            return NO_STRING;
+        }
+        self.strings.get(value).copied().unwrap_or(NO_STRING)
     }
 }
 

@@ -58,10 +58,13 @@ impl<'a> From<&'a AttributeValue> for Value<'a> {
 
 /// One slot of a resolved user.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Slot {
+pub(super) enum Slot {
     Missing,
-    /// A string at `start..start + len` of the resolution's text.
+    /// A string at `start..start + len` of the resolution's text, and its id among the
+    /// config's exact-condition strings ([`super::NO_STRING`] when no condition compares
+    /// against it).
     Str {
+        id: u32,
         start: u32,
         len: u32,
     },
@@ -110,7 +113,11 @@ impl Resolution {
                         match (u32::try_from(text.len()), u32::try_from(s.len())) {
                             (Ok(start), Ok(len)) => {
                                 text.push_str(s);
-                                Slot::Str { start, len }
+                                Slot::Str {
+                                    id: slots.string_id(s),
+                                    start,
+                                    len,
+                                }
                             }
                             // Beyond 4 GiB of text: the attribute reads as absent.
                             _ => Slot::Missing,
@@ -130,7 +137,7 @@ impl Resolution {
                 .iter()
                 .enumerate()
                 .map(|(slot, value)| match value {
-                    Slot::Str { start, len } if slots.is_semver(slot) => {
+                    Slot::Str { start, len, .. } if slots.is_semver(slot) => {
                         let s = text
                             .get(*start as usize..(*start as usize + *len as usize))
                             .unwrap_or("");
@@ -149,11 +156,26 @@ impl Resolution {
         }
     }
 
+    /// What the user has in `slot` (`None` past the table: no such slot).
+    #[inline(always)]
+    pub(super) fn slot(&self, slot: u16) -> Option<Slot> {
+        self.slots.get(usize::from(slot)).copied()
+    }
+
+    /// The version parsed from the string in `slot`, when it was parsed and is valid.
+    #[inline(always)]
+    pub(super) fn version(&self, slot: u16) -> Option<&VersionSpans> {
+        match self.versions.get(usize::from(slot))? {
+            CachedVersion::Valid(spans) => Some(spans),
+            CachedVersion::Invalid | CachedVersion::NotParsed => None,
+        }
+    }
+
     #[inline]
     fn value(&self, slot: u16) -> Option<Value<'_>> {
         Some(match *self.slots.get(usize::from(slot))? {
             Slot::Missing => return None,
-            Slot::Str { start, len } => Value::Str(
+            Slot::Str { start, len, .. } => Value::Str(
                 self.text
                     .get(start as usize..start as usize + len as usize)
                     .unwrap_or(""),
@@ -192,6 +214,12 @@ impl<'a> AttributeView<'a> {
             attributes,
             resolution: Some(resolution),
         }
+    }
+
+    /// The resolution the view reads through, if any.
+    #[inline]
+    pub(super) fn resolution(&self) -> Option<&'a Resolution> {
+        self.resolution
     }
 
     /// The value of the attribute in `slot`, named `name`.

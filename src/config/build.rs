@@ -3,7 +3,7 @@
 //! ones, feature-rollout injection, holdout scoping) and types every variable value once.
 
 use super::*;
-use crate::audience::{Audience, Slots};
+use crate::audience::{Audience, Program, Slots};
 use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -100,7 +100,7 @@ impl Builder {
         let audience = self.audience(audience_conditions, audience_ids);
         let matcher = audience
             .as_ref()
-            .map(|tree| tree.inline(&self.audiences).simplified());
+            .map(|tree| Program::new(&tree.inline(&self.audiences).simplified()));
         self.rules.push(Rule {
             id: boxed(id),
             key: boxed(key),

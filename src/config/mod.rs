@@ -11,7 +11,7 @@ mod variables;
 pub(crate) use variables::NO_VARIABLES;
 pub use variables::{VariableType, VariableValue, Variables};
 
-use crate::audience::{Audience, Condition, Slots, Tree};
+use crate::audience::{Audience, Program, Slots, Tree};
 use crate::bucketing::{EntityKey, Range};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
@@ -73,8 +73,9 @@ pub(crate) struct Rule {
     pub traffic: Vec<Range<Option<u32>>>,
     /// `None`: everyone qualifies.
     pub audience: Option<Tree<u32>>,
-    /// `audience` with each audience's conditions inlined: what a decision evaluates.
-    pub matcher: Option<Tree<Condition>>,
+    /// `audience` with each audience's conditions inlined and flattened: what a decision
+    /// evaluates.
+    pub matcher: Option<Program>,
     /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
     pub whitelist: FastMap<Box<str>, Option<u32>>,
     /// The mutual-exclusion group gating this rule (random policy only).
