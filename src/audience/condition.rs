@@ -14,14 +14,21 @@ use crate::value::Attributes;
 use crate::value::{MAX_SAFE_NUMBER, NO_SLOT};
 use serde_json::Value;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
-/// A compiled leaf condition.
+/// A compiled leaf condition. Cloning it (as every rule that names its audience does) shares
+/// the compiled test.
 #[derive(Debug, Clone)]
 pub(crate) struct Condition {
+    /// The config's slot for the attribute (`NO_SLOT` without a name).
+    slot: u16,
+    data: Arc<Data>,
+}
+
+#[derive(Debug)]
+struct Data {
     /// The attribute the condition reads; `None` when the datafile gave no string name.
     name: Option<Box<str>>,
-    /// The config's slot for `name` (`NO_SLOT` without a name).
-    slot: u16,
     test: Test,
 }
 
@@ -200,12 +207,15 @@ impl Condition {
                 _ => Test::Unknown,
             }
         };
-        Condition { name, slot, test }
+        Condition {
+            slot,
+            data: Arc::new(Data { name, test }),
+        }
     }
 
     /// The condition in the form the flat program evaluates in place, when it has one.
     pub(super) fn specialised(&self) -> Option<Leaf> {
-        Some(match &self.test {
+        Some(match &self.data.test {
             Test::Unknown => Leaf::Unknown,
             Test::Exists => Leaf::Exists,
             Test::Exact(Exact::String(_, id)) if *id != NO_STRING => Leaf::ExactString(*id),
@@ -229,7 +239,7 @@ impl Condition {
     /// The target version of a semver condition.
     #[inline]
     pub(super) fn version(&self) -> Option<&Version> {
-        match &self.test {
+        match &self.data.test {
             Test::Semver(_, v) => Some(v),
             _ => None,
         }
@@ -242,7 +252,7 @@ impl Condition {
 
     /// The segment a `qualified` condition asks for.
     pub(crate) fn segment(&self) -> Option<&str> {
-        match &self.test {
+        match &self.data.test {
             Test::Qualified(s) => Some(s),
             _ => None,
         }
@@ -261,11 +271,11 @@ impl Condition {
         attributes: &AttributeView<'_>,
         segments: &[String],
     ) -> Option<bool> {
-        let user_value = match &self.name {
+        let user_value = match &self.data.name {
             Some(name) => attributes.get(self.slot, name),
             None => None,
         };
-        match &self.test {
+        match &self.data.test {
             Test::Exists => return Some(!matches!(user_value, None | Some(UserValue::Null))),
             Test::Qualified(segment) => {
                 return Some(segments.iter().any(|s| s.as_str() == segment.as_ref()))
@@ -276,7 +286,7 @@ impl Condition {
             None | Some(UserValue::Null) => return None,
             Some(v) => v,
         };
-        match &self.test {
+        match &self.data.test {
             Test::Unknown | Test::Exists | Test::Qualified(_) => None,
             Test::Exact(Exact::String(s, _)) => match user_value {
                 UserValue::Str(u) => Some(u == s.as_ref()),

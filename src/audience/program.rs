@@ -49,8 +49,9 @@ pub(crate) struct Program {
 impl Program {
     /// Flattens `tree`.
     pub(crate) fn new(tree: &Tree<Condition>) -> Program {
-        let mut nodes = Vec::new();
-        let mut conditions = Vec::new();
+        let (node_count, leaf_count) = count(tree);
+        let mut nodes = Vec::with_capacity(node_count);
+        let mut conditions = Vec::with_capacity(leaf_count);
         flatten(tree, &mut nodes, &mut conditions);
         Program {
             nodes: nodes.into_boxed_slice(),
@@ -245,6 +246,23 @@ impl LeafEval for Resolved<'_, '_> {
                 .leaf_by_name(node, self.attributes, self.segments),
             Kind::Unknown | Kind::And | Kind::Or | Kind::Not => None,
         }
+    }
+}
+
+/// How many nodes and leaves `tree` flattens to.
+fn count(tree: &Tree<Condition>) -> (usize, usize) {
+    match tree {
+        Tree::And(children) | Tree::Or(children) => children
+            .iter()
+            .map(count)
+            .fold((1, 0), |(n, l), (cn, cl)| (n + cn, l + cl)),
+        Tree::Not(Some(child)) => {
+            let (n, l) = count(child);
+            (n + 1, l)
+        }
+        Tree::Not(None) | Tree::Unknown => (1, 0),
+        Tree::Shared(t) => count(t),
+        Tree::Leaf(_) => (1, 1),
     }
 }
 
