@@ -65,20 +65,20 @@ impl<'de> Visitor<'de> for ConditionVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawCondition, A::Error> {
         let mut leaf = RawLeaf::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(key) = map.next_key::<LeafKey>()? {
             let value: Value = map.next_value()?;
-            match key.as_ref() {
-                "name" => leaf.name = string(value),
-                "type" => leaf.kind = string(value),
-                "match" => {
+            match key {
+                LeafKey::Name => leaf.name = string(value),
+                LeafKey::Type => leaf.kind = string(value),
+                LeafKey::Match => {
                     leaf.match_type = match value {
                         Value::Null => None,
                         Value::String(s) => Some(Ok(s)),
                         _ => Some(Err(())),
                     }
                 }
-                "value" => leaf.value = value,
-                _ => {}
+                LeafKey::Value => leaf.value = value,
+                LeafKey::Other => {}
             }
         }
         Ok(RawCondition::Leaf(leaf))
@@ -102,6 +102,41 @@ impl<'de> Visitor<'de> for ConditionVisitor {
 
     fn visit_unit<E: de::Error>(self) -> Result<RawCondition, E> {
         Ok(RawCondition::Other(Value::Null))
+    }
+}
+
+/// A key of a leaf condition object, read without copying it.
+enum LeafKey {
+    Name,
+    Type,
+    Match,
+    Value,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for LeafKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(LeafKeyVisitor)
+    }
+}
+
+struct LeafKeyVisitor;
+
+impl Visitor<'_> for LeafKeyVisitor {
+    type Value = LeafKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a condition key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<LeafKey, E> {
+        Ok(match v {
+            "name" => LeafKey::Name,
+            "type" => LeafKey::Type,
+            "match" => LeafKey::Match,
+            "value" => LeafKey::Value,
+            _ => LeafKey::Other,
+        })
     }
 }
 
