@@ -203,13 +203,20 @@ impl EntityKey {
             // takes the id's first `4 - pending` bytes (none when `pending` is 0).
             let head = ((4 - pending) % 4).min(bytes.len());
             let (first, rest) = bytes.split_at(head);
-            let mut words = Vec::with_capacity(bytes.len() / 4 + 2);
+            let mut words = [0; SHORT_WORDS];
+            let mut full = 0;
+            let mut push = |word| {
+                if let Some(slot) = words.get_mut(full) {
+                    *slot = word;
+                }
+                full += 1;
+            };
             let mut tail = 0;
             let mut tail_len = 0;
             if pending != 0 {
                 let word = block(first) << (8 * pending);
                 if pending + first.len() == 4 {
-                    words.push(word);
+                    push(word);
                 } else {
                     tail = word;
                     tail_len = (pending + first.len()) as u32;
@@ -218,20 +225,16 @@ impl EntityKey {
             if tail_len == 0 {
                 let mut blocks = rest.chunks_exact(4);
                 for c in &mut blocks {
-                    words.push(full_block(c));
+                    push(full_block(c));
                 }
                 let rem = blocks.remainder();
                 tail = block(rem);
                 tail_len = rem.len() as u32;
             }
-            short &= words.len() <= SHORT_WORDS;
-            let mut inline = [0; SHORT_WORDS];
-            for (slot, w) in inline.iter_mut().zip(&words) {
-                *slot = *w;
-            }
+            short &= full <= SHORT_WORDS;
             *layout = Layout {
-                words: inline,
-                full: words.len().min(SHORT_WORDS) as u32,
+                words,
+                full: full.min(SHORT_WORDS) as u32,
                 tail,
                 tail_len,
             };
