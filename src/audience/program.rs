@@ -1,7 +1,8 @@
 //! A rule's audience conditions flattened into one array of small nodes, evaluated in place.
 //!
 //! The nodes are in prefix order: an `and`/`or`/`not` node is followed by its operands and
-//! records where its subtree ends, so a short-circuit skips the rest of it. Common leaves
+//! records where its subtree ends, so a short-circuit skips the rest of it. The operands of an
+//! `and` or `or` are placed cheapest first (their result does not depend on the order). Common leaves
 //! (exact string by interned id, exact boolean, numeric comparisons, exists) carry what they
 //! compare against in the node and, for a user resolved against the config, read the user's
 //! slot directly; other leaves (substring, semver, qualified) and users looked up by name go
@@ -249,6 +250,26 @@ impl LeafEval for Resolved<'_, '_> {
     }
 }
 
+/// The highest [`cost`].
+const MAX_COST: u8 = 5;
+
+/// How much evaluating `tree` costs, roughly (1 to [`MAX_COST`]): leaves compared in place first, then versions,
+/// then leaves that go through their condition, then subtrees, and last what is always
+/// unknown (which cannot decide an `and` or an `or`).
+fn cost(tree: &Tree<Condition>) -> u8 {
+    match tree {
+        Tree::Leaf(c) => match c.specialised() {
+            Some(Leaf::Unknown) => MAX_COST,
+            Some(Leaf::Semver(_)) => 2,
+            Some(_) => 1,
+            None => 3,
+        },
+        Tree::Shared(t) => cost(t),
+        Tree::And(_) | Tree::Or(_) | Tree::Not(Some(_)) => 4,
+        Tree::Not(None) | Tree::Unknown => MAX_COST,
+    }
+}
+
 /// How many nodes and leaves `tree` flattens to.
 fn count(tree: &Tree<Condition>) -> (usize, usize) {
     match tree {
@@ -283,8 +304,12 @@ fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<C
                 Kind::Or
             };
             nodes.push(compound(kind));
-            for child in children {
-                flatten(child, nodes, conditions);
+            // Three-valued `and` and `or` of pure operands do not depend on their order, so
+            // the operands that are cheapest to evaluate go first and may spare the rest.
+            for rank in 1..=MAX_COST {
+                for child in children.iter().filter(|c| cost(c) == rank) {
+                    flatten(child, nodes, conditions);
+                }
             }
             close(nodes, at);
         }
