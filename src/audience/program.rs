@@ -68,23 +68,30 @@ impl Program {
         segments: &[String],
     ) -> Option<bool> {
         match attributes.resolution() {
-            Some(resolution) => self.run(
-                0,
-                &Resolved {
-                    program: self,
-                    resolution,
-                    attributes,
-                    segments,
-                },
-            ),
-            None => self.run(
-                0,
-                &ByName {
-                    program: self,
-                    attributes,
-                    segments,
-                },
-            ),
+            Some(resolution) => self.root(&Resolved {
+                program: self,
+                resolution,
+                attributes,
+                segments,
+            }),
+            None => self.root(&ByName {
+                program: self,
+                attributes,
+                segments,
+            }),
+        }
+    }
+
+    /// Evaluates the first node in the caller's frame: the tree's top two levels then take no
+    /// call.
+    #[inline(always)]
+    fn root(&self, leaf: &impl LeafEval) -> Option<bool> {
+        let node = self.nodes.first()?;
+        match node.kind {
+            Kind::And => self.combine::<true>(0, node, true, leaf),
+            Kind::Or => self.combine::<true>(0, node, false, leaf),
+            Kind::Not => self.not(0, node, leaf),
+            _ => leaf.eval(node),
         }
     }
 
