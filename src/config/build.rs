@@ -33,7 +33,7 @@ impl Builder {
                     variables: v
                         .variables
                         .iter()
-                        .map(|u| (boxed(&u.id), boxed(&u.value)))
+                        .map(|u| (boxed(&u.id), Arc::from(u.value.as_str())))
                         .collect(),
                 });
                 (self.variations.len() - 1) as u32
@@ -375,13 +375,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .iter()
             .map(|v| VariableDef {
                 id: boxed(&v.id),
-                key: boxed(&v.key),
+                key: Arc::from(v.key.as_str()),
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
-                default: boxed(&v.default_value),
+                default: Arc::from(v.default_value.as_str()),
             })
             .collect();
         let mut variable_sets = vec![
-            typed_set(&variables, |v| Some(&v.default)),
+            typed_set(&variables, |v| Some(Arc::clone(&v.default))),
             typed_set(&variables, |_| None),
         ];
         let mut variation_sets = Vec::new();
@@ -403,7 +403,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                         .iter()
                         .rev()
                         .find(|(id, _)| *id == def.id)
-                        .map_or(&*def.default, |(_, value)| &**value),
+                        .map_or(&def.default, |(_, value)| value)
+                        .clone(),
                 )
             });
             variation_sets.push((v, variable_sets.len() as u32));
@@ -483,13 +484,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 }
 
 /// Types every variable of a flag, `value_of` giving each one's raw value.
-fn typed_set<'v>(
-    defs: &'v [VariableDef],
-    value_of: impl Fn(&'v VariableDef) -> Option<&'v str>,
+fn typed_set(
+    defs: &[VariableDef],
+    value_of: impl Fn(&VariableDef) -> Option<Arc<str>>,
 ) -> Variables {
     Variables::from_raw(
         defs.iter()
-            .map(|v| (v.key.clone(), value_of(v).map(Box::from), v.kind))
+            .map(|v| (Arc::clone(&v.key), value_of(v), v.kind))
             .collect(),
     )
 }

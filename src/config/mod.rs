@@ -15,6 +15,7 @@ use crate::audience::{Audience, Program, Slots, Tree};
 use crate::bucketing::{EntityKey, Range};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
+use std::sync::Arc;
 
 /// Where the project's events go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +49,9 @@ pub(crate) struct Variation {
     pub id: Box<str>,
     pub key: Box<str>,
     pub feature_enabled: bool,
-    /// `(variable id, raw value)` as the datafile gives them.
-    pub variables: Vec<(Box<str>, Box<str>)>,
+    /// `(variable id, raw value)` as the datafile gives them (the value shared with the
+    /// flag's typed variable sets).
+    pub variables: Vec<(Box<str>, Arc<str>)>,
 }
 
 /// An experiment, delivery rule or holdout.
@@ -105,9 +107,10 @@ pub(crate) struct Group {
 #[derive(Debug, Clone)]
 pub(crate) struct VariableDef {
     pub id: Box<str>,
-    pub key: Box<str>,
+    /// The key and the default value, shared with the flag's typed variable sets.
+    pub key: Arc<str>,
     pub kind: VariableType,
-    pub default: Box<str>,
+    pub default: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
