@@ -130,7 +130,8 @@ impl Condition {
     /// condition that is always unknown.
     #[cfg(test)]
     pub(crate) fn compile(object: &serde_json::Map<String, Value>) -> Condition {
-        match serde_json::from_value(Value::Object(object.clone())) {
+        let value = Value::Object(object.clone());
+        match <RawCondition as serde::Deserialize>::deserialize(&value) {
             Ok(RawCondition::Leaf(leaf)) => Condition::compile_with(&leaf, &mut Slots::default()),
             _ => Condition::compile_with(&RawLeaf::default(), &mut Slots::default()),
         }
@@ -150,7 +151,7 @@ impl Condition {
         } else {
             let match_type = match &leaf.match_type {
                 None => Some("exact"),
-                Some(Ok(s)) => Some(s.as_str()),
+                Some(Ok(s)) => Some(s.as_ref()),
                 Some(Err(())) => None,
             };
             match match_type {

@@ -50,7 +50,7 @@ impl<L> Tree<L> {
                 let (op, operands) = match items.first() {
                     None => return Tree::Unknown,
                     Some(RawCondition::Str(s)) if s == "and" || s == "or" || s == "not" => {
-                        (s.as_str(), items.get(1..).unwrap_or(&[]))
+                        (s.as_ref(), items.get(1..).unwrap_or(&[]))
                     }
                     Some(_) => ("or", items.as_slice()),
                 };
@@ -72,12 +72,12 @@ impl<L> Tree<L> {
     /// each leaf as JSON.
     #[cfg(test)]
     pub(crate) fn from_json(value: &Value, leaf: &mut impl FnMut(&Value) -> Option<L>) -> Tree<L> {
-        let Ok(raw) = serde_json::from_value::<RawCondition>(value.clone()) else {
+        let Ok(raw) = <RawCondition as serde::Deserialize>::deserialize(value) else {
             return Tree::Unknown;
         };
         Tree::from_raw(&raw, &mut |node| {
             let json = match node {
-                RawCondition::Str(s) => Value::String(s.clone()),
+                RawCondition::Str(s) => Value::String(s.to_string()),
                 RawCondition::Other(v) => v.clone(),
                 RawCondition::Leaf(l) => serde_json::json!({
                     "name": l.name, "type": l.kind, "value": l.value,
@@ -288,9 +288,10 @@ impl Audience {
     #[cfg(test)]
     pub(crate) fn compile(id: &str, name: &str, conditions: &Value) -> Result<Audience, String> {
         let legacy = match conditions {
-            Value::String(s) => LegacyConditions::Encoded(s.clone()),
+            Value::String(s) => LegacyConditions::Encoded(s.as_str().into()),
             other => LegacyConditions::Tree(
-                serde_json::from_value(other.clone()).map_err(|e| e.to_string())?,
+                <RawCondition as serde::Deserialize>::deserialize(other)
+                    .map_err(|e| e.to_string())?,
             ),
         };
         Audience::compile_legacy(id, name, &legacy, &mut Slots::default())

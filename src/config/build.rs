@@ -74,7 +74,7 @@ impl Builder {
         match conditions {
             Some(RawCondition::List(items)) if items.is_empty() => None,
             Some(raw) => Some(Tree::from_raw(raw, &mut |node| match node {
-                RawCondition::Str(id) => self.audience_index.get(id.as_str()).copied(),
+                RawCondition::Str(id) => self.audience_index.get(id.as_ref()).copied(),
                 _ => None,
             })),
             None if ids.is_empty() => None,
