@@ -232,10 +232,28 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         });
     }
 
+    // The rule and variation tables are sized up front: they are large, and growing them
+    // would copy every rule built so far.
+    let grouped = d.groups.iter().flat_map(|g| &g.experiments);
+    let delivery = d.rollouts.iter().flat_map(|r| &r.experiments);
+    let holdouts = d.holdouts.iter().chain(&d.local_holdouts);
+    let rule_count = d.experiments.len()
+        + grouped.clone().count()
+        + delivery.clone().count()
+        + holdouts.clone().count();
+    let variation_count = d
+        .experiments
+        .iter()
+        .chain(grouped)
+        .map(|e| e.variations.len());
+    let variation_count = variation_count
+        .chain(delivery.map(|e| e.variations.len()))
+        .chain(holdouts.map(|h| h.variations.len()))
+        .sum();
     let mut b = Builder {
         audiences,
-        variations: Vec::new(),
-        rules: Vec::new(),
+        variations: Vec::with_capacity(variation_count),
+        rules: Vec::with_capacity(rule_count),
         audience_index,
     };
 
