@@ -28,7 +28,7 @@ pub(crate) struct Condition {
 #[derive(Debug)]
 struct Data {
     /// The attribute the condition reads; `None` when the datafile gave no string name.
-    name: Option<Box<str>>,
+    name: Option<Arc<str>>,
     test: Test,
 }
 
@@ -65,8 +65,8 @@ impl SemverOp {
 
 #[derive(Debug, Clone)]
 enum Exact {
-    /// The string and its id among the config's exact-condition strings.
-    String(Box<str>, u32),
+    /// The string (shared with the config's table of them) and its id there.
+    String(Arc<str>, u32),
     Number(f64),
     Bool(bool),
 }
@@ -139,8 +139,10 @@ impl Condition {
 
     /// Compiles a leaf object, giving its attribute name a slot in `slots`.
     pub(crate) fn compile_with(leaf: &RawLeaf, slots: &mut Slots) -> Condition {
-        let name = leaf.name.as_deref().map(Box::<str>::from);
-        let slot = name.as_deref().map_or(NO_SLOT, |n| slots.slot(n));
+        let (slot, name) = match leaf.name.as_deref().map(|n| slots.slot_and_name(n)) {
+            Some((slot, name)) => (slot, Some(name)),
+            None => (NO_SLOT, None),
+        };
         let kind_ok = matches!(
             leaf.kind.as_deref(),
             Some("custom_attribute") | Some("third_party_dimension")
@@ -157,7 +159,8 @@ impl Condition {
             match match_type {
                 Some("exact") => match value {
                     Value::String(s) => {
-                        Test::Exact(Exact::String(s.as_str().into(), slots.intern(s)))
+                        let (id, s) = slots.intern(s);
+                        Test::Exact(Exact::String(s, id))
                     }
                     Value::Bool(b) => Test::Exact(Exact::Bool(*b)),
                     Value::Number(_) => match condition_number(value) {

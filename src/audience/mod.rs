@@ -189,12 +189,12 @@ impl<L> Tree<L> {
 /// a user's attributes are matched to conditions once, not on every evaluation.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slots {
-    map: FastMap<Box<str>, u16>,
+    map: FastMap<Arc<str>, u16>,
     /// Slots some semver condition reads.
     semver: Vec<bool>,
     /// The values of exact-string conditions, each with a small id, so that a user's string is
     /// matched to them once and an exact condition compares ids.
-    strings: FastMap<Box<str>, u32>,
+    strings: FastMap<Arc<str>, u32>,
 }
 
 /// The id of a string no exact-string condition compares against.
@@ -204,15 +204,21 @@ impl Slots {
     /// The slot of `name`, assigned on first sight. Past `u16::MAX - 1` names, further names
     /// share no slot and are looked up by name.
     pub(crate) fn slot(&mut self, name: &str) -> u16 {
-        if let Some(&s) = self.map.get(name) {
-            return s;
+        self.slot_and_name(name).0
+    }
+
+    /// The slot of `name` (as [`Slots::slot`]) and the name, shared with the table.
+    pub(crate) fn slot_and_name(&mut self, name: &str) -> (u16, Arc<str>) {
+        if let Some((key, &s)) = self.map.get_key_value(name) {
+            return (s, Arc::clone(key));
         }
+        let key: Arc<str> = Arc::from(name);
         match u16::try_from(self.map.len()) {
             Ok(s) if s < crate::value::NO_SLOT => {
-                self.map.insert(name.into(), s);
-                s
+                self.map.insert(Arc::clone(&key), s);
+                (s, key)
             }
-            _ => crate::value::NO_SLOT,
+            _ => (crate::value::NO_SLOT, key),
         }
     }
 
@@ -252,16 +258,17 @@ impl Slots {
 
     /// The id of `value`, a string an exact condition compares against, assigned on first
     /// sight; [`NO_STRING`] once ids run out.
-    pub(crate) fn intern(&mut self, value: &str) -> u32 {
-        if let Some(&id) = self.strings.get(value) {
-            return id;
+    pub(crate) fn intern(&mut self, value: &str) -> (u32, Arc<str>) {
+        if let Some((key, &id)) = self.strings.get_key_value(value) {
+            return (id, Arc::clone(key));
         }
+        let key: Arc<str> = Arc::from(value);
         match u32::try_from(self.strings.len()) {
             Ok(id) if id < NO_STRING => {
-                self.strings.insert(value.into(), id);
-                id
+                self.strings.insert(Arc::clone(&key), id);
+                (id, key)
             }
-            _ => NO_STRING,
+            _ => (NO_STRING, key),
         }
     }
 
