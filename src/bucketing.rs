@@ -73,25 +73,26 @@ impl BucketingKey {
     /// The hash of the bucketing id followed by the entity `key` was made for.
     #[inline]
     pub(crate) fn hash_entity(&self, key: &EntityKey) -> u32 {
-        let Some(layout) = key.layouts.get(self.pending_len) else {
+        if !key.short {
+            return self.hash(&key.id);
+        }
+        let Some(layout) = key.layouts.get(self.pending_len & 3) else {
             return self.hash(&key.id);
         };
-        let words = key
-            .words
-            .get(layout.start as usize..(layout.start + layout.full) as usize)
-            .unwrap_or(&[]);
+        let mut words = layout.words;
+        let mut tail = layout.tail;
+        // The pending bytes of the id sit in the first block: the first whole one, or the
+        // tail when there is none.
+        if layout.full == 0 {
+            tail |= self.pending;
+        } else {
+            words[0] |= self.pending;
+        }
         let mut h = self.h;
-        let (tail, tail_len) = match words.split_first() {
-            Some((first, rest)) => {
-                h = mix_block(h, first | self.pending);
-                for w in rest {
-                    h = mix_block(h, *w);
-                }
-                (layout.tail, layout.tail_len)
-            }
-            None => (layout.tail | self.pending, layout.tail_len),
-        };
-        if tail_len != 0 {
+        for w in words.iter().take(layout.full as usize) {
+            h = mix_block(h, *w);
+        }
+        if layout.tail_len != 0 {
             h ^= tail.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
         }
         finish(h, (self.len + key.id.len()) as u32)
@@ -171,14 +172,20 @@ impl BucketingKey {
 #[derive(Debug, Clone)]
 pub(crate) struct EntityKey {
     id: Box<str>,
-    words: Box<[u32]>,
+    /// Whether every layout's whole blocks fit in [`Layout::words`]; a longer id is hashed
+    /// from its text.
+    short: bool,
     layouts: [Layout; 4],
 }
 
+/// Whole blocks an entity id may have to be hashed from its layouts (ids up to 32 bytes).
+const SHORT_WORDS: usize = 8;
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Layout {
-    /// Where this layout's whole blocks start in `words`, and how many there are.
-    start: u32,
+    /// The whole blocks after the pending bytes (the first without them), and how many there
+    /// are.
+    words: [u32; SHORT_WORDS],
     full: u32,
     /// The last, partial block (the pending bytes not included) and the total bytes in it.
     tail: u32,
@@ -189,20 +196,27 @@ impl EntityKey {
     /// Cuts `id` into blocks for each alignment.
     pub(crate) fn new(id: &str) -> EntityKey {
         let bytes = id.as_bytes();
-        let mut words = Vec::with_capacity(bytes.len() + 4);
+        let mut short = true;
         let mut layouts = [Layout::default(); 4];
         for (pending, layout) in layouts.iter_mut().enumerate() {
             // The stream is `pending` placeholder bytes followed by the id: the first block
             // takes the id's first `4 - pending` bytes (none when `pending` is 0).
             let head = ((4 - pending) % 4).min(bytes.len());
             let (first, rest) = bytes.split_at(head);
-            let start = words.len() as u32;
+            let mut words = [0; SHORT_WORDS];
+            let mut full = 0;
+            let mut push = |word| {
+                if let Some(slot) = words.get_mut(full) {
+                    *slot = word;
+                }
+                full += 1;
+            };
             let mut tail = 0;
             let mut tail_len = 0;
             if pending != 0 {
                 let word = block(first) << (8 * pending);
                 if pending + first.len() == 4 {
-                    words.push(word);
+                    push(word);
                 } else {
                     tail = word;
                     tail_len = (pending + first.len()) as u32;
@@ -211,22 +225,23 @@ impl EntityKey {
             if tail_len == 0 {
                 let mut blocks = rest.chunks_exact(4);
                 for c in &mut blocks {
-                    words.push(full_block(c));
+                    push(full_block(c));
                 }
                 let rem = blocks.remainder();
                 tail = block(rem);
                 tail_len = rem.len() as u32;
             }
+            short &= full <= SHORT_WORDS;
             *layout = Layout {
-                start,
-                full: words.len() as u32 - start,
+                words,
+                full: full.min(SHORT_WORDS) as u32,
                 tail,
                 tail_len,
             };
         }
         EntityKey {
             id: id.into(),
-            words: words.into_boxed_slice(),
+            short,
             layouts,
         }
     }

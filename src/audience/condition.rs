@@ -5,6 +5,7 @@ use super::semver::Version;
 use super::view::Value as UserValue;
 use super::AttributeView;
 use super::Slots;
+use super::NO_STRING;
 #[cfg(test)]
 use crate::datafile::conditions::RawCondition;
 use crate::datafile::conditions::RawLeaf;
@@ -13,14 +14,21 @@ use crate::value::Attributes;
 use crate::value::{MAX_SAFE_NUMBER, NO_SLOT};
 use serde_json::Value;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
-/// A compiled leaf condition.
+/// A compiled leaf condition. Cloning it (as every rule that names its audience does) shares
+/// the compiled test.
 #[derive(Debug, Clone)]
 pub(crate) struct Condition {
-    /// The attribute the condition reads; `None` when the datafile gave no string name.
-    name: Option<Box<str>>,
-    /// The config's slot for `name` (`NO_SLOT` without a name).
+    /// The config's slot for the attribute (`NO_SLOT` without a name).
     slot: u16,
+    data: Arc<Data>,
+}
+
+#[derive(Debug)]
+struct Data {
+    /// The attribute the condition reads; `None` when the datafile gave no string name.
+    name: Option<Arc<str>>,
     test: Test,
 }
 
@@ -32,8 +40,8 @@ enum NumOp {
     Le,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SemverOp {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SemverOp {
     Eq,
     Gt,
     Ge,
@@ -41,9 +49,24 @@ enum SemverOp {
     Le,
 }
 
+impl SemverOp {
+    /// Whether a user version that compares `ordering` to the target passes.
+    #[inline]
+    pub(super) fn holds(self, ordering: Ordering) -> bool {
+        match self {
+            SemverOp::Eq => ordering == Ordering::Equal,
+            SemverOp::Gt => ordering == Ordering::Greater,
+            SemverOp::Ge => ordering != Ordering::Less,
+            SemverOp::Lt => ordering == Ordering::Less,
+            SemverOp::Le => ordering != Ordering::Greater,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Exact {
-    String(Box<str>),
+    /// The string (shared with the config's table of them) and its id there.
+    String(Arc<str>, u32),
     Number(f64),
     Bool(bool),
 }
@@ -59,6 +82,34 @@ enum Test {
     Substring(Box<str>),
     Semver(SemverOp, Version),
     Qualified(Box<str>),
+}
+
+/// A leaf condition as the flat program evaluates it in place (see
+/// [`Condition::specialised`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Leaf {
+    /// Always unknown.
+    Unknown,
+    /// The attribute is set and not null.
+    Exists,
+    /// The attribute is the string with this id.
+    ExactString(u32),
+    /// The attribute is this boolean.
+    ExactBool(bool),
+    /// The attribute is a valid number that compares so with this one.
+    Number(NumTest, f64),
+    /// The attribute is a version that compares so with the condition's.
+    Semver(SemverOp),
+}
+
+/// A numeric comparison of the user's value with the condition's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NumTest {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
 }
 
 /// A condition number must be finite and at most 2^53 in magnitude; booleans are not numbers.
@@ -79,7 +130,8 @@ impl Condition {
     /// condition that is always unknown.
     #[cfg(test)]
     pub(crate) fn compile(object: &serde_json::Map<String, Value>) -> Condition {
-        match serde_json::from_value(Value::Object(object.clone())) {
+        let value = Value::Object(object.clone());
+        match <RawCondition as serde::Deserialize>::deserialize(&value) {
             Ok(RawCondition::Leaf(leaf)) => Condition::compile_with(&leaf, &mut Slots::default()),
             _ => Condition::compile_with(&RawLeaf::default(), &mut Slots::default()),
         }
@@ -87,8 +139,10 @@ impl Condition {
 
     /// Compiles a leaf object, giving its attribute name a slot in `slots`.
     pub(crate) fn compile_with(leaf: &RawLeaf, slots: &mut Slots) -> Condition {
-        let name = leaf.name.as_deref().map(Box::<str>::from);
-        let slot = name.as_deref().map_or(NO_SLOT, |n| slots.slot(n));
+        let (slot, name) = match leaf.name.as_deref().map(|n| slots.slot_and_name(n)) {
+            Some((slot, name)) => (slot, Some(name)),
+            None => (NO_SLOT, None),
+        };
         let kind_ok = matches!(
             leaf.kind.as_deref(),
             Some("custom_attribute") | Some("third_party_dimension")
@@ -99,12 +153,15 @@ impl Condition {
         } else {
             let match_type = match &leaf.match_type {
                 None => Some("exact"),
-                Some(Ok(s)) => Some(s.as_str()),
+                Some(Ok(s)) => Some(s.as_ref()),
                 Some(Err(())) => None,
             };
             match match_type {
                 Some("exact") => match value {
-                    Value::String(s) => Test::Exact(Exact::String(s.as_str().into())),
+                    Value::String(s) => {
+                        let (id, s) = slots.intern(s);
+                        Test::Exact(Exact::String(s, id))
+                    }
                     Value::Bool(b) => Test::Exact(Exact::Bool(*b)),
                     Value::Number(_) => match condition_number(value) {
                         Some(n) => Test::Exact(Exact::Number(n)),
@@ -154,12 +211,52 @@ impl Condition {
                 _ => Test::Unknown,
             }
         };
-        Condition { name, slot, test }
+        Condition {
+            slot,
+            data: Arc::new(Data { name, test }),
+        }
+    }
+
+    /// The condition in the form the flat program evaluates in place, when it has one.
+    pub(super) fn specialised(&self) -> Option<Leaf> {
+        Some(match &self.data.test {
+            Test::Unknown => Leaf::Unknown,
+            Test::Exists => Leaf::Exists,
+            Test::Exact(Exact::String(_, id)) if *id != NO_STRING => Leaf::ExactString(*id),
+            Test::Exact(Exact::String(..)) => return None,
+            Test::Exact(Exact::Bool(b)) => Leaf::ExactBool(*b),
+            Test::Exact(Exact::Number(n)) => Leaf::Number(NumTest::Eq, *n),
+            Test::Number(op, n) => Leaf::Number(
+                match op {
+                    NumOp::Gt => NumTest::Gt,
+                    NumOp::Ge => NumTest::Ge,
+                    NumOp::Lt => NumTest::Lt,
+                    NumOp::Le => NumTest::Le,
+                },
+                *n,
+            ),
+            Test::Semver(op, _) => Leaf::Semver(*op),
+            Test::Substring(_) | Test::Qualified(_) => return None,
+        })
+    }
+
+    /// The target version of a semver condition.
+    #[inline]
+    pub(super) fn version(&self) -> Option<&Version> {
+        match &self.data.test {
+            Test::Semver(_, v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The config's slot of the attribute the condition reads.
+    pub(super) fn slot(&self) -> u16 {
+        self.slot
     }
 
     /// The segment a `qualified` condition asks for.
     pub(crate) fn segment(&self) -> Option<&str> {
-        match &self.test {
+        match &self.data.test {
             Test::Qualified(s) => Some(s),
             _ => None,
         }
@@ -178,11 +275,11 @@ impl Condition {
         attributes: &AttributeView<'_>,
         segments: &[String],
     ) -> Option<bool> {
-        let user_value = match &self.name {
+        let user_value = match &self.data.name {
             Some(name) => attributes.get(self.slot, name),
             None => None,
         };
-        match &self.test {
+        match &self.data.test {
             Test::Exists => return Some(!matches!(user_value, None | Some(UserValue::Null))),
             Test::Qualified(segment) => {
                 return Some(segments.iter().any(|s| s.as_str() == segment.as_ref()))
@@ -193,9 +290,9 @@ impl Condition {
             None | Some(UserValue::Null) => return None,
             Some(v) => v,
         };
-        match &self.test {
+        match &self.data.test {
             Test::Unknown | Test::Exists | Test::Qualified(_) => None,
-            Test::Exact(Exact::String(s)) => match user_value {
+            Test::Exact(Exact::String(s, _)) => match user_value {
                 UserValue::Str(u) => Some(u == s.as_ref()),
                 _ => None,
             },
@@ -230,13 +327,7 @@ impl Condition {
                     return None;
                 };
                 let ordering = attributes.compare_version(self.slot, u, target)?;
-                Some(match op {
-                    SemverOp::Eq => ordering == Ordering::Equal,
-                    SemverOp::Gt => ordering == Ordering::Greater,
-                    SemverOp::Ge => ordering != Ordering::Less,
-                    SemverOp::Lt => ordering == Ordering::Less,
-                    SemverOp::Le => ordering != Ordering::Greater,
-                })
+                Some(op.holds(ordering))
             }
         }
     }

@@ -7,10 +7,12 @@
 //! unknown does not admit the user.
 
 mod condition;
+mod program;
 mod semver;
 mod view;
 
 pub(crate) use condition::Condition;
+pub(crate) use program::Program;
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
 use crate::datafile::conditions::{LegacyConditions, RawCondition};
@@ -48,7 +50,7 @@ impl<L> Tree<L> {
                 let (op, operands) = match items.first() {
                     None => return Tree::Unknown,
                     Some(RawCondition::Str(s)) if s == "and" || s == "or" || s == "not" => {
-                        (s.as_str(), items.get(1..).unwrap_or(&[]))
+                        (s.as_ref(), items.get(1..).unwrap_or(&[]))
                     }
                     Some(_) => ("or", items.as_slice()),
                 };
@@ -70,12 +72,12 @@ impl<L> Tree<L> {
     /// each leaf as JSON.
     #[cfg(test)]
     pub(crate) fn from_json(value: &Value, leaf: &mut impl FnMut(&Value) -> Option<L>) -> Tree<L> {
-        let Ok(raw) = serde_json::from_value::<RawCondition>(value.clone()) else {
+        let Ok(raw) = <RawCondition as serde::Deserialize>::deserialize(value) else {
             return Tree::Unknown;
         };
         Tree::from_raw(&raw, &mut |node| {
             let json = match node {
-                RawCondition::Str(s) => Value::String(s.clone()),
+                RawCondition::Str(s) => Value::String(s.to_string()),
                 RawCondition::Other(v) => v.clone(),
                 RawCondition::Leaf(l) => serde_json::json!({
                     "name": l.name, "type": l.kind, "value": l.value,
@@ -114,7 +116,7 @@ impl<L> Tree<L> {
 
 /// `and` (`all` true) or `or` (`all` false) over `children` with three-valued logic: the first
 /// child that is not `all` decides; otherwise unknown if any child was unknown.
-#[inline(always)]
+#[cfg(test)]
 fn combine<T>(children: &[T], all: bool, mut eval: impl FnMut(&T) -> Option<bool>) -> Option<bool> {
     let mut unknown = false;
     for child in children {
@@ -131,53 +133,15 @@ fn combine<T>(children: &[T], all: bool, mut eval: impl FnMut(&T) -> Option<bool
     }
 }
 
+#[cfg(test)]
 impl Tree<Condition> {
-    /// Evaluates a leaf in place and calls into anything else.
-    #[inline(always)]
-    fn leaf_or_call(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
-        match self {
-            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
-            other => other.matches(attributes, segments),
-        }
-    }
-
-    /// Evaluates a node in place, its leaf children too, and calls into deeper subtrees: most
-    /// audiences are an `and`/`or` of `and`/`or`s of conditions, which then take no call.
-    #[inline(always)]
-    fn matches_inline(&self, attributes: &AttributeView<'_>, segments: &[String]) -> Option<bool> {
-        match self {
-            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
-            Tree::And(children) => {
-                combine(children, true, |c| c.leaf_or_call(attributes, segments))
-            }
-            Tree::Or(children) => {
-                combine(children, false, |c| c.leaf_or_call(attributes, segments))
-            }
-            other => other.matches(attributes, segments),
-        }
-    }
-
-    /// Evaluates the conditions for a user.
+    /// Evaluates the conditions for a user, node by node (what [`Program`] flattens).
     pub(crate) fn matches(
         &self,
         attributes: &AttributeView<'_>,
         segments: &[String],
     ) -> Option<bool> {
-        match self {
-            Tree::Leaf(c) => c.evaluate_view(attributes, segments),
-            Tree::And(children) => {
-                combine(children, true, |c| c.matches_inline(attributes, segments))
-            }
-            Tree::Or(children) => {
-                combine(children, false, |c| c.matches_inline(attributes, segments))
-            }
-            Tree::Not(child) => child
-                .as_ref()
-                .and_then(|c| c.matches(attributes, segments))
-                .map(|b| !b),
-            Tree::Shared(t) => t.matches(attributes, segments),
-            Tree::Unknown => None,
-        }
+        self.evaluate(&mut |c| c.evaluate_view(attributes, segments))
     }
 }
 
@@ -225,24 +189,36 @@ impl<L> Tree<L> {
 /// a user's attributes are matched to conditions once, not on every evaluation.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slots {
-    map: FastMap<Box<str>, u16>,
+    map: FastMap<Arc<str>, u16>,
     /// Slots some semver condition reads.
     semver: Vec<bool>,
+    /// The values of exact-string conditions, each with a small id, so that a user's string is
+    /// matched to them once and an exact condition compares ids.
+    strings: FastMap<Arc<str>, u32>,
 }
+
+/// The id of a string no exact-string condition compares against.
+pub(crate) const NO_STRING: u32 = u32::MAX;
 
 impl Slots {
     /// The slot of `name`, assigned on first sight. Past `u16::MAX - 1` names, further names
     /// share no slot and are looked up by name.
     pub(crate) fn slot(&mut self, name: &str) -> u16 {
-        if let Some(&s) = self.map.get(name) {
-            return s;
+        self.slot_and_name(name).0
+    }
+
+    /// The slot of `name` (as [`Slots::slot`]) and the name, shared with the table.
+    pub(crate) fn slot_and_name(&mut self, name: &str) -> (u16, Arc<str>) {
+        if let Some((key, &s)) = self.map.get_key_value(name) {
+            return (s, Arc::clone(key));
         }
+        let key: Arc<str> = Arc::from(name);
         match u16::try_from(self.map.len()) {
             Ok(s) if s < crate::value::NO_SLOT => {
-                self.map.insert(name.into(), s);
-                s
+                self.map.insert(Arc::clone(&key), s);
+                (s, key)
             }
-            _ => crate::value::NO_SLOT,
+            _ => (crate::value::NO_SLOT, key),
         }
     }
 
@@ -279,6 +255,30 @@ impl Slots {
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
+
+    /// The id of `value`, a string an exact condition compares against, assigned on first
+    /// sight; [`NO_STRING`] once ids run out.
+    pub(crate) fn intern(&mut self, value: &str) -> (u32, Arc<str>) {
+        if let Some((key, &id)) = self.strings.get_key_value(value) {
+            return (id, Arc::clone(key));
+        }
+        let key: Arc<str> = Arc::from(value);
+        match u32::try_from(self.strings.len()) {
+            Ok(id) if id < NO_STRING => {
+                self.strings.insert(Arc::clone(&key), id);
+                (id, key)
+            }
+            _ => (NO_STRING, key),
+        }
+    }
+
+    /// The id of `value` when some exact condition compares against it, else [`NO_STRING`].
+    pub(crate) fn string_id(&self, value: &str) -> u32 {
+        if self.strings.is_empty() {
+            return NO_STRING;
+        }
+        self.strings.get(value).copied().unwrap_or(NO_STRING)
+    }
 }
 
 /// An audience: its id, name and compiled conditions.
@@ -295,9 +295,10 @@ impl Audience {
     #[cfg(test)]
     pub(crate) fn compile(id: &str, name: &str, conditions: &Value) -> Result<Audience, String> {
         let legacy = match conditions {
-            Value::String(s) => LegacyConditions::Encoded(s.clone()),
+            Value::String(s) => LegacyConditions::Encoded(s.as_str().into()),
             other => LegacyConditions::Tree(
-                serde_json::from_value(other.clone()).map_err(|e| e.to_string())?,
+                <RawCondition as serde::Deserialize>::deserialize(other)
+                    .map_err(|e| e.to_string())?,
             ),
         };
         Audience::compile_legacy(id, name, &legacy, &mut Slots::default())

@@ -185,7 +185,38 @@ impl Version {
     /// [`Version::compare_user`]).
     #[inline]
     pub(crate) fn compare_cached(&self, user: &SpansView<'_>) -> Option<Ordering> {
-        compare(self, user)
+        self.compare_numbers(user.spans)
+            .or_else(|| compare(self, user))
+    }
+
+    /// The comparison when this target is all small numbers without a suffix and the user's
+    /// parts it reaches are small numbers too: what [`compare`] gives then, without cutting
+    /// or reading any text. `None` when the fast path does not apply.
+    #[inline]
+    pub(crate) fn compare_numbers(&self, user: &VersionSpans) -> Option<Ordering> {
+        let count = self.parts.len();
+        let all = |n: usize| (1u8 << n) - 1;
+        if count > 3 || self.pre_release || self.build || self.numbers.fits != all(count) {
+            return None;
+        }
+        let reached = count.min(usize::from(user.len));
+        if user.numbers.fits & all(reached) != all(reached) {
+            return None;
+        }
+        for idx in 0..count {
+            if idx >= usize::from(user.len) {
+                return Some(Ordering::Less);
+            }
+            match user.numbers.get(idx)?.cmp(&self.numbers.get(idx)?) {
+                Ordering::Equal => {}
+                other => return Some(other),
+            }
+        }
+        Some(if user.pre_release {
+            Ordering::Less
+        } else {
+            Ordering::Equal
+        })
     }
 
     /// Compares `user` against this target version: `Some(Greater)` when the user's version is
@@ -408,6 +439,45 @@ mod tests {
             ("2.1.3-beta1+beta3", "2.1.3-beta1+beta2"),
         ] {
             assert_eq!(cmp(t, u), Some(Ordering::Less), "{t} vs {u}");
+        }
+    }
+
+    #[test]
+    fn the_number_fast_path_agrees_with_the_general_comparison() {
+        let versions = [
+            "1",
+            "2",
+            "1.0",
+            "1.2",
+            "1.2.3",
+            "1.2.4",
+            "1.10.0",
+            "2.0.0",
+            "1.2.3-beta",
+            "1.2.3-5",
+            "1.2-5",
+            "1.2+7",
+            "1.2.3+build",
+            "01.002.3",
+            "1.2.99999999999999999999",
+            "0.0.0",
+            "3.0.0-1",
+            "1.2.3-",
+        ];
+        for target in versions {
+            let t = Version::parse(target).unwrap();
+            for user in versions {
+                let spans = VersionSpans::of(user).unwrap();
+                let expected = compare(&t, &VersionRef::parse(user).unwrap());
+                assert_eq!(
+                    t.compare_cached(&spans.view(user)),
+                    expected,
+                    "{target} vs {user}"
+                );
+                if let Some(fast) = t.compare_numbers(&spans) {
+                    assert_eq!(Some(fast), expected, "fast: {target} vs {user}");
+                }
+            }
         }
     }
 

@@ -58,10 +58,13 @@ impl<'a> From<&'a AttributeValue> for Value<'a> {
 
 /// One slot of a resolved user.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Slot {
+pub(super) enum Slot {
     Missing,
-    /// A string at `start..start + len` of the resolution's text.
+    /// A string at `start..start + len` of the resolution's text, and its id among the
+    /// config's exact-condition strings ([`super::NO_STRING`] when no condition compares
+    /// against it).
     Str {
+        id: u32,
         start: u32,
         len: u32,
     },
@@ -75,8 +78,6 @@ enum Slot {
 /// What is known of the version in a slot.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum CachedVersion {
-    /// Not parsed (the slot is not read by a semver condition, or holds no string).
-    NotParsed,
     /// The string is not a valid version.
     Invalid,
     /// The string parses to these parts.
@@ -89,8 +90,9 @@ pub(crate) struct Resolution {
     slots: Box<[Slot]>,
     /// The string values of the resolved slots, one after another.
     text: Box<str>,
-    /// Slot → parsed version, for slots semver conditions read (empty if there are none).
-    versions: Box<[CachedVersion]>,
+    /// The parsed version of each slot a semver condition reads and the user gave a string
+    /// (usually none or one, so a user's resolution stays small).
+    versions: Box<[(u16, CachedVersion)]>,
 }
 
 impl Resolution {
@@ -110,7 +112,11 @@ impl Resolution {
                         match (u32::try_from(text.len()), u32::try_from(s.len())) {
                             (Ok(start), Ok(len)) => {
                                 text.push_str(s);
-                                Slot::Str { start, len }
+                                Slot::Str {
+                                    id: slots.string_id(s),
+                                    start,
+                                    len,
+                                }
                             }
                             // Beyond 4 GiB of text: the attribute reads as absent.
                             _ => Slot::Missing,
@@ -125,18 +131,20 @@ impl Resolution {
             })
             .collect();
         let text: Box<str> = text.into();
-        let versions: Box<[CachedVersion]> = if slots.has_semver() {
+        let versions: Box<[(u16, CachedVersion)]> = if slots.has_semver() {
             table
                 .iter()
                 .enumerate()
-                .map(|(slot, value)| match value {
-                    Slot::Str { start, len } if slots.is_semver(slot) => {
+                .filter_map(|(slot, value)| match value {
+                    Slot::Str { start, len, .. } if slots.is_semver(slot) => {
                         let s = text
                             .get(*start as usize..(*start as usize + *len as usize))
                             .unwrap_or("");
-                        VersionSpans::of(s).map_or(CachedVersion::Invalid, CachedVersion::Valid)
+                        let version = VersionSpans::of(s)
+                            .map_or(CachedVersion::Invalid, CachedVersion::Valid);
+                        Some((u16::try_from(slot).ok()?, version))
                     }
-                    _ => CachedVersion::NotParsed,
+                    _ => None,
                 })
                 .collect()
         } else {
@@ -149,11 +157,35 @@ impl Resolution {
         }
     }
 
+    /// What the user has in `slot` (`None` past the table: no such slot).
+    #[inline(always)]
+    pub(super) fn slot(&self, slot: u16) -> Option<Slot> {
+        self.slots.get(usize::from(slot)).copied()
+    }
+
+    /// The version parsed from the string in `slot`, when it was parsed and is valid.
+    #[inline(always)]
+    pub(super) fn version(&self, slot: u16) -> Option<&VersionSpans> {
+        match self.cached_version(slot)? {
+            CachedVersion::Valid(spans) => Some(spans),
+            CachedVersion::Invalid => None,
+        }
+    }
+
+    /// What is known of the version in `slot`: `None` when it was not parsed.
+    #[inline(always)]
+    fn cached_version(&self, slot: u16) -> Option<&CachedVersion> {
+        self.versions
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, version)| version)
+    }
+
     #[inline]
     fn value(&self, slot: u16) -> Option<Value<'_>> {
         Some(match *self.slots.get(usize::from(slot))? {
             Slot::Missing => return None,
-            Slot::Str { start, len } => Value::Str(
+            Slot::Str { start, len, .. } => Value::Str(
                 self.text
                     .get(start as usize..start as usize + len as usize)
                     .unwrap_or(""),
@@ -194,6 +226,12 @@ impl<'a> AttributeView<'a> {
         }
     }
 
+    /// The resolution the view reads through, if any.
+    #[inline]
+    pub(super) fn resolution(&self) -> Option<&'a Resolution> {
+        self.resolution
+    }
+
     /// The value of the attribute in `slot`, named `name`.
     #[inline]
     pub(crate) fn get(&self, slot: u16, name: &str) -> Option<Value<'a>> {
@@ -213,13 +251,10 @@ impl<'a> AttributeView<'a> {
         text: &'a str,
         target: &Version,
     ) -> Option<std::cmp::Ordering> {
-        let cached = self
-            .resolution
-            .and_then(|r| r.versions.get(usize::from(slot)));
-        match cached {
+        match self.resolution.and_then(|r| r.cached_version(slot)) {
             Some(CachedVersion::Valid(spans)) => target.compare_cached(&spans.view(text)),
             Some(CachedVersion::Invalid) => None,
-            Some(CachedVersion::NotParsed) | None => target.compare_user(&VersionRef::parse(text)?),
+            None => target.compare_user(&VersionRef::parse(text)?),
         }
     }
 }

@@ -182,6 +182,8 @@ pub struct ClientBuilder {
 enum DatafileSource {
     Bytes(Vec<u8>),
     Path(std::path::PathBuf),
+    /// Already parsed (by [`Client::from_datafile`], which so need not copy the bytes).
+    Config(Box<ProjectConfig>),
 }
 
 impl ClientBuilder {
@@ -264,6 +266,7 @@ impl ClientBuilder {
         let config = match self.datafile {
             None => None,
             Some(DatafileSource::Bytes(bytes)) => Some(ProjectConfig::from_datafile(&bytes)?),
+            Some(DatafileSource::Config(config)) => Some(*config),
             Some(DatafileSource::Path(path)) => {
                 let bytes = std::fs::read(&path).map_err(|source| DatafileError::Io {
                     path: path.clone(),
@@ -320,7 +323,12 @@ impl Client {
 
     /// A client deciding from `datafile` (JSON text or bytes).
     pub fn from_datafile(datafile: impl AsRef<[u8]>) -> Result<Client, ClientError> {
-        Client::builder().datafile(datafile).build()
+        let config = ProjectConfig::from_datafile(datafile)?;
+        ClientBuilder {
+            datafile: Some(DatafileSource::Config(Box::new(config))),
+            ..ClientBuilder::default()
+        }
+        .build()
     }
 
     /// A client deciding from the datafile at `path`.

@@ -321,6 +321,7 @@ impl UserContext {
         Decisions { list }
     }
 
+    #[inline]
     fn profile_tracker(&self, options: OptionSet) -> Option<ProfileTracker<'_>> {
         if options.has(DecideOption::IgnoreUserProfileService) {
             return None;

@@ -3,7 +3,7 @@
 //! ones, feature-rollout injection, holdout scoping) and types every variable value once.
 
 use super::*;
-use crate::audience::{Audience, Slots};
+use crate::audience::{Audience, Program, Slots};
 use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,7 +33,7 @@ impl Builder {
                     variables: v
                         .variables
                         .iter()
-                        .map(|u| (boxed(&u.id), boxed(&u.value)))
+                        .map(|u| (boxed(&u.id), Arc::from(u.value.as_str())))
                         .collect(),
                 });
                 (self.variations.len() - 1) as u32
@@ -74,7 +74,7 @@ impl Builder {
         match conditions {
             Some(RawCondition::List(items)) if items.is_empty() => None,
             Some(raw) => Some(Tree::from_raw(raw, &mut |node| match node {
-                RawCondition::Str(id) => self.audience_index.get(id.as_str()).copied(),
+                RawCondition::Str(id) => self.audience_index.get(id.as_ref()).copied(),
                 _ => None,
             })),
             None if ids.is_empty() => None,
@@ -100,7 +100,7 @@ impl Builder {
         let audience = self.audience(audience_conditions, audience_ids);
         let matcher = audience
             .as_ref()
-            .map(|tree| tree.inline(&self.audiences).simplified());
+            .map(|tree| Program::new(&tree.inline(&self.audiences).simplified()));
         self.rules.push(Rule {
             id: boxed(id),
             key: boxed(key),
@@ -232,10 +232,28 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         });
     }
 
+    // The rule and variation tables are sized up front: they are large, and growing them
+    // would copy every rule built so far.
+    let grouped = d.groups.iter().flat_map(|g| &g.experiments);
+    let delivery = d.rollouts.iter().flat_map(|r| &r.experiments);
+    let holdouts = d.holdouts.iter().chain(&d.local_holdouts);
+    let rule_count = d.experiments.len()
+        + grouped.clone().count()
+        + delivery.clone().count()
+        + holdouts.clone().count();
+    let variation_count = d
+        .experiments
+        .iter()
+        .chain(grouped)
+        .map(|e| e.variations.len());
+    let variation_count = variation_count
+        .chain(delivery.map(|e| e.variations.len()))
+        .chain(holdouts.map(|h| h.variations.len()))
+        .sum();
     let mut b = Builder {
         audiences,
-        variations: Vec::new(),
-        rules: Vec::new(),
+        variations: Vec::with_capacity(variation_count),
+        rules: Vec::with_capacity(rule_count),
         audience_index,
     };
 
@@ -375,13 +393,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .iter()
             .map(|v| VariableDef {
                 id: boxed(&v.id),
-                key: boxed(&v.key),
+                key: Arc::from(v.key.as_str()),
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
-                default: boxed(&v.default_value),
+                default: Arc::from(v.default_value.as_str()),
             })
             .collect();
         let mut variable_sets = vec![
-            typed_set(&variables, |v| Some(&v.default)),
+            typed_set(&variables, |v| Some(Arc::clone(&v.default))),
             typed_set(&variables, |_| None),
         ];
         let mut variation_sets = Vec::new();
@@ -403,7 +421,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                         .iter()
                         .rev()
                         .find(|(id, _)| *id == def.id)
-                        .map_or(&*def.default, |(_, value)| &**value),
+                        .map_or(&def.default, |(_, value)| value)
+                        .clone(),
                 )
             });
             variation_sets.push((v, variable_sets.len() as u32));
@@ -484,13 +503,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 }
 
 /// Types every variable of a flag, `value_of` giving each one's raw value.
-fn typed_set<'v>(
-    defs: &'v [VariableDef],
-    value_of: impl Fn(&'v VariableDef) -> Option<&'v str>,
+fn typed_set(
+    defs: &[VariableDef],
+    value_of: impl Fn(&VariableDef) -> Option<Arc<str>>,
 ) -> Variables {
     Variables::from_raw(
         defs.iter()
-            .map(|v| (v.key.clone(), value_of(v).map(Box::from), v.kind))
+            .map(|v| (Arc::clone(&v.key), value_of(v), v.kind))
             .collect(),
     )
 }

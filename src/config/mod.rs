@@ -16,10 +16,11 @@ pub use view::{
     ViewVariation,
 };
 
-use crate::audience::{Audience, Condition, Slots, Tree};
+use crate::audience::{Audience, Program, Slots, Tree};
 use crate::bucketing::{EntityKey, Range};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
+use std::sync::Arc;
 
 /// Where the project's events go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +54,9 @@ pub(crate) struct Variation {
     pub id: Box<str>,
     pub key: Box<str>,
     pub feature_enabled: bool,
-    /// `(variable id, raw value)` as the datafile gives them.
-    pub variables: Vec<(Box<str>, Box<str>)>,
+    /// `(variable id, raw value)` as the datafile gives them (the value shared with the
+    /// flag's typed variable sets).
+    pub variables: Vec<(Box<str>, Arc<str>)>,
 }
 
 /// An experiment, delivery rule or holdout.
@@ -78,8 +80,9 @@ pub(crate) struct Rule {
     pub traffic: Vec<Range<Option<u32>>>,
     /// `None`: everyone qualifies.
     pub audience: Option<Tree<u32>>,
-    /// `audience` with each audience's conditions inlined: what a decision evaluates.
-    pub matcher: Option<Tree<Condition>>,
+    /// `audience` with each audience's conditions inlined and flattened: what a decision
+    /// evaluates.
+    pub matcher: Option<Program>,
     /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
     pub whitelist: FastMap<Box<str>, Option<u32>>,
     /// The mutual-exclusion group gating this rule (random policy only).
@@ -109,9 +112,10 @@ pub(crate) struct Group {
 #[derive(Debug, Clone)]
 pub(crate) struct VariableDef {
     pub id: Box<str>,
-    pub key: Box<str>,
+    /// The key and the default value, shared with the flag's typed variable sets.
+    pub key: Arc<str>,
     pub kind: VariableType,
-    pub default: Box<str>,
+    pub default: Arc<str>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Flag variable values, typed once at load the way the official SDKs type them at decide time.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The type a flag variable declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,8 +206,8 @@ pub struct Variables {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    key: Box<str>,
-    raw: Option<Box<str>>,
+    key: Arc<str>,
+    raw: Option<Arc<str>>,
     kind: VariableType,
     typed: OnceLock<VariableValue>,
 }
@@ -234,7 +234,7 @@ impl PartialEq for Variables {
 impl Variables {
     /// Variables from `(key, raw value, type)`; `None` raw values type as the official SDKs
     /// type a missing value.
-    pub(crate) fn from_raw(entries: Vec<(Box<str>, Option<Box<str>>, VariableType)>) -> Variables {
+    pub(crate) fn from_raw(entries: Vec<(Arc<str>, Option<Arc<str>>, VariableType)>) -> Variables {
         Variables {
             entries: entries
                 .into_iter()

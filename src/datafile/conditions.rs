@@ -2,127 +2,242 @@
 //! operator, audience ids, and leaf condition objects. Read straight from the JSON without
 //! building a generic JSON value, because a datafile holds hundreds of them.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
-/// One node of a condition tree as written.
+/// One node of a condition tree as written; its strings are borrowed from the document unless
+/// they hold escapes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum RawCondition {
+pub(crate) enum RawCondition<'a> {
     /// A list: an operator string first, or an implicit `or`.
-    List(Vec<RawCondition>),
+    List(Vec<RawCondition<'a>>),
     /// A string: an operator inside a list, or an audience id leaf.
-    Str(String),
+    Str(Cow<'a, str>),
     /// A leaf condition object.
-    Leaf(RawLeaf),
+    Leaf(RawLeaf<'a>),
     /// Any other JSON value (a number, a boolean, null).
     Other(Value),
 }
 
 /// A leaf condition object: `{"name", "type", "match", "value"}`; other keys are ignored.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct RawLeaf {
+pub(crate) struct RawLeaf<'a> {
     /// `name`, when a string.
-    pub name: Option<String>,
+    pub name: Option<Cow<'a, str>>,
     /// `type`, when a string.
-    pub kind: Option<String>,
+    pub kind: Option<Cow<'a, str>>,
     /// `match`: absent or null is `None`; a string is `Some(Ok)`; anything else `Some(Err)`.
-    pub match_type: Option<Result<String, ()>>,
+    pub match_type: Option<Result<Cow<'a, str>, ()>>,
     /// `value` (null when absent).
     pub value: Value,
 }
 
-impl<'de> Deserialize<'de> for RawCondition {
+impl<'de: 'a, 'a> Deserialize<'de> for RawCondition<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ConditionVisitor)
+        deserializer.deserialize_any(ConditionVisitor(PhantomData))
     }
 }
 
-struct ConditionVisitor;
+struct ConditionVisitor<'a>(PhantomData<&'a ()>);
 
-impl<'de> Visitor<'de> for ConditionVisitor {
-    type Value = RawCondition;
+impl<'de: 'a, 'a> Visitor<'de> for ConditionVisitor<'a> {
+    type Value = RawCondition<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a condition list, an audience id or a condition object")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawCondition, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawCondition<'a>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(item) = seq.next_element::<RawCondition>()? {
+        while let Some(item) = seq.next_element::<RawCondition<'a>>()? {
             items.push(item);
         }
         Ok(RawCondition::List(items))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCondition, E> {
-        Ok(RawCondition::Str(v.to_owned()))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<RawCondition<'a>, E> {
+        Ok(RawCondition::Str(Cow::Borrowed(v)))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<RawCondition, E> {
-        Ok(RawCondition::Str(v))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCondition<'a>, E> {
+        Ok(RawCondition::Str(Cow::Owned(v.to_owned())))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawCondition, A::Error> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<RawCondition<'a>, E> {
+        Ok(RawCondition::Str(Cow::Owned(v)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawCondition<'a>, A::Error> {
         let mut leaf = RawLeaf::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let value: Value = map.next_value()?;
-            match key.as_ref() {
-                "name" => leaf.name = string(value),
-                "type" => leaf.kind = string(value),
-                "match" => {
-                    leaf.match_type = match value {
-                        Value::Null => None,
-                        Value::String(s) => Some(Ok(s)),
-                        _ => Some(Err(())),
+        while let Some(key) = map.next_key::<LeafKey>()? {
+            match key {
+                LeafKey::Name => leaf.name = map.next_value::<Scalar<'a>>()?.string(),
+                LeafKey::Type => leaf.kind = map.next_value::<Scalar<'a>>()?.string(),
+                LeafKey::Match => {
+                    leaf.match_type = match map.next_value::<Scalar<'a>>()? {
+                        Scalar::Null => None,
+                        Scalar::Str(s) => Some(Ok(s)),
+                        Scalar::Other => Some(Err(())),
                     }
                 }
-                "value" => leaf.value = value,
-                _ => {}
+                LeafKey::Value => leaf.value = map.next_value()?,
+                LeafKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(RawCondition::Leaf(leaf))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawCondition, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawCondition<'a>, E> {
         Ok(RawCondition::Other(Value::Bool(v)))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCondition, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCondition<'a>, E> {
         Ok(RawCondition::Other(Value::from(v)))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCondition, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCondition<'a>, E> {
         Ok(RawCondition::Other(Value::from(v)))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawCondition, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawCondition<'a>, E> {
         Ok(RawCondition::Other(Value::from(v)))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<RawCondition, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<RawCondition<'a>, E> {
         Ok(RawCondition::Other(Value::Null))
     }
 }
 
-fn string(value: Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s),
-        _ => None,
+/// A key of a leaf condition object, read without copying it.
+enum LeafKey {
+    Name,
+    Type,
+    Match,
+    Value,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for LeafKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(LeafKeyVisitor)
+    }
+}
+
+struct LeafKeyVisitor;
+
+impl Visitor<'_> for LeafKeyVisitor {
+    type Value = LeafKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a condition key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<LeafKey, E> {
+        Ok(match v {
+            "name" => LeafKey::Name,
+            "type" => LeafKey::Type,
+            "match" => LeafKey::Match,
+            "value" => LeafKey::Value,
+            _ => LeafKey::Other,
+        })
+    }
+}
+
+/// A leaf's `name`, `type` or `match`: a string (borrowed when it can be), null, or any other
+/// JSON value (read and dropped).
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Null,
+    Other,
+}
+
+impl<'a> Scalar<'a> {
+    fn string(self) -> Option<Cow<'a, str>> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            Scalar::Null | Scalar::Other => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor(PhantomData))
+    }
+}
+
+struct ScalarVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ScalarVisitor<'a> {
+    type Value = Scalar<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'a>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'a>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
     }
 }
 
 /// A legacy audience's `conditions`: a string holding a condition tree, or (tolerated) the tree
 /// itself.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum LegacyConditions {
+pub(crate) enum LegacyConditions<'a> {
     /// A JSON-encoded tree, not yet parsed.
-    Encoded(String),
+    Encoded(Cow<'a, str>),
     /// A tree given directly.
-    Tree(RawCondition),
+    Tree(RawCondition<'a>),
 }
 
-impl<'de> Deserialize<'de> for LegacyConditions {
+impl<'de: 'a, 'a> Deserialize<'de> for LegacyConditions<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match RawCondition::deserialize(deserializer)? {
             RawCondition::Str(s) => Ok(LegacyConditions::Encoded(s)),

@@ -121,7 +121,8 @@ pub(crate) struct Audience<'a> {
     #[serde(default)]
     #[serde(borrow)]
     pub name: Text<'a>,
-    pub conditions: LegacyConditions,
+    #[serde(borrow)]
+    pub conditions: LegacyConditions<'a>,
 }
 
 /// `typedAudiences[]`: an audience whose conditions are a JSON tree.
@@ -132,7 +133,8 @@ pub(crate) struct TypedAudience<'a> {
     #[serde(default)]
     #[serde(borrow)]
     pub name: Text<'a>,
-    pub conditions: RawCondition,
+    #[serde(borrow)]
+    pub conditions: RawCondition<'a>,
 }
 
 /// `trafficAllocation[]` entry.
@@ -187,7 +189,8 @@ pub(crate) struct Experiment<'a> {
     #[serde(borrow)]
     pub audience_ids: Vec<Text<'a>>,
     #[serde(default)]
-    pub audience_conditions: Option<RawCondition>,
+    #[serde(borrow)]
+    pub audience_conditions: Option<RawCondition<'a>>,
     #[serde(borrow)]
     pub forced_variations: HashMap<Text<'a>, Text<'a>>,
     #[serde(default, rename = "type")]
@@ -221,7 +224,8 @@ pub(crate) struct RolloutRule<'a> {
     #[serde(borrow)]
     pub audience_ids: Vec<Text<'a>>,
     #[serde(default)]
-    pub audience_conditions: Option<RawCondition>,
+    #[serde(borrow)]
+    pub audience_conditions: Option<RawCondition<'a>>,
 }
 
 /// `groups[]`: a mutual-exclusion group.
@@ -332,7 +336,8 @@ pub(crate) struct Holdout<'a> {
     #[serde(borrow)]
     pub audience_ids: Vec<Text<'a>>,
     #[serde(default)]
-    pub audience_conditions: Option<RawCondition>,
+    #[serde(borrow)]
+    pub audience_conditions: Option<RawCondition<'a>>,
     #[serde(default)]
     #[serde(borrow)]
     pub included_rules: Option<Vec<Text<'a>>>,

@@ -315,6 +315,13 @@ fn bucket(
             }
         }
     }
+    // Every bucket is below the first range's end when it reaches the last bucket, so a rule
+    // whose first range covers all traffic needs no hash (unless the reasons show the bucket).
+    if let Some(first) = rule.traffic.first() {
+        if first.end >= bucketing::MAX_TRAFFIC_VALUE && !reasons.enabled() {
+            return first.entity;
+        }
+    }
     let value = bucketing_id.bucket_entity(&rule.hash_key);
     reasons.add(|| format!("bucket {value} in {:?}", rule.key));
     let found = bucketing::find(&rule.traffic, value).copied().flatten();
