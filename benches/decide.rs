@@ -109,10 +109,27 @@ fn init(c: &mut Criterion) {
     let bytes = datafile();
     let mut group = c.benchmark_group("init");
     group.measurement_time(Duration::from_secs(5));
+    // The whole client: the config, and the event thread started.
     group.bench_function("client_from_333kb_datafile", |b| {
         b.iter_batched(
             || bytes.clone(),
             |d| black_box(Client::from_datafile(d).expect("client")),
+            BatchSize::SmallInput,
+        )
+    });
+    // The config alone (a client without events).
+    group.bench_function("client_without_events_from_333kb_datafile", |b| {
+        b.iter_batched(
+            || bytes.clone(),
+            |d| {
+                black_box(
+                    Client::builder()
+                        .datafile(d)
+                        .without_events()
+                        .build()
+                        .expect("client"),
+                )
+            },
             BatchSize::SmallInput,
         )
     });
