@@ -149,11 +149,34 @@ pub struct ProcessorStats {
 /// A log-event listener.
 pub(super) type Listener = Arc<dyn Fn(&LogEvent, &DispatchOutcome) + Send + Sync>;
 
-/// What the processor's handle and its thread share.
+/// A zero-sized field that starts the fields after it on a new cache line (two lines, for
+/// adjacent-line prefetch), so that what producers write and what the event thread writes do
+/// not share one.
 #[derive(Default)]
+#[repr(align(128))]
+pub(super) struct LineBreak;
+
+/// What the processor's handle and its thread share: the fields producers touch on every
+/// event first, then, on lines of their own, the ones the event thread writes.
+#[derive(Default)]
+#[repr(C)]
 pub(super) struct Shared {
     /// See [`ProcessorStats::queued`].
     pub(super) queued: AtomicU64,
+    /// Makes "not closed, so enqueue" atomic with respect to close, so no event is accepted
+    /// after the thread's final drain.
+    pub(super) gate: RwLock<()>,
+    /// Set by close, under the write side of `gate`: `process` refuses events.
+    pub(super) closed: AtomicBool,
+    /// Whether a queue-full warning was logged for the current burst of drops.
+    pub(super) overflowing: AtomicBool,
+    /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
+    /// by the thread when it wakes; while set, producers send no further wake-ups.
+    pub(super) wake_pending: AtomicBool,
+    /// Whether a drop after close was logged.
+    pub(super) warned_closed: AtomicBool,
+    /// Starts the event thread's fields.
+    _line: LineBreak,
     /// See [`ProcessorStats::dispatched`].
     pub(super) dispatched: AtomicU64,
     /// See [`ProcessorStats::dropped`].
@@ -162,20 +185,8 @@ pub(super) struct Shared {
     pub(super) failed: AtomicU64,
     /// Set (once) by a 401/403: nothing more is sent.
     pub(super) disabled: AtomicBool,
-    /// Set by close, under the write side of `gate`: `process` refuses events.
-    pub(super) closed: AtomicBool,
-    /// Makes "not closed, so enqueue" atomic with respect to close, so no event is accepted
-    /// after the thread's final drain.
-    pub(super) gate: RwLock<()>,
     /// When close must be done by; set by close before it wakes the thread.
     pub(super) close_deadline: Mutex<Option<Instant>>,
-    /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
-    /// by the thread when it wakes; while set, producers send no further wake-ups.
-    pub(super) wake_pending: AtomicBool,
-    /// Whether a queue-full warning was logged for the current burst of drops.
-    pub(super) overflowing: AtomicBool,
-    /// Whether a drop after close was logged.
-    pub(super) warned_closed: AtomicBool,
     /// Log-event listeners by id.
     pub(super) listeners: Mutex<Vec<(u64, Listener)>>,
     /// The next listener id.

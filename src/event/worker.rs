@@ -64,7 +64,7 @@ impl Worker {
             if ticked {
                 self.flush_batch(channels);
             }
-            if self.closing.is_none() {
+            if self.closing.is_none() && self.shared.closed.load(Ordering::Acquire) {
                 self.closing = self.shared.deadline();
             }
             if let Some(deadline) = self.closing {
