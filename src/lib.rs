@@ -85,6 +85,7 @@ pub use event::dispatcher::{
 pub use event::http::{HttpDispatcher, HttpDispatcherBuilder};
 pub use event::payload::LogEvent;
 pub use event::processor::{BatchEventProcessor, ProcessorOptions, ProcessorStats};
+pub use event::spool::{SpoolOptions, SpoolSync};
 pub use event::UserEvent;
 pub use manager::{
     ConfigManager, DatafileSink, ManagerError, PollingConfigManager, PollingOptions,

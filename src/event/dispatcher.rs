@@ -92,6 +92,13 @@ pub enum DispatchError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The event spool directory could not be opened or read.
+    Spool {
+        /// The directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// The batch processor could not start its `decisive-events` thread.
     Spawn(std::io::Error),
 }
@@ -102,6 +109,9 @@ impl fmt::Display for DispatchError {
             DispatchError::Open { path, .. } => {
                 write!(f, "cannot open event file {}", path.display())
             }
+            DispatchError::Spool { path, .. } => {
+                write!(f, "cannot open the event spool {}", path.display())
+            }
             DispatchError::Spawn(_) => f.write_str("cannot start the decisive-events thread"),
         }
     }
@@ -110,7 +120,9 @@ impl fmt::Display for DispatchError {
 impl std::error::Error for DispatchError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DispatchError::Open { source, .. } | DispatchError::Spawn(source) => Some(source),
+            DispatchError::Open { source, .. }
+            | DispatchError::Spool { source, .. }
+            | DispatchError::Spawn(source) => Some(source),
         }
     }
 }

@@ -19,6 +19,7 @@ mod ids;
 pub(crate) mod json;
 pub(crate) mod payload;
 pub(crate) mod processor;
+pub(crate) mod spool;
 pub(crate) mod tags;
 mod uuid;
 mod worker;

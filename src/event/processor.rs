@@ -10,6 +10,7 @@
 use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use super::json::JsonWriter;
 use super::payload::{BatchItem, ContextRef, Fragments};
+use super::spool::{Spool, SpoolOptions};
 use super::worker::{Channels, Worker};
 use super::{Decided, LogEvent, Tracked, UserEvent};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -64,6 +65,10 @@ pub struct ProcessorOptions {
     /// The longest wait a `Retry-After` from the event service can ask for (default 60 s);
     /// a longer one is cut to this, with a warning. Close never waits for it.
     pub max_retry_after: Duration,
+    /// A durable spool (off by default): batches are written to this directory before they
+    /// are sent and kept there until delivered or finally rejected, across retries running
+    /// out, close and crashes; a processor started on the same directory sends what it finds.
+    pub spool: Option<SpoolOptions>,
 }
 
 impl Default for ProcessorOptions {
@@ -77,6 +82,7 @@ impl Default for ProcessorOptions {
             retry_backoff: DEFAULT_RETRY_BACKOFF,
             max_retry_backoff: DEFAULT_MAX_RETRY_BACKOFF,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            spool: None,
         }
     }
 }
@@ -142,6 +148,10 @@ pub struct ProcessorStats {
     pub dropped: u64,
     /// Events whose batch was rejected, refused (401/403) or ran out of retries.
     pub failed: u64,
+    /// Events kept in the spool for a later attempt (retries ran out, or close came first);
+    /// always 0 without a spool. Batches a previous process left count here when they are
+    /// found, and move to `dispatched`, `failed` or `dropped` as they are sent or evicted.
+    pub spooled: u64,
     /// Whether sending stopped after the service answered 401 or 403.
     pub disabled: bool,
 }
@@ -183,6 +193,8 @@ pub(super) struct Shared {
     pub(super) dropped: AtomicU64,
     /// See [`ProcessorStats::failed`].
     pub(super) failed: AtomicU64,
+    /// See [`ProcessorStats::spooled`].
+    pub(super) spooled: AtomicU64,
     /// Set (once) by a 401/403: nothing more is sent.
     pub(super) disabled: AtomicBool,
     /// When close must be done by; set by close before it wakes the thread.
@@ -197,6 +209,13 @@ impl Shared {
     /// Adds `n` to a counter.
     pub(super) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Takes `n` from a counter (never below zero).
+    pub(super) fn sub(counter: &AtomicU64, n: u64) {
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+            Some(c.saturating_sub(n))
+        });
     }
 
     /// The close deadline, once close was called.
@@ -293,11 +312,35 @@ impl BatchEventProcessor {
         options: ProcessorOptions,
     ) -> Result<BatchEventProcessor, DispatchError> {
         let options = options.validated();
+        let (spool, recovered) = match &options.spool {
+            None => (None, Vec::new()),
+            Some(spool_options) => {
+                let (spool, recovered) =
+                    Spool::open(spool_options.clone()).map_err(|source| DispatchError::Spool {
+                        path: spool_options.dir.clone(),
+                        source,
+                    })?;
+                if !recovered.batches.is_empty() || recovered.skipped > 0 {
+                    log::info!(
+                        target: "decisive",
+                        "event spool {}: {} batches to send, {} unusable files skipped",
+                        spool_options.dir.display(),
+                        recovered.batches.len(),
+                        recovered.skipped
+                    );
+                }
+                (Some(spool), recovered.batches)
+            }
+        };
         let (inbox_tx, inbox_rx) = bounded(options.queue_capacity);
         let (control_tx, control_rx) = bounded(CONTROL_CAPACITY);
         let (done_tx, done_rx) = bounded::<()>(0);
         let shared = Arc::new(Shared::default());
+        let found: u64 = recovered.iter().map(|(_, e)| e.event_count as u64).sum();
+        Shared::add(&shared.spooled, found);
         let worker = Worker {
+            spool,
+            pending: recovered.into(),
             dispatcher: Box::new(dispatcher),
             options: options.clone(),
             shared: Arc::clone(&shared),
@@ -498,6 +541,7 @@ impl BatchEventProcessor {
             dispatched: s.dispatched.load(Ordering::Acquire),
             dropped: s.dropped.load(Ordering::Acquire),
             failed: s.failed.load(Ordering::Acquire),
+            spooled: s.spooled.load(Ordering::Acquire),
             disabled: s.disabled.load(Ordering::Acquire),
         }
     }

@@ -6,12 +6,25 @@ use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::payload::BatchItem;
 use super::payload::{log_event_with, Fragments};
 use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
+use super::spool::Spool;
 use super::LogEvent;
 use crossbeam_channel::{select, tick, Receiver, Sender};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What became of a request, for the caller of `deliver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Counted for good (delivered, failed or dropped): its spool file can go.
+    Done,
+    /// Kept in the spool for a later attempt.
+    Kept,
+    /// Too large: nothing counted; the caller sends it in parts.
+    TooLarge,
+}
 
 /// The thread's ends of the channels.
 pub(super) struct Channels {
@@ -41,6 +54,11 @@ pub(super) struct Worker {
     pub(super) abandoned: bool,
     /// Text pieces of the current config's impressions.
     pub(super) fragments: Fragments,
+    /// The durable spool, when configured.
+    pub(super) spool: Option<Spool>,
+    /// Spooled batches waiting for another attempt (found at start, or kept when their
+    /// retries ran out), oldest first.
+    pub(super) pending: VecDeque<(u64, LogEvent)>,
 }
 
 impl Worker {
@@ -50,6 +68,7 @@ impl Worker {
     /// the partial batch.
     pub(super) fn run(mut self, channels: &Channels) {
         let ticker = tick(self.options.flush_interval);
+        self.retry_pending(channels);
         loop {
             let mut ticked = false;
             select! {
@@ -63,6 +82,7 @@ impl Worker {
             self.drain(channels);
             if ticked {
                 self.flush_batch(channels);
+                self.retry_pending(channels);
             }
             if self.closing.is_none() && self.shared.closed.load(Ordering::Acquire) {
                 self.closing = self.shared.deadline();
@@ -142,34 +162,108 @@ impl Worker {
         }
     }
 
-    /// Sends `run` (events of one context) as one request; when the service finds it too
-    /// large, sends each half the same way.
+    /// Sends `run` (events of one context) as one request, written to the spool first when
+    /// there is one; when the service finds it too large, sends each half the same way.
     fn send_run(&mut self, run: &[Queued], channels: &Channels) {
         let Some(log_event) = log_event_with(run, &mut self.fragments) else {
             return;
         };
-        let too_large = self.deliver(&log_event, run.len() as u64, channels);
-        if too_large && run.len() > 1 {
-            let (first, second) = run.split_at(run.len() / 2);
-            log::debug!(target: "decisive", "a batch of {} events was too large; sending it in halves", run.len());
-            self.send_run(first, channels);
-            self.send_run(second, channels);
+        let seq = self.store(&log_event);
+        match self.deliver(&log_event, run.len() as u64, seq.is_some(), channels) {
+            Fate::Done => self.unspool(seq),
+            Fate::Kept => {
+                if let Some(seq) = seq {
+                    self.pending.push_back((seq, log_event));
+                }
+            }
+            Fate::TooLarge => {
+                self.unspool(seq);
+                let (first, second) = run.split_at(run.len() / 2);
+                log::debug!(target: "decisive", "a batch of {} events was too large; sending it in halves", run.len());
+                self.send_run(first, channels);
+                self.send_run(second, channels);
+            }
+        }
+    }
+
+    /// Writes `event` to the spool, if any: its sequence number, or `None` (without a spool,
+    /// or when writing failed: the batch is then sent from memory only).
+    fn store(&mut self, event: &LogEvent) -> Option<u64> {
+        let spool = self.spool.as_mut()?;
+        match spool.store(event) {
+            Ok((seq, evicted)) => {
+                if evicted > 0 {
+                    Shared::sub(&self.shared.spooled, evicted);
+                    Shared::add(&self.shared.dropped, evicted);
+                }
+                Some(seq)
+            }
+            Err(e) => {
+                log::error!(target: "decisive", "cannot write to the event spool: {e}; sending the batch from memory only");
+                None
+            }
+        }
+    }
+
+    /// Removes batch `seq` from the spool.
+    fn unspool(&mut self, seq: Option<u64>) {
+        if let (Some(spool), Some(seq)) = (self.spool.as_mut(), seq) {
+            spool.remove(seq);
+        }
+    }
+
+    /// Sends spooled batches again, oldest first, until one is kept again (the service is
+    /// still unreachable) or none is left. Not while closing: they stay on disk.
+    fn retry_pending(&mut self, channels: &Channels) {
+        while self.closing.is_none() {
+            let Some((seq, event)) = self.pending.pop_front() else {
+                return;
+            };
+            if !self.spool.as_ref().is_some_and(|s| s.contains(seq)) {
+                continue; // evicted meanwhile (already counted dropped)
+            }
+            let count = event.event_count as u64;
+            Shared::sub(&self.shared.spooled, count);
+            match self.deliver(&event, count, true, channels) {
+                Fate::Done => self.unspool(Some(seq)),
+                Fate::Kept => {
+                    self.pending.push_front((seq, event));
+                    return;
+                }
+                Fate::TooLarge => {
+                    // A stored batch cannot be cut apart any more.
+                    log::warn!(target: "decisive", "a spooled batch of {count} events was rejected as too large");
+                    Shared::add(&self.shared.failed, count);
+                    self.unspool(Some(seq));
+                }
+            }
         }
     }
 
     /// Sends one request of `count` events with retries, counts the result and tells the
-    /// listeners. True when the service found a request of several events too large: they
-    /// are not counted, for the caller to send in parts.
-    fn deliver(&mut self, event: &LogEvent, count: u64, channels: &Channels) -> bool {
+    /// listeners. With `spooled` (the batch is in the spool), a batch whose retries ran out,
+    /// or that close left no time for, is kept (counted `spooled`) instead of failed or
+    /// dropped.
+    fn deliver(
+        &mut self,
+        event: &LogEvent,
+        count: u64,
+        spooled: bool,
+        channels: &Channels,
+    ) -> Fate {
         let shared = Arc::clone(&self.shared);
         if shared.disabled.load(Ordering::Acquire) {
             Shared::add(&shared.dropped, count);
-            return false;
+            return Fate::Done;
         }
         if self.closing.is_some_and(|d| Instant::now() >= d) {
+            if spooled {
+                Shared::add(&shared.spooled, count);
+                return Fate::Kept;
+            }
             Shared::add(&shared.dropped, count);
             self.abandoned = true;
-            return false;
+            return Fate::Done;
         }
         let mut backoff = self.options.retry_backoff;
         let mut retries = 0;
@@ -203,8 +297,14 @@ impl Worker {
             retries += 1;
             backoff = (backoff * 2).min(self.options.max_retry_backoff);
         };
+        let mut fate = Fate::Done;
         match &outcome {
             DispatchOutcome::Delivered => Shared::add(&shared.dispatched, count),
+            DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) if spooled => {
+                Shared::add(&shared.spooled, count);
+                log::warn!(target: "decisive", "{count} events not delivered after {} attempts ({why}); kept in the spool", retries + 1);
+                fate = Fate::Kept;
+            }
             DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) => {
                 Shared::add(&shared.failed, count);
                 log::warn!(target: "decisive", "{count} events failed after {} attempts: {why}", retries + 1);
@@ -217,7 +317,7 @@ impl Worker {
                 Shared::add(&shared.failed, count);
                 log::warn!(target: "decisive", "an event was rejected as too large: {why}");
             }
-            DispatchOutcome::TooLarge(_) => {}
+            DispatchOutcome::TooLarge(_) => fate = Fate::TooLarge,
             DispatchOutcome::MustShutDown(why) => {
                 Shared::add(&shared.failed, count);
                 if !shared.disabled.swap(true, Ordering::AcqRel) {
@@ -226,7 +326,7 @@ impl Worker {
             }
         }
         notify(&shared, event, &outcome);
-        matches!(outcome, DispatchOutcome::TooLarge(_)) && count > 1
+        fate
     }
 
     /// Waits `backoff` before a retry while noting control messages; false when close's

@@ -1,0 +1,265 @@
+//! The durable event spool, end to end: a real HTTP server on 127.0.0.1, real files, and a
+//! real process killed with SIGKILL. Each scenario counts events produced, delivered and
+//! reported dropped, and asserts produced = delivered + dropped with every event delivered
+//! once (by uuid) unless the spool says otherwise.
+
+mod support;
+
+use decisive::{Attributes, Client, HttpDispatcher, ProcessorOptions, SpoolOptions};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Reply, TestServer};
+
+const DATAFILE: &str = include_str!("../datafiles/quickstart.json");
+
+/// A fresh directory for one scenario.
+fn spool_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("decisive-spool-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A URL nothing listens on.
+fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/v1/events")
+}
+
+fn options(dir: &Path) -> ProcessorOptions {
+    let mut options = ProcessorOptions::default();
+    options.retry_backoff = Duration::from_millis(5);
+    options.max_retry_backoff = Duration::from_millis(10);
+    options.max_retries = 1;
+    options.close_timeout = Duration::from_secs(2);
+    options.spool = Some(SpoolOptions::new(dir));
+    options
+}
+
+fn client(dir: &Path, url: &str) -> Client {
+    Client::builder()
+        .datafile(DATAFILE)
+        .event_dispatcher(
+            HttpDispatcher::builder()
+                .endpoint(url)
+                .connect_timeout(Duration::from_secs(1))
+                .read_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .event_processor_options(options(dir))
+        .build()
+        .unwrap()
+}
+
+fn batch_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "batch"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The event uuids the server acknowledged.
+fn delivered(server: &TestServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.status == 200)
+        .flat_map(|r| {
+            let body: Value = r.json();
+            body["visitors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| {
+                    v["snapshots"][0]["events"][0]["uuid"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done()
+}
+
+fn track(client: &Client, n: usize) {
+    for i in 0..n {
+        client
+            .create_user_context(format!("user-{i}"), Attributes::new())
+            .track_event("purchase", None)
+            .unwrap();
+    }
+}
+
+#[test]
+fn batches_kept_through_an_outage_are_delivered_by_the_next_client() {
+    let dir = spool_dir("outage");
+    let produced = 25;
+    let down = client(&dir, &refused_url());
+    track(&down, produced);
+    assert!(down.flush_events_blocking(Duration::from_secs(10)));
+    let stats = down.event_stats().unwrap();
+    assert_eq!(
+        (
+            stats.queued,
+            stats.spooled,
+            stats.failed,
+            stats.dropped,
+            stats.dispatched
+        ),
+        (produced as u64, produced as u64, 0, 0, 0)
+    );
+    assert!(down.close());
+    assert_eq!(
+        batch_files(&dir),
+        3,
+        "10 + 10 + 5 events, one file per batch"
+    );
+
+    let server = TestServer::start([]);
+    let up = client(&dir, &server.url());
+    assert!(eventually(Duration::from_secs(10), || delivered(&server)
+        .len()
+        == produced));
+    let uuids = delivered(&server);
+    assert_eq!(
+        uuids.iter().collect::<HashSet<_>>().len(),
+        produced,
+        "each event once"
+    );
+    assert!(eventually(Duration::from_secs(5), || batch_files(&dir) == 0));
+    let stats = up.event_stats().unwrap();
+    assert_eq!((stats.dispatched, stats.spooled), (produced as u64, 0));
+    println!(
+        "outage: produced {produced}, delivered {}, dropped 0",
+        uuids.len()
+    );
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_batches_and_counts_them() {
+    let dir = spool_dir("full");
+    let mut opts = options(&dir);
+    // Room for two batches of 10 events (about 2.9 KB each) but not three.
+    let cap = 7_000;
+    opts.spool.as_mut().unwrap().max_bytes = cap;
+    let down = Client::builder()
+        .datafile(DATAFILE)
+        .event_dispatcher(HttpDispatcher::builder().endpoint(refused_url()).build())
+        .event_processor_options(opts)
+        .build()
+        .unwrap();
+    let produced = 40;
+    track(&down, produced);
+    assert!(down.flush_events_blocking(Duration::from_secs(10)));
+    assert!(down.close());
+    let stats = down.event_stats().unwrap();
+    assert_eq!((stats.dropped, stats.spooled), (20, 20), "{stats:?}");
+    assert_eq!(stats.spooled + stats.dropped, produced as u64, "{stats:?}");
+    let on_disk: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let files: Vec<(String, u64)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    assert!(
+        on_disk <= cap,
+        "{on_disk} bytes on disk: {files:?} {stats:?}"
+    );
+
+    let server = TestServer::start([]);
+    let up = client(&dir, &server.url());
+    assert!(eventually(Duration::from_secs(10), || {
+        delivered(&server).len() as u64 == stats.spooled
+    }));
+    println!(
+        "full spool: produced {produced}, delivered {}, dropped {}",
+        delivered(&server).len(),
+        stats.dropped
+    );
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The child side of the crash test: tracks events with the server down, waits until they
+/// are all in the spool, says so, and waits to be killed.
+fn crash_child(dir: &Path, produced: usize) {
+    let down = client(dir, &refused_url());
+    track(&down, produced);
+    assert!(down.flush_events_blocking(Duration::from_secs(20)));
+    assert_eq!(down.event_stats().unwrap().spooled, produced as u64);
+    std::fs::write(dir.join("ready"), b"").unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn a_process_killed_while_the_server_is_down_loses_no_event() {
+    let produced = 37;
+    if let Ok(dir) = std::env::var("DECISIVE_SPOOL_CRASH_CHILD") {
+        crash_child(Path::new(&dir), produced);
+        return;
+    }
+    let dir = spool_dir("crash");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_process_killed_while_the_server_is_down_loses_no_event",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("DECISIVE_SPOOL_CRASH_CHILD", &dir)
+        .spawn()
+        .unwrap();
+    let ready = eventually(Duration::from_secs(60), || dir.join("ready").exists());
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(ready, "the child spooled its events");
+    std::fs::remove_file(dir.join("ready")).unwrap();
+
+    let server = TestServer::with_default([], Reply::status(200));
+    let up = client(&dir, &server.url());
+    assert!(eventually(Duration::from_secs(10), || delivered(&server)
+        .len()
+        == produced));
+    let uuids = delivered(&server);
+    assert_eq!(uuids.iter().collect::<HashSet<_>>().len(), produced);
+    assert!(eventually(Duration::from_secs(5), || batch_files(&dir) == 0));
+    println!(
+        "crash: produced {produced}, delivered {}, dropped 0",
+        uuids.len()
+    );
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}
