@@ -257,9 +257,8 @@ impl ClientBuilder {
     /// Keeps events in a durable spool in `dir` (created if missing): each batch is written
     /// there before it is sent and removed once delivered or finally rejected, so batches
     /// survive an outage of the event server, `close`, and a crash; a client started later
-    /// on the same directory sends what it finds. See [`SpoolOptions`](crate::SpoolOptions)
-    /// (through [`event_processor_options`](Self::event_processor_options)) for the size
-    /// bound and the sync policy.
+    /// on the same directory sends what it finds. For the size bound and the sync policy, set
+    /// [`ProcessorOptions::spool`] instead (this replaces the spool of options given before).
     pub fn event_spool(mut self, dir: impl Into<std::path::PathBuf>) -> ClientBuilder {
         self.processor_options.spool = Some(crate::event::spool::SpoolOptions::new(dir));
         self
