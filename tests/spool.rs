@@ -263,3 +263,65 @@ fn a_process_killed_while_the_server_is_down_loses_no_event() {
     drop(up);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_server_down_for_a_while_gets_every_event_once_it_is_up() {
+    let dir = spool_dir("down-then-up");
+    // Down (503) for the first 6 requests: each batch's two attempts, three batches.
+    let server = TestServer::start(vec![Reply::status(503); 6]);
+    let mut opts = options(&dir);
+    opts.flush_interval = Duration::from_millis(300);
+    let client = Client::builder()
+        .datafile(DATAFILE)
+        .event_dispatcher(HttpDispatcher::builder().endpoint(server.url()).build())
+        .event_processor_options(opts)
+        .build()
+        .unwrap();
+    let produced = 30;
+    track(&client, produced);
+    assert!(client.flush_events_blocking(Duration::from_secs(10)));
+    assert!(eventually(Duration::from_secs(10), || delivered(&server)
+        .len()
+        == produced));
+    let uuids = delivered(&server);
+    assert_eq!(
+        uuids.iter().collect::<HashSet<_>>().len(),
+        produced,
+        "each event once"
+    );
+    let stats = client.event_stats().unwrap();
+    assert_eq!(
+        (stats.dispatched, stats.spooled, stats.failed, stats.dropped),
+        (produced as u64, 0, 0, 0)
+    );
+    assert!(eventually(Duration::from_secs(5), || batch_files(&dir) == 0));
+    println!(
+        "down then up: produced {produced}, delivered {}, dropped 0",
+        uuids.len()
+    );
+    drop(client);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_client_dropped_mid_stream_leaves_its_events_to_the_next_one() {
+    let dir = spool_dir("dropped");
+    let produced = 25;
+    let down = client(&dir, &refused_url());
+    track(&down, produced);
+    // No flush, no close: the drop of the last handle closes, and what cannot be sent stays.
+    drop(down);
+    let server = TestServer::start([]);
+    let up = client(&dir, &server.url());
+    assert!(eventually(Duration::from_secs(10), || delivered(&server)
+        .len()
+        == produced));
+    let uuids = delivered(&server);
+    assert_eq!(uuids.iter().collect::<HashSet<_>>().len(), produced);
+    println!(
+        "dropped mid-stream: produced {produced}, delivered {}, dropped 0",
+        uuids.len()
+    );
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}
