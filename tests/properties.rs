@@ -265,3 +265,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn huge_user_ids_flag_keys_attributes_and_tags_are_handled() {
+    let huge = "x".repeat(1 << 20);
+    let recording = RecordingDispatcher::new();
+    let client = Client::builder()
+        .datafile(DATAFILE)
+        .event_dispatcher(recording.clone())
+        .build()
+        .unwrap();
+    let mut attributes = Attributes::new();
+    attributes.insert(huge.clone(), huge.clone());
+    attributes.insert("country", huge.clone());
+    attributes.insert("app_version", format!("1.{huge}"));
+    let user = client.create_user_context(huge.clone(), attributes);
+    assert_eq!(user.decide_all(&[]).len(), 2);
+    let unknown = user.decide(&huge, &[]);
+    assert_eq!(unknown.flag_key().len(), huge.len());
+    assert!(!unknown.enabled());
+    let mut tags = Map::new();
+    tags.insert(huge.clone(), Value::from(huge.clone()));
+    user.track_event("purchase", Some(&tags)).unwrap();
+    assert!(matches!(
+        user.track_event(&huge, None),
+        Err(ClientError::UnknownEvent(_))
+    ));
+    assert!(client.flush_events_blocking(std::time::Duration::from_secs(30)));
+    let sent = recording.take_events();
+    assert!(!sent.is_empty());
+    for event in sent {
+        assert!(event.body.len() > huge.len());
+        assert!(!event.json().is_null());
+    }
+}
