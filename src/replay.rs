@@ -111,14 +111,16 @@ pub fn decision_json(decision: &Decision) -> Value {
 /// The impressions `decision` sends: a holdout's first when the user is in a global holdout
 /// that let targeted deliveries decide, then the decision's own when its rule type sends one.
 fn impressions_of(decision: &Decision, disabled: bool) -> Vec<UserEvent> {
-    let FlagRef::Known {
-        config,
-        rule,
-        variation,
-        source,
-        held_out,
-        ..
-    } = &decision.flag
+    let (
+        FlagRef::Known {
+            rule,
+            variation,
+            source,
+            held_out,
+            ..
+        },
+        Some(config),
+    ) = (&decision.flag, decision.config())
     else {
         return Vec::new();
     };

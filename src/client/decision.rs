@@ -11,7 +11,9 @@ use std::sync::Arc;
 pub(crate) enum FlagRef {
     /// A flag of the config.
     Known {
-        config: Arc<ProjectConfig>,
+        /// The config decided with, when it is not the one the decision's user context
+        /// resolved against (`None`: that one, reached through the user context).
+        config: Option<Arc<ProjectConfig>>,
         flag: u32,
         rule: Option<u32>,
         variation: Option<u32>,
@@ -47,12 +49,24 @@ impl Decision {
         }
     }
 
+    /// The config the decision was made with (`None` for an unknown flag).
+    pub(crate) fn config(&self) -> Option<&ProjectConfig> {
+        match &self.flag {
+            FlagRef::Known {
+                config: Some(config),
+                ..
+            } => Some(config),
+            FlagRef::Known { config: None, .. } => self.user_context.resolved_config(),
+            FlagRef::Unknown(_) => None,
+        }
+    }
+
     /// The flag key.
     pub fn flag_key(&self) -> &str {
         match &self.flag {
-            FlagRef::Known { config, flag, .. } => config
-                .flags
-                .get(*flag as usize)
+            FlagRef::Known { flag, .. } => self
+                .config()
+                .and_then(|c| c.flags.get(*flag as usize))
                 .map_or("", |f| f.key.as_ref()),
             FlagRef::Unknown(key) => key,
         }
@@ -67,10 +81,11 @@ impl Decision {
     pub fn variation_key(&self) -> Option<&str> {
         match &self.flag {
             FlagRef::Known {
-                config,
-                variation: Some(v),
-                ..
-            } => config.variation(*v).map(|v| v.key.as_ref()),
+                variation: Some(v), ..
+            } => self
+                .config()
+                .and_then(|c| c.variation(*v))
+                .map(|v| v.key.as_ref()),
             _ => None,
         }
     }
@@ -78,11 +93,10 @@ impl Decision {
     /// The key of the rule (experiment, delivery rule or holdout) that chose the variation.
     pub fn rule_key(&self) -> Option<&str> {
         match &self.flag {
-            FlagRef::Known {
-                config,
-                rule: Some(r),
-                ..
-            } => config.rule(*r).map(|r| r.key.as_ref()),
+            FlagRef::Known { rule: Some(r), .. } => self
+                .config()
+                .and_then(|c| c.rule(*r))
+                .map(|r| r.key.as_ref()),
             _ => None,
         }
     }
@@ -91,13 +105,12 @@ impl Decision {
     pub fn variables(&self) -> &Variables {
         match &self.flag {
             FlagRef::Known {
-                config,
                 flag,
                 variables: Some(set),
                 ..
-            } => config
-                .flags
-                .get(*flag as usize)
+            } => self
+                .config()
+                .and_then(|c| c.flags.get(*flag as usize))
                 .and_then(|f| f.variable_sets.get(*set as usize))
                 .unwrap_or(&NO_VARIABLES),
             _ => &NO_VARIABLES,

@@ -30,6 +30,40 @@ struct UserData {
     resolved: Option<Resolved>,
 }
 
+/// The config a call decides with.
+enum Current<'a> {
+    /// The one the user context resolved its attributes against (decisions reach it through
+    /// their user context).
+    Resolved(&'a Arc<ProjectConfig>),
+    /// A newer one from the client.
+    Fresh(Arc<ProjectConfig>),
+}
+
+impl Current<'_> {
+    fn arc(&self) -> &Arc<ProjectConfig> {
+        match self {
+            Current::Resolved(config) => config,
+            Current::Fresh(config) => config,
+        }
+    }
+
+    /// What a decision must hold to reach the config: nothing when its user context has it.
+    fn for_decision(&self) -> Option<Arc<ProjectConfig>> {
+        match self {
+            Current::Resolved(_) => None,
+            Current::Fresh(config) => Some(Arc::clone(config)),
+        }
+    }
+}
+
+impl std::ops::Deref for Current<'_> {
+    type Target = ProjectConfig;
+
+    fn deref(&self) -> &ProjectConfig {
+        self.arc()
+    }
+}
+
 #[derive(Clone)]
 struct Resolved {
     config: Arc<ProjectConfig>,
@@ -55,11 +89,13 @@ impl UserData {
     }
 
     /// The client's current config: the resolved one while no update has happened since,
-    /// without touching the client's lock.
-    fn config(&self) -> Option<Arc<ProjectConfig>> {
+    /// borrowed, without touching the client's lock or its reference count.
+    fn config(&self) -> Option<Current<'_>> {
         match &self.resolved {
-            Some(r) if r.generation == self.client.generation() => Some(Arc::clone(&r.config)),
-            _ => self.client.current().1,
+            Some(r) if r.generation == self.client.generation() => {
+                Some(Current::Resolved(&r.config))
+            }
+            _ => self.client.current().1.map(Current::Fresh),
         }
     }
 
@@ -126,6 +162,11 @@ impl UserContext {
         UserContext {
             data: Arc::new(data),
         }
+    }
+
+    /// The config this context's attributes were resolved against, if any.
+    pub(crate) fn resolved_config(&self) -> Option<&ProjectConfig> {
+        self.data.resolved.as_ref().map(|r| &*r.config)
     }
 
     /// The client this context decides with.
@@ -222,6 +263,7 @@ impl UserContext {
             log::error!(target: "decisive", "track_event({event_key:?}): {NOT_READY}");
             return Err(ClientError::NotReady);
         };
+        let config = Arc::clone(config.arc());
         let conversion = Tracked::new(config, Arc::clone(&self.data.visitor), event_key, tags)
             .map_err(|e| {
                 log::error!(target: "decisive", "{e}");
@@ -260,7 +302,7 @@ impl UserContext {
             return unknown_flag(flag_key, self.clone());
         };
         let mut tracker = self.profile_tracker(options);
-        let decision = self.decide_one(config, flag_idx, options, tracker.as_mut());
+        let decision = self.decide_one(&config, flag_idx, options, tracker.as_mut());
         if let Some(t) = tracker {
             t.save();
         }
@@ -297,7 +339,7 @@ impl UserContext {
     /// index, or the key that names no flag.
     fn decide_many<'k>(
         &self,
-        config: &Arc<ProjectConfig>,
+        config: &Current<'_>,
         options: &[DecideOption],
         flags: impl ExactSizeIterator<Item = Result<u32, &'k str>>,
     ) -> Decisions {
@@ -308,7 +350,7 @@ impl UserContext {
             match flag {
                 Err(key) => list.push(unknown_flag(key, self.clone())),
                 Ok(idx) => {
-                    let d = self.decide_one(Arc::clone(config), idx, options, tracker.as_mut());
+                    let d = self.decide_one(config, idx, options, tracker.as_mut());
                     if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
                         list.push(d);
                     }
@@ -332,18 +374,19 @@ impl UserContext {
 
     fn decide_one(
         &self,
-        config: Arc<ProjectConfig>,
+        current: &Current<'_>,
         flag_idx: u32,
         options: OptionSet,
         tracker: Option<&mut ProfileTracker<'_>>,
     ) -> Decision {
+        let config = current.arc();
         let Some(flag) = config.flags.get(flag_idx as usize) else {
             return unknown_flag("", self.clone());
         };
         let data = &*self.data;
         let user = User {
             id: &data.visitor.user_id,
-            attributes: data.view(&config),
+            attributes: data.view(config),
             segments: data.segments.as_deref().unwrap_or(&[]),
             forced: &data.forced,
             bucketing: data
@@ -357,7 +400,7 @@ impl UserContext {
             ignore_user_profile: options.has(DecideOption::IgnoreUserProfileService),
         };
         let (fd, held_out) =
-            decision::decide_flag(&config, flag, &user, &settings, tracker, &mut reasons);
+            decision::decide_flag(config, flag, &user, &settings, tracker, &mut reasons);
         let mut dispatched = false;
         if let Some(events) = &data.client.inner.events {
             let disabled = options.has(DecideOption::DisableDecisionEvent);
@@ -366,7 +409,7 @@ impl UserContext {
             for (reported, is_own) in [(holdout, false), (own, true)] {
                 let Some(reported) = reported else { continue };
                 let queued = events.process_decided(Decided::new(
-                    Arc::clone(&config),
+                    Arc::clone(config),
                     Arc::clone(&data.visitor),
                     flag_idx,
                     reported,
@@ -395,7 +438,7 @@ impl UserContext {
         };
         let decision = Decision {
             flag: FlagRef::Known {
-                config,
+                config: current.for_decision(),
                 flag: flag_idx,
                 rule: fd.rule,
                 variation: fd.variation,
