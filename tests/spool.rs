@@ -325,3 +325,43 @@ fn a_client_dropped_mid_stream_leaves_its_events_to_the_next_one() {
     drop(up);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_torn_segment_loses_only_its_own_events_and_reports_them() {
+    let dir = spool_dir("torn");
+    let produced = 25;
+    let down = client(&dir, &refused_url());
+    track(&down, produced);
+    assert!(down.flush_events_blocking(Duration::from_secs(10)));
+    assert!(down.close());
+    // Tear the newest batch file (5 events) as a crash below the file system would.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let newest = files.last().unwrap();
+    let bytes = std::fs::read(newest).unwrap();
+    std::fs::write(newest, &bytes[..bytes.len() / 2]).unwrap();
+
+    let server = TestServer::start([]);
+    let up = client(&dir, &server.url());
+    assert!(eventually(Duration::from_secs(10), || delivered(&server)
+        .len()
+        == 20));
+    let stats = up.event_stats().unwrap();
+    let uuids = delivered(&server);
+    assert_eq!(uuids.iter().collect::<HashSet<_>>().len(), 20);
+    assert_eq!(
+        stats.dropped, 5,
+        "the torn batch's events are reported lost"
+    );
+    assert_eq!(uuids.len() as u64 + stats.dropped, produced as u64);
+    println!(
+        "torn segment: produced {produced}, delivered {}, dropped {}",
+        uuids.len(),
+        stats.dropped
+    );
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -144,7 +144,8 @@ pub struct ProcessorStats {
     pub queued: u64,
     /// Events delivered (their batch got a 2xx).
     pub dispatched: u64,
-    /// Events not sent: queue full, processor closed, sending disabled, or abandoned at close.
+    /// Events not sent: queue full, processor closed, sending disabled, abandoned at close
+    /// (without a spool), evicted from a full spool, or in a spool file found damaged at start.
     pub dropped: u64,
     /// Events whose batch was rejected, refused (401/403) or ran out of retries.
     pub failed: u64,
@@ -312,8 +313,8 @@ impl BatchEventProcessor {
         options: ProcessorOptions,
     ) -> Result<BatchEventProcessor, DispatchError> {
         let options = options.validated();
-        let (spool, recovered) = match &options.spool {
-            None => (None, Vec::new()),
+        let (spool, recovered, lost) = match &options.spool {
+            None => (None, Vec::new(), 0),
             Some(spool_options) => {
                 let (spool, recovered) =
                     Spool::open(spool_options.clone()).map_err(|source| DispatchError::Spool {
@@ -329,7 +330,7 @@ impl BatchEventProcessor {
                         recovered.skipped
                     );
                 }
-                (Some(spool), recovered.batches)
+                (Some(spool), recovered.batches, recovered.skipped_events)
             }
         };
         let (inbox_tx, inbox_rx) = bounded(options.queue_capacity);
@@ -338,6 +339,8 @@ impl BatchEventProcessor {
         let shared = Arc::new(Shared::default());
         let found: u64 = recovered.iter().map(|(_, e)| e.event_count as u64).sum();
         Shared::add(&shared.spooled, found);
+        // Events of spool files that did not check out: lost, and reported so.
+        Shared::add(&shared.dropped, lost);
         let worker = Worker {
             spool,
             pending: recovered.into(),

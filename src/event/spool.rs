@@ -94,6 +94,8 @@ pub(crate) struct Recovered {
     pub batches: Vec<(u64, LogEvent)>,
     /// Files that did not check out and were removed.
     pub skipped: u64,
+    /// The events those files said they held, where their header could still be read.
+    pub skipped_events: u64,
 }
 
 impl Spool {
@@ -133,10 +135,16 @@ impl Spool {
                         );
                         recovered.batches.push((seq, event));
                     }
-                    Err(why) => {
-                        log::warn!(target: "decisive", "skipping the spool file {}: {why}", path.display());
+                    Err((why, events)) => {
+                        log::warn!(
+                            target: "decisive",
+                            "skipping the spool file {} ({} events): {why}",
+                            path.display(),
+                            events.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
+                        );
                         let _ = fs::remove_file(&path);
                         recovered.skipped += 1;
+                        recovered.skipped_events += events.unwrap_or(0);
                     }
                 },
                 _ => {}
@@ -255,40 +263,44 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Reads and checks a batch file.
-fn read_batch(path: &Path) -> Result<LogEvent, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+/// Reads and checks a batch file; on failure, why, and the event count its header gives
+/// when it can be read.
+fn read_batch(path: &Path) -> Result<LogEvent, (String, Option<u64>)> {
+    let bytes = fs::read(path).map_err(|e| (e.to_string(), None))?;
     let newline = bytes
         .iter()
         .position(|&b| b == b'\n')
-        .ok_or("no header line")?;
+        .ok_or_else(|| ("no header line".to_owned(), None))?;
     let (header, body) = bytes.split_at(newline);
     let body = body.get(1..).unwrap_or_default();
-    let header = std::str::from_utf8(header).map_err(|_| "a header that is not text")?;
+    let header =
+        std::str::from_utf8(header).map_err(|_| ("a header that is not text".to_owned(), None))?;
     let mut fields = header.split(' ');
     if fields.next() != Some(MAGIC) {
-        return Err("not a spool file".into());
+        return Err(("not a spool file".into(), None));
     }
     if fields.next() != Some(VERSION) {
-        return Err("an unknown spool format version".into());
+        return Err(("an unknown spool format version".into(), None));
     }
-    let crc = fields
-        .next()
-        .and_then(|c| u32::from_str_radix(c, 16).ok())
-        .ok_or("no checksum")?;
-    let count: usize = fields
-        .next()
-        .and_then(|c| c.parse().ok())
-        .ok_or("no event count")?;
-    let url = fields.next().ok_or("no url")?;
+    let crc = fields.next().and_then(|c| u32::from_str_radix(c, 16).ok());
+    let count: Option<usize> = fields.next().and_then(|c| c.parse().ok());
+    let events = count.map(|c| c as u64);
+    let (Some(crc), Some(count)) = (crc, count) else {
+        return Err(("a damaged header".into(), events));
+    };
+    let url = fields.next().ok_or_else(|| ("no url".to_owned(), events))?;
     if crc32(body) != crc {
-        return Err("the checksum does not match (a torn or damaged file)".into());
+        return Err((
+            "the checksum does not match (a torn or damaged file)".into(),
+            events,
+        ));
     }
-    let body = String::from_utf8(body.to_vec()).map_err(|_| "a body that is not UTF-8")?;
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|_| ("a body that is not UTF-8".to_owned(), events))?;
     let url = match url {
         u if u == super::payload::US_ENDPOINT => super::payload::US_ENDPOINT,
         u if u == super::payload::EU_ENDPOINT => super::payload::EU_ENDPOINT,
-        _ => return Err(format!("an unknown endpoint {url}")),
+        _ => return Err((format!("an unknown endpoint {url}"), events)),
     };
     Ok(LogEvent {
         url,
@@ -377,6 +389,10 @@ mod tests {
         let (_, recovered) = Spool::open(SpoolOptions::new(&d)).unwrap();
         assert_eq!(recovered.batches, vec![(a, event(2))]);
         assert_eq!(recovered.skipped, 3);
+        assert_eq!(
+            recovered.skipped_events, 3,
+            "the torn file's header still says 3"
+        );
         let left: Vec<_> = fs::read_dir(&d).unwrap().collect();
         assert_eq!(left.len(), 1, "the bad files are gone");
         let _ = fs::remove_dir_all(&d);
