@@ -397,14 +397,6 @@ impl Client {
             *slot = Some(Arc::clone(&config));
             self.inner.generation.fetch_add(1, Ordering::AcqRel);
         }
-        {
-            let (ready, signal) = &self.inner.ready;
-            let mut ready = ready.lock();
-            if !*ready {
-                *ready = true;
-                signal.notify_all();
-            }
-        }
         let update = ConfigUpdateNotification {
             revision: config.revision(),
         };
@@ -412,6 +404,13 @@ impl Client {
             .notifications
             .config_update
             .each("config-update", |listener| listener(&update));
+        // After the listeners: whoever waited for the first config finds its notification done.
+        let (ready, signal) = &self.inner.ready;
+        let mut ready = ready.lock();
+        if !*ready {
+            *ready = true;
+            signal.notify_all();
+        }
         Ok(true)
     }
 
