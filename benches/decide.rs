@@ -4,38 +4,13 @@
 //!
 //! Run with `cargo bench --bench decide`.
 
+mod workload;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use decisive::{Attributes, Client, DecideOption, UserContext};
-use serde::Deserialize;
+use decisive::{Client, DecideOption};
 use std::hint::black_box;
 use std::time::Duration;
-
-#[derive(Deserialize)]
-struct BenchUser {
-    id: String,
-    attributes: Attributes,
-}
-
-fn datafile() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/datafiles/bench_datafile.json"
-    ))
-    .expect("bench datafile")
-}
-
-fn users(client: &Client) -> Vec<UserContext> {
-    let text = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/benches/data/bench_users.json"
-    ))
-    .expect("bench users");
-    let users: Vec<BenchUser> = serde_json::from_slice(&text).expect("bench users parse");
-    users
-        .into_iter()
-        .map(|u| client.create_user_context(u.id, u.attributes))
-        .collect()
-}
+use workload::{datafile, users};
 
 fn decide(c: &mut Criterion) {
     let client = Client::builder()

@@ -4,16 +4,18 @@
 //!
 //! Run with `cargo bench --bench events`.
 
+mod workload;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use decisive::{
     Attributes, BatchEventProcessor, Client, DispatchOutcome, EventDispatcher, LogEvent,
     ProcessorOptions, UserContext, UserEvent,
 };
-use serde::Deserialize;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use workload::{datafile, users};
 
 /// How many decides run between two flushes: below the default queue capacity (1000), so
 /// the caller never outruns the queue and no event is dropped.
@@ -21,12 +23,6 @@ const CHUNK: u64 = 500;
 
 /// How long a flush may take before the bench gives up on it.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Deserialize)]
-struct BenchUser {
-    id: String,
-    attributes: Attributes,
-}
 
 /// A dispatcher that counts the events it is given and sends nothing.
 #[derive(Clone, Default)]
@@ -40,27 +36,6 @@ impl EventDispatcher for Discard {
             .fetch_add(event.event_count as u64, Ordering::Relaxed);
         DispatchOutcome::Delivered
     }
-}
-
-fn datafile() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/datafiles/bench_datafile.json"
-    ))
-    .expect("bench datafile")
-}
-
-fn users(client: &Client) -> Vec<UserContext> {
-    let text = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/benches/data/bench_users.json"
-    ))
-    .expect("bench users");
-    let users: Vec<BenchUser> = serde_json::from_slice(&text).expect("bench users parse");
-    users
-        .into_iter()
-        .map(|u| client.create_user_context(u.id, u.attributes))
-        .collect()
 }
 
 /// Runs `iters` decides in chunks of [`CHUNK`], flushing after each chunk; returns the time

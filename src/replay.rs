@@ -145,8 +145,9 @@ fn impressions_of(decision: &Decision, disabled: bool) -> Vec<UserEvent> {
         .collect()
 }
 
-/// A request in the result format, normalised.
-fn request_json(log_event: LogEvent) -> Value {
+/// A request in the result format, normalised as the fixtures are: `{url, method, body}`
+/// with every `uuid` `"<uuid>"`, every `timestamp` 0, and no client name or version.
+pub fn request_json(log_event: &LogEvent) -> Value {
     json!({
         "url": log_event.url,
         "method": log_event.method,
@@ -251,7 +252,7 @@ pub fn run(client: &Client, case: &Case) -> Result<Value, ReplayError> {
     if let Some(decisions) = outcome.decisions {
         result.insert("decisions".into(), Value::Object(decisions));
     }
-    let events = outcome.requests.into_iter().map(request_json).collect();
+    let events = outcome.requests.iter().map(request_json).collect();
     result.insert("events".into(), Value::Array(events));
     Ok(Value::Object(result))
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{fixture_sets, same};
-use decisive::replay::{user_context, Case};
+use decisive::replay::{request_json, user_context, Case};
 use decisive::{
-    Attributes, Client, ClientError, DecideOption, DispatchOutcome, LogEvent, ProcessorOptions,
+    Attributes, Client, ClientError, DecideOption, DispatchOutcome, ProcessorOptions,
     RecordingDispatcher,
 };
 use serde_json::{json, Map, Value};
@@ -35,32 +35,6 @@ fn recording_client(datafile: &str, options: ProcessorOptions) -> (Client, Recor
         .build()
         .expect("client");
     (client, recording)
-}
-
-/// The fixtures' normalisation: uuids and timestamps blanked, no client name or version.
-fn normalised(event: &LogEvent) -> Value {
-    fn walk(v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                for (k, x) in map.iter_mut() {
-                    match k.as_str() {
-                        "uuid" => *x = Value::from("<uuid>"),
-                        "timestamp" => *x = Value::from(0),
-                        _ => walk(x),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    let mut body = event.json();
-    if let Value::Object(map) = &mut body {
-        map.remove("client_name");
-        map.remove("client_version");
-    }
-    walk(&mut body);
-    json!({"url": event.url, "method": event.method, "body": body})
 }
 
 fn alice() -> Attributes {
@@ -107,7 +81,7 @@ fn every_fixture_case_sends_the_official_requests_through_the_client() {
                 other => panic!("unknown op {other}"),
             }
             assert!(client.flush_events_blocking(WAIT), "{name} {}", case.id);
-            let got: Vec<Value> = recording.take_events().iter().map(normalised).collect();
+            let got: Vec<Value> = recording.take_events().iter().map(request_json).collect();
             let want = want["events"].as_array().unwrap();
             requests += want.len();
             if !same(&Value::Array(got.clone()), &Value::Array(want.clone())) {

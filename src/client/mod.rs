@@ -117,7 +117,8 @@ pub(crate) struct ClientInner {
     pub(crate) notifications: notify::Notifications,
     /// Where datafiles come from after the first, if anywhere.
     manager: Option<Box<dyn ConfigManager>>,
-    /// Set (and signalled) once the client has a config.
+    /// Set (and signalled) once the client has a config and its CONFIG_UPDATE listeners have
+    /// run: not the same as the config being there, which happens before the listeners.
     ready: (Mutex<bool>, Condvar),
 }
 

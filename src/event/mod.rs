@@ -29,11 +29,13 @@ mod fixture_tests;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+pub(crate) use payload::log_events;
 #[allow(
     unused_imports,
     reason = "the API the client and the batch processor use"
 )]
-pub(crate) use payload::{log_event, log_events, LogEvent};
+pub(crate) use payload::{log_event, LogEvent};
 
 use crate::config::{ProjectConfig, Region, Rule, RuleKind, Variation};
 use crate::decision::{FlagDecision, HeldOut, Source};
@@ -437,7 +439,8 @@ impl Tracked {
             .map_or(("", ""), |e| (&*e.id, &*e.key))
     }
 
-    /// The conversion in wire form.
+    /// The conversion in wire form (what the event thread writes, as a value to compare).
+    #[cfg(test)]
     pub(crate) fn build(&self) -> UserEvent {
         let (event_id, event_key) = self.id_and_key();
         UserEvent(Kind::Conversion {
@@ -536,7 +539,8 @@ impl Decided {
         }
     }
 
-    /// The impression in wire form.
+    /// The impression in wire form (what the event thread writes, as a value to compare).
+    #[cfg(test)]
     pub(crate) fn build(&self) -> UserEvent {
         let config = &*self.config;
         let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
@@ -584,19 +588,11 @@ pub(crate) fn for_each_visitor_attribute<'a>(
         let Some(value) = WireValue::of(value) else {
             continue;
         };
-        let known = config
-            .attribute_index
-            .get(key)
-            .and_then(|&i| config.attributes.get(i as usize));
-        let entity_id: &str = match known {
-            Some(def) => &def.id,
-            None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => key,
-            None => continue,
-        };
-        if entity_id.is_empty() {
-            continue;
+        match attribute_entity(config, key) {
+            AttributeEntity::Listed(id) => f(id, key, value),
+            AttributeEntity::Reserved => f(key, key, value),
+            AttributeEntity::Dropped => {}
         }
-        f(entity_id, key, value);
     }
     if let Some(bot_filtering) = config.bot_filtering {
         f(
@@ -604,6 +600,32 @@ pub(crate) fn for_each_visitor_attribute<'a>(
             BOT_FILTERING_ATTRIBUTE,
             WireValue::Bool(bot_filtering),
         );
+    }
+}
+
+/// Whether and under which id an attribute key is sent (the rule of
+/// [`visitor_attributes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttributeEntity<'c> {
+    /// A key the datafile lists, sent with the datafile's (non-empty) id.
+    Listed(&'c str),
+    /// A `$opt_` key the datafile does not list, sent with the key as its id.
+    Reserved,
+    /// Not sent: an unlisted key, or a listed one with an empty id.
+    Dropped,
+}
+
+/// How attribute `key` is sent with `config`.
+pub(crate) fn attribute_entity<'c>(config: &'c ProjectConfig, key: &str) -> AttributeEntity<'c> {
+    let listed = config
+        .attribute_index
+        .get(key)
+        .and_then(|&i| config.attributes.get(i as usize));
+    match listed {
+        Some(def) if def.id.is_empty() => AttributeEntity::Dropped,
+        Some(def) => AttributeEntity::Listed(&def.id),
+        None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => AttributeEntity::Reserved,
+        None => AttributeEntity::Dropped,
     }
 }
 

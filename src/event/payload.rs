@@ -18,9 +18,9 @@
 
 use super::json::JsonWriter;
 use super::{
-    impression_parts, tags, Conversion, Decided, EventContext, EventHeader, ImpressionParts, Kind,
-    Tracked, UserEvent, Visitor, WireValue, ACTIVATE_EVENT_KEY, CLIENT_NAME, CLIENT_VERSION,
-    CUSTOM_ATTRIBUTE_TYPE, RESERVED_ATTRIBUTE_PREFIX,
+    attribute_entity, impression_parts, tags, AttributeEntity, Conversion, Decided, EventContext,
+    EventHeader, ImpressionParts, Kind, Tracked, UserEvent, Visitor, WireValue, ACTIVATE_EVENT_KEY,
+    CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
 };
 use crate::config::{ProjectConfig, Region};
 use crate::decision::FlagDecision;
@@ -115,20 +115,15 @@ pub(crate) fn log_event_with<T: BatchItem>(
     })
 }
 
-/// One request per run of consecutive events with equal contexts, in order.
-pub(crate) fn log_events<T: BatchItem>(events: &[T]) -> Vec<LogEvent> {
-    log_events_with(events, &mut Fragments::default())
+/// The runs of consecutive events with equal contexts, in order: what one request may hold.
+pub(crate) fn context_runs<T: BatchItem>(events: &[T]) -> impl Iterator<Item = &[T]> {
+    events.chunk_by(|a, b| a.same_context(b))
 }
 
-/// [`log_events`], reusing the text `fragments` of earlier batches.
-pub(crate) fn log_events_with<T: BatchItem>(
-    events: &[T],
-    fragments: &mut Fragments,
-) -> Vec<LogEvent> {
-    events
-        .chunk_by(|a, b| a.same_context(b))
-        .filter_map(|run| log_event_with(run, fragments))
-        .collect()
+/// One request per run of consecutive events with equal contexts, in order.
+#[cfg(test)]
+pub(crate) fn log_events<T: BatchItem>(events: &[T]) -> Vec<LogEvent> {
+    context_runs(events).filter_map(log_event).collect()
 }
 
 /// Pieces of batch text that depend only on the config, kept by the event thread so that
@@ -142,9 +137,8 @@ pub(crate) struct Fragments {
     config: Option<Arc<ProjectConfig>>,
     /// Snapshot text up to and including `"timestamp":`.
     snapshots: FastMap<(u32, FlagDecision), Box<str>>,
-    /// Attribute entry text up to and including `"value":`, by attribute key; `None` for a
-    /// datafile attribute with an empty id (not sent).
-    attributes: FastMap<Box<str>, Option<Box<str>>>,
+    /// Attribute entry text up to and including `"value":`, by the keys the datafile lists.
+    attributes: FastMap<Box<str>, Box<str>>,
 }
 
 impl Fragments {
@@ -156,11 +150,6 @@ impl Fragments {
             self.config = Some(Arc::clone(config));
         }
     }
-}
-
-/// The batch object of `events` under their (first event's) context.
-pub(crate) fn batch(events: &[UserEvent]) -> Value {
-    log_event(events).map_or(Value::Null, |e| e.json())
 }
 
 /// The batch-level facts of an event, borrowed: events batch together only while these are
@@ -285,8 +274,7 @@ impl BatchItem for Decided {
 }
 
 /// `{"visitor_id":…,"attributes":[…],"snapshots":[` for `visitor`, decided or tracked with
-/// `config`: the attributes as [`for_each_visitor_attribute`](super::for_each_visitor_attribute)
-/// selects them, from `fragments` where it can.
+/// `config`: the attributes [`attribute_entity`] lets through, from `fragments` where it can.
 fn write_visitor_head(
     w: &mut JsonWriter,
     fragments: &mut Fragments,
@@ -303,32 +291,22 @@ fn write_visitor_head(
         let Some(value) = WireValue::of(value) else {
             continue;
         };
+        // Only keys the datafile lists are cached: the cache stays bounded whatever keys come.
+        let made;
         let prefix = match fragments.attributes.get(key) {
-            Some(prefix) => prefix.as_deref(),
-            None => match known_attribute_id(config, key) {
-                Some(id) => {
-                    let prefix = (!id.is_empty()).then(|| attribute_prefix(id, key).into());
-                    fragments
-                        .attributes
-                        .entry(key.into())
-                        .or_insert(prefix)
-                        .as_deref()
+            Some(prefix) => prefix.as_ref(),
+            None => match attribute_entity(config, key) {
+                AttributeEntity::Listed(id) => fragments
+                    .attributes
+                    .entry(key.into())
+                    .or_insert_with(|| attribute_prefix(id, key).into()),
+                AttributeEntity::Reserved => {
+                    made = attribute_prefix(key, key);
+                    made.as_str()
                 }
-                // Reserved keys the datafile lacks are not cached (any key may come).
-                None if key.starts_with(RESERVED_ATTRIBUTE_PREFIX) => {
-                    if !first {
-                        w.raw(",");
-                    }
-                    first = false;
-                    w.raw(&attribute_prefix(key, key));
-                    write_wire_value(w, value);
-                    w.raw("}");
-                    continue;
-                }
-                None => None,
+                AttributeEntity::Dropped => continue,
             },
         };
-        let Some(prefix) = prefix else { continue };
         if !first {
             w.raw(",");
         }
@@ -371,15 +349,6 @@ impl BatchItem for Tracked {
         write_conversion_extras(w, self.tags.as_ref(), self.revenue, self.value);
         w.raw("}]}]}");
     }
-}
-
-/// The id the datafile gives attribute `key`, if it lists it.
-fn known_attribute_id<'c>(config: &'c ProjectConfig, key: &str) -> Option<&'c str> {
-    config
-        .attribute_index
-        .get(key)
-        .and_then(|&i| config.attributes.get(i as usize))
-        .map(|def| &*def.id)
 }
 
 /// The entry of `$opt_bot_filtering` up to its value.

@@ -4,7 +4,7 @@
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::payload::BatchItem;
-use super::payload::{log_event_with, Fragments};
+use super::payload::{context_runs, log_event_with, Fragments};
 use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
 use super::spool::Spool;
 use super::LogEvent;
@@ -157,7 +157,7 @@ impl Worker {
             return;
         }
         let events = std::mem::take(&mut self.batch);
-        for run in events.chunk_by(|a, b| a.same_context(b)) {
+        for run in context_runs(&events) {
             self.send_run(run, channels);
         }
     }
