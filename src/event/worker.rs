@@ -3,11 +3,13 @@
 //! reports every event's fate.
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
+use super::local::{self, Chunk, Pending};
 use super::payload::BatchItem;
 use super::payload::{context_runs, log_event_with, Fragments};
-use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
+use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared, BUFFER_POOL};
 use super::spool::Spool;
 use super::LogEvent;
+use crate::config::ProjectConfig;
 use crossbeam_channel::{select, tick, Receiver, Sender};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,10 +30,12 @@ enum Fate {
 
 /// The thread's ends of the channels.
 pub(super) struct Channels {
-    /// Events.
-    pub(super) inbox: Receiver<Queued>,
+    /// Chunks of events.
+    pub(super) inbox: Receiver<Chunk>,
     /// Control messages.
     pub(super) control: Receiver<Control>,
+    /// Where emptied chunk vectors go back to the producers.
+    pub(super) spares: Sender<Vec<Pending>>,
 }
 
 /// The `decisive-events` thread's state.
@@ -63,9 +67,9 @@ pub(super) struct Worker {
 
 impl Worker {
     /// The loop: one select over the control channel and the flush ticker. Producers wake the
-    /// thread (a `Wake` message) once a batch's worth of events is queued; every wake-up moves
-    /// the queued events into batches, sending each batch once full, and a tick also sends
-    /// the partial batch.
+    /// thread (a `Wake` message) once a batch's worth of events is in the channel; every
+    /// wake-up moves the events in the channel into batches, sending each batch once full, and
+    /// a tick also takes every thread's buffer and sends the partial batch.
     pub(super) fn run(mut self, channels: &Channels) {
         let ticker = tick(self.options.flush_interval);
         self.retry_pending(channels);
@@ -81,6 +85,7 @@ impl Worker {
             self.shared.wake_pending.store(false, Ordering::Release);
             self.drain(channels);
             if ticked {
+                self.drain_buffers(channels);
                 self.flush_batch(channels);
                 self.retry_pending(channels);
             }
@@ -112,12 +117,14 @@ impl Worker {
         }
     }
 
-    /// Serves pending flushes: sends everything queued so far, then answers the waiters.
+    /// Serves pending flushes: sends everything queued so far (every thread's buffer too),
+    /// then answers the waiters.
     fn serve_flushes(&mut self, channels: &Channels) {
         while self.closing.is_none() && (self.flush_requested || !self.waiters.is_empty()) {
             self.flush_requested = false;
             let waiters = std::mem::take(&mut self.waiters);
             self.drain(channels);
+            self.drain_buffers(channels);
             self.flush_batch(channels);
             for waiter in waiters {
                 let _ = waiter.try_send(());
@@ -125,12 +132,97 @@ impl Worker {
         }
     }
 
-    /// Moves the events queued now (not those arriving meanwhile) into batches.
+    /// Moves the events in the channel now (not those arriving meanwhile) into batches, and
+    /// those finished threads left in their buffers.
     fn drain(&mut self, channels: &Channels) {
         for _ in 0..channels.inbox.len() {
             match channels.inbox.try_recv() {
-                Ok(event) => self.add(event, channels),
+                Ok(chunk) => self.take(chunk, channels),
                 Err(_) => break,
+            }
+        }
+        let shared = &*self.shared;
+        if shared.stray.load(Ordering::Acquire) && shared.stray.swap(false, Ordering::AcqRel) {
+            self.take_buffers(false, channels);
+        }
+    }
+
+    /// Moves every event queued now into batches: those in the channel, then those in every
+    /// thread's buffer, then the chunks sent meanwhile (a buffer sent after the first pass
+    /// over the channel and before its lock was taken is among them).
+    fn drain_buffers(&mut self, channels: &Channels) {
+        self.drain(channels);
+        self.take_buffers(true, channels);
+        self.drain(channels);
+    }
+
+    /// Moves the events of `chunk` into batches and hands its vector back.
+    fn take(&mut self, chunk: Chunk, channels: &Channels) {
+        let Chunk { config, mut events } = chunk;
+        self.shared.release(events.len());
+        self.add_all(config.as_ref(), events.drain(..), channels);
+        let _ = channels.spares.try_send(events);
+    }
+
+    /// Takes the events out of the buffers (`all`, or those no thread uses), gives back the
+    /// room they reserved, and moves the events into batches; then lets go of unused, empty
+    /// buffers beyond the pool.
+    fn take_buffers(&mut self, all: bool, channels: &Channels) {
+        let mut taken = Vec::new();
+        {
+            let mut locals = self.shared.locals.lock();
+            for local in locals.iter() {
+                if !all && local.claimed.load(Ordering::Acquire) {
+                    continue;
+                }
+                let mut buffer = local.buffer.lock();
+                let count = buffer.events.len();
+                self.shared.release(count + buffer.credits);
+                buffer.credits = 0;
+                let config = buffer.config.take();
+                if count > 0 {
+                    taken.push(Chunk {
+                        config,
+                        events: buffer.events.drain(..).collect(),
+                    });
+                }
+            }
+            let shared = &*self.shared;
+            let mut excess = locals.len().saturating_sub(BUFFER_POOL);
+            locals.retain(|local| {
+                if excess == 0 || local.claimed.load(Ordering::Acquire) {
+                    return true;
+                }
+                let buffer = local.buffer.lock();
+                if !buffer.events.is_empty() || buffer.credits > 0 {
+                    return true;
+                }
+                drop(buffer);
+                Shared::add(&shared.queued, local.queued.load(Ordering::Acquire));
+                local.retired.store(true, Ordering::Release);
+                excess -= 1;
+                false
+            });
+        }
+        for Chunk { config, events } in taken {
+            self.add_all(config.as_ref(), events.into_iter(), channels);
+        }
+    }
+
+    /// Adds `events` (impressions made with `config`) to batches.
+    fn add_all(
+        &mut self,
+        config: Option<&Arc<ProjectConfig>>,
+        events: impl Iterator<Item = Pending>,
+        channels: &Channels,
+    ) {
+        for event in events {
+            match local::queued(config, event) {
+                Some(event) => self.add(event, channels),
+                None => {
+                    Shared::add(&self.shared.dropped, 1);
+                    log::error!(target: "decisive", "an impression without its config was dropped");
+                }
             }
         }
     }
@@ -358,9 +450,15 @@ impl Worker {
     /// answers flush waiters unless something was abandoned.
     fn finish(&mut self, deadline: Instant, channels: &Channels) {
         self.closing = Some(deadline);
-        // After close no event enters the queue, so this ends.
-        while let Ok(event) = channels.inbox.try_recv() {
-            self.add(event, channels);
+        // After close no event enters a buffer or the channel: once every buffer was taken
+        // (under its lock) the channel holds all that is left, so this ends.
+        self.drain(channels);
+        self.take_buffers(true, channels);
+        while let Ok(chunk) = channels.inbox.try_recv() {
+            self.take(chunk, channels);
+        }
+        for local in self.shared.locals.lock().iter() {
+            local.retired.store(true, Ordering::Release);
         }
         self.flush_batch(channels);
         while let Ok(message) = channels.control.try_recv() {
@@ -375,7 +473,7 @@ impl Worker {
         log::debug!(
             target: "decisive",
             "event thread stopped: {} queued, {} dispatched, {} failed, {} dropped",
-            s.queued.load(Ordering::Acquire),
+            s.accepted(),
             s.dispatched.load(Ordering::Acquire),
             s.failed.load(Ordering::Acquire),
             s.dropped.load(Ordering::Acquire)
