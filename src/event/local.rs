@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-/// The most events a chunk holds (fewer when the batch size is smaller).
+/// The most events a chunk holds.
 pub(super) const MAX_CHUNK: usize = 32;
 
 /// An event waiting in a buffer or in the channel.
@@ -156,11 +156,15 @@ impl Claims {
     /// Records a claim, first letting go of claims on processors that have stopped.
     fn add(&mut self, claim: Claim) {
         for slot in &mut self.near {
-            if slot.as_ref().is_some_and(|c| c.local.retired.load(Ordering::Acquire)) {
+            if slot
+                .as_ref()
+                .is_some_and(|c| c.local.retired.load(Ordering::Acquire))
+            {
                 *slot = None;
             }
         }
-        self.far.retain(|c| !c.local.retired.load(Ordering::Acquire));
+        self.far
+            .retain(|c| !c.local.retired.load(Ordering::Acquire));
         match self.near.iter_mut().find(|slot| slot.is_none()) {
             Some(slot) => *slot = Some(claim),
             None => self.far.push(claim),

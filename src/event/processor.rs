@@ -17,7 +17,7 @@ use super::{Decided, Impressed, LogEvent, Tracked, UserEvent};
 use crate::config::ProjectConfig;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -201,9 +201,13 @@ pub(super) struct Shared {
     pub(super) reserved: AtomicUsize,
     /// Whether a queue-full warning was logged for the current burst of drops.
     pub(super) overflowing: AtomicBool,
-    /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
-    /// by the thread when it wakes; while set, producers send no further wake-ups.
+    /// Set by the producer that asks the thread to take a full batch out of the channel, and
+    /// by the thread while it polls the channel; cleared by the thread before it sleeps. While
+    /// set, producers send no wake-ups.
     pub(super) wake_pending: AtomicBool,
+    /// Set by the producer that wakes a polling thread because the channel is half full,
+    /// cleared by the thread when it wakes.
+    pub(super) urged: AtomicBool,
     /// Set when a finishing thread left events in its buffer: the thread takes them at its
     /// next wake-up.
     pub(super) stray: AtomicBool,
@@ -270,7 +274,9 @@ impl Shared {
         if n > 0 {
             let _ = self
                 .reserved
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| Some(r.saturating_sub(n)));
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                    Some(r.saturating_sub(n))
+                });
         }
     }
 
@@ -341,15 +347,21 @@ pub(super) enum Control {
 /// handle between threads by reference or in an `Arc`; every method takes `&self`.
 ///
 /// Each thread queues into a small buffer of its own, which goes to the event thread through a
-/// bounded channel once it holds a chunk (the batch size, at most 32 events). An event can
-/// therefore wait in its thread's buffer until the next flush interval, [`flush`](Self::flush),
-/// [`flush_blocking`](Self::flush_blocking) or [`close`](Self::close), all of which take every
-/// buffer's events, including those a finished thread left; it is never lost or counted twice.
+/// bounded channel as one chunk: once it holds 32 events, or a batch when the event thread
+/// sleeps. While events keep coming the event thread polls the channel (every 200 µs) instead
+/// of being woken, and takes what waits in the buffers once a poll finds the channel empty.
+/// An event can wait in its thread's buffer until then, or until the next flush interval,
+/// [`flush`](Self::flush), [`flush_blocking`](Self::flush_blocking) or [`close`](Self::close),
+/// all of which take every buffer's events, including those a finished thread left; it is never
+/// lost or counted twice.
 pub struct BatchEventProcessor {
     /// Identifies this processor's buffer among a thread's buffers.
     id: u64,
-    /// Events per chunk: a full buffer is sent.
+    /// Events a buffer holds: a full one is sent.
     chunk: usize,
+    /// Events after which a buffer is sent when the event thread sleeps (the batch size, at
+    /// most `chunk`).
+    early: usize,
     /// Counters, listeners, buffers and the close gate.
     shared: Arc<Shared>,
     /// The queue of chunks.
@@ -408,18 +420,20 @@ impl BatchEventProcessor {
         let (inbox_tx, inbox_rx) = bounded(options.queue_capacity);
         let (control_tx, control_rx) = bounded(CONTROL_CAPACITY);
         let (done_tx, done_rx) = bounded::<()>(0);
-        let chunk = options.batch_size.clamp(1, MAX_CHUNK);
+        let chunk = MAX_CHUNK;
         // Vectors for every full chunk the channel can hold, made now, so that sending one
-        // does not allocate on the caller's thread.
+        // does not allocate on the caller's thread (more are made if smaller chunks use them
+        // up).
         let spare_count = options.queue_capacity.div_ceil(chunk) + 1;
         let (spares_tx, spares_rx) = bounded(spare_count + BUFFER_POOL);
         for _ in 0..spare_count {
             let _ = spares_tx.try_send(Vec::with_capacity(chunk));
         }
         let shared = Arc::new(Shared::default());
-        shared.locals.lock().extend(
-            (0..BUFFER_POOL).map(|_| Arc::new(Local::new(chunk, Arc::downgrade(&shared)))),
-        );
+        shared
+            .locals
+            .lock()
+            .extend((0..BUFFER_POOL).map(|_| Arc::new(Local::new(chunk, Arc::downgrade(&shared)))));
         let found: u64 = recovered.iter().map(|(_, e)| e.event_count as u64).sum();
         Shared::add(&shared.spooled, found);
         // Events of spool files that did not check out: lost, and reported so.
@@ -452,6 +466,7 @@ impl BatchEventProcessor {
         Ok(BatchEventProcessor {
             id: NEXT_PROCESSOR.fetch_add(1, Ordering::Relaxed),
             chunk,
+            early: options.batch_size.clamp(1, chunk),
             shared,
             inbox: inbox_tx,
             spares: spares_rx,
@@ -520,14 +535,6 @@ impl BatchEventProcessor {
             drop(buffer);
             return self.refuse_closed();
         }
-        if buffer.credits == 0 {
-            let room = self.chunk.saturating_sub(buffer.events.len()).max(1);
-            buffer.credits = shared.reserve(room, self.options.queue_capacity);
-            if buffer.credits == 0 {
-                drop(buffer);
-                return self.refuse_full();
-            }
-        }
         if let Some(config) = config {
             match &buffer.config {
                 Some(held) if Arc::ptr_eq(held, config) => {}
@@ -539,13 +546,25 @@ impl BatchEventProcessor {
                 None => buffer.config = Some(Arc::clone(config)),
             }
         }
+        if buffer.credits == 0 {
+            let room = self.chunk.saturating_sub(buffer.events.len()).max(1);
+            buffer.credits = shared.reserve(room, self.options.queue_capacity);
+            if buffer.credits == 0 {
+                drop(buffer);
+                return self.refuse_full();
+            }
+        }
         buffer.events.push(event);
-        buffer.credits -= 1;
+        buffer.credits = buffer.credits.saturating_sub(1);
         // Only this thread adds to its buffer's count, under the lock.
         local
             .queued
             .store(local.queued.load(Ordering::Relaxed) + 1, Ordering::Release);
-        if buffer.events.len() >= self.chunk {
+        // A full buffer is sent; so is one holding a batch when the event thread sleeps (it
+        // reads buffers only when it flushes, or when a poll finds the channel empty).
+        let len = buffer.events.len();
+        if len >= self.chunk || (len >= self.early && !shared.wake_pending.load(Ordering::Acquire))
+        {
             self.send(local, &mut buffer);
         }
         true
@@ -556,6 +575,9 @@ impl BatchEventProcessor {
         if buffer.events.is_empty() {
             return;
         }
+        // Room the buffer reserved and did not use goes back (a batch sent early leaves some).
+        self.shared.release(buffer.credits);
+        buffer.credits = 0;
         let spare = self
             .spares
             .try_recv()
@@ -606,14 +628,21 @@ impl BatchEventProcessor {
         true
     }
 
-    /// Wakes the thread when a batch's worth is waiting in the channel. The thread does not
-    /// wait on the channel itself (a wake-up per chunk would cost each caller a system call).
+    /// After a chunk was sent: wakes the thread when a batch's worth is waiting in the
+    /// channel and the thread sleeps, or when the channel is half full. The thread does not
+    /// wait on the channel itself (see `Worker::run`).
     fn wake(&self) {
         let shared = &*self.shared;
-        if self.inbox.len().saturating_mul(self.chunk) >= self.options.batch_size
+        // Pairs with the thread's fence before it sleeps (`Worker::settle`).
+        fence(Ordering::SeqCst);
+        let waiting = self.inbox.len().saturating_mul(self.early);
+        let wake = (waiting >= self.options.batch_size
             && !shared.wake_pending.load(Ordering::Relaxed)
-            && !shared.wake_pending.swap(true, Ordering::AcqRel)
-        {
+            && !shared.wake_pending.swap(true, Ordering::AcqRel))
+            || (waiting >= self.options.queue_capacity / 2
+                && !shared.urged.load(Ordering::Relaxed)
+                && !shared.urged.swap(true, Ordering::AcqRel));
+        if wake {
             let _ = self.control.try_send(Control::Wake);
         }
     }

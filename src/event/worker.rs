@@ -13,9 +13,12 @@ use crate::config::ProjectConfig;
 use crossbeam_channel::{select, tick, Receiver, Sender};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How often the thread looks at the channel while events keep coming (see [`Worker::run`]).
+const POLL_INTERVAL: Duration = Duration::from_micros(200);
 
 /// What became of a request, for the caller of `deliver`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,24 +69,47 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// The loop: one select over the control channel and the flush ticker. Producers wake the
-    /// thread (a `Wake` message) once a batch's worth of events is in the channel; every
-    /// wake-up moves the events in the channel into batches, sending each batch once full, and
-    /// a tick also takes every thread's buffer and sends the partial batch.
+    /// The loop: one select over the control channel and the flush ticker. Every wake-up
+    /// moves the events in the channel into batches, sending each batch once full, and a tick
+    /// also takes every thread's buffer and sends the partial batch.
+    ///
+    /// While events keep coming the thread polls the channel every [`POLL_INTERVAL`] and
+    /// producers send no wake-ups: a wake-up per chunk would cost each caller a system call and
+    /// keep this thread reading their lines all the time. Once a poll finds nothing the thread
+    /// sleeps, and the producer that next fills a batch wakes it (a `Wake` message); a producer
+    /// also wakes it early when the channel is half full.
     pub(super) fn run(mut self, channels: &Channels) {
         let ticker = tick(self.options.flush_interval);
         self.retry_pending(channels);
+        let mut polling = false;
         loop {
             let mut ticked = false;
-            select! {
-                recv(channels.control) -> message => match message {
-                    Ok(message) => self.note(message),
-                    Err(_) => self.note_disconnect(),
-                },
-                recv(ticker) -> _ => ticked = true,
+            if polling {
+                select! {
+                    recv(channels.control) -> message => match message {
+                        Ok(message) => self.note(message),
+                        Err(_) => self.note_disconnect(),
+                    },
+                    recv(ticker) -> _ => ticked = true,
+                    default(POLL_INTERVAL) => {}
+                }
+            } else {
+                select! {
+                    recv(channels.control) -> message => match message {
+                        Ok(message) => self.note(message),
+                        Err(_) => self.note_disconnect(),
+                    },
+                    recv(ticker) -> _ => ticked = true,
+                }
             }
-            self.shared.wake_pending.store(false, Ordering::Release);
-            self.drain(channels);
+            self.shared.urged.store(false, Ordering::Release);
+            polling = if self.drain(channels) {
+                // Producers need not wake a thread that polls.
+                self.shared.wake_pending.store(true, Ordering::Release);
+                true
+            } else {
+                self.settle(channels)
+            };
             if ticked {
                 self.drain_buffers(channels);
                 self.flush_batch(channels);
@@ -98,6 +124,25 @@ impl Worker {
             }
             self.serve_flushes(channels);
         }
+    }
+
+    /// Before sleeping: lets producers wake the thread again, takes what waits in every
+    /// buffer (producers keep up to a chunk while the thread polls), then looks at the channel
+    /// once more (a chunk sent before producers could see the thread sleeps is found here).
+    /// True when there is enough to do that the thread should poll instead of sleeping.
+    fn settle(&mut self, channels: &Channels) -> bool {
+        self.shared.wake_pending.store(false, Ordering::SeqCst);
+        // Pairs with the producers' fence between sending a chunk and reading `wake_pending`:
+        // either they see it clear and wake the thread, or the thread sees their chunk. A
+        // producer reads it under its buffer's lock, which the thread takes below: it sees it
+        // clear, or its events are taken.
+        fence(Ordering::SeqCst);
+        let taken = self.take_buffers(true, channels);
+        if taken < self.options.batch_size && channels.inbox.is_empty() {
+            return false;
+        }
+        self.shared.wake_pending.store(true, Ordering::Release);
+        true
     }
 
     /// Records a control message; flushes it asks for are served by the main loop.
@@ -123,7 +168,6 @@ impl Worker {
         while self.closing.is_none() && (self.flush_requested || !self.waiters.is_empty()) {
             self.flush_requested = false;
             let waiters = std::mem::take(&mut self.waiters);
-            self.drain(channels);
             self.drain_buffers(channels);
             self.flush_batch(channels);
             for waiter in waiters {
@@ -133,27 +177,32 @@ impl Worker {
     }
 
     /// Moves the events in the channel now (not those arriving meanwhile) into batches, and
-    /// those finished threads left in their buffers.
-    fn drain(&mut self, channels: &Channels) {
+    /// those finished threads left in their buffers; whether the channel had any.
+    fn drain(&mut self, channels: &Channels) -> bool {
+        let mut took = false;
         for _ in 0..channels.inbox.len() {
             match channels.inbox.try_recv() {
-                Ok(chunk) => self.take(chunk, channels),
+                Ok(chunk) => {
+                    took = true;
+                    self.take(chunk, channels);
+                }
                 Err(_) => break,
             }
         }
         let shared = &*self.shared;
         if shared.stray.load(Ordering::Acquire) && shared.stray.swap(false, Ordering::AcqRel) {
-            self.take_buffers(false, channels);
+            let _ = self.take_buffers(false, channels);
         }
+        took
     }
 
     /// Moves every event queued now into batches: those in the channel, then those in every
     /// thread's buffer, then the chunks sent meanwhile (a buffer sent after the first pass
     /// over the channel and before its lock was taken is among them).
     fn drain_buffers(&mut self, channels: &Channels) {
-        self.drain(channels);
-        self.take_buffers(true, channels);
-        self.drain(channels);
+        let _ = self.drain(channels);
+        let _ = self.take_buffers(true, channels);
+        let _ = self.drain(channels);
     }
 
     /// Moves the events of `chunk` into batches and hands its vector back.
@@ -166,9 +215,12 @@ impl Worker {
 
     /// Takes the events out of the buffers (`all`, or those no thread uses), gives back the
     /// room they reserved, and moves the events into batches; then lets go of unused, empty
-    /// buffers beyond the pool.
-    fn take_buffers(&mut self, all: bool, channels: &Channels) {
-        let mut taken = Vec::new();
+    /// buffers beyond the pool. How many events it took, counting chunks it took from the
+    /// channel: under each buffer's lock it first takes the channel's chunks (those its thread
+    /// sent before), so each thread's events keep their order.
+    fn take_buffers(&mut self, all: bool, channels: &Channels) -> usize {
+        // Chunks in order, each marked whether it came from the channel.
+        let mut taken: Vec<(Chunk, bool)> = Vec::new();
         {
             let mut locals = self.shared.locals.lock();
             for local in locals.iter() {
@@ -177,14 +229,21 @@ impl Worker {
                 }
                 let mut buffer = local.buffer.lock();
                 let count = buffer.events.len();
+                if count == 0 && buffer.credits == 0 {
+                    continue;
+                }
+                while let Ok(chunk) = channels.inbox.try_recv() {
+                    taken.push((chunk, true));
+                }
                 self.shared.release(count + buffer.credits);
                 buffer.credits = 0;
                 let config = buffer.config.take();
                 if count > 0 {
-                    taken.push(Chunk {
+                    let chunk = Chunk {
                         config,
                         events: buffer.events.drain(..).collect(),
-                    });
+                    };
+                    taken.push((chunk, false));
                 }
             }
             let shared = &*self.shared;
@@ -204,9 +263,16 @@ impl Worker {
                 false
             });
         }
-        for Chunk { config, events } in taken {
-            self.add_all(config.as_ref(), events.into_iter(), channels);
+        let count = taken.iter().map(|(c, _)| c.events.len()).sum();
+        for (chunk, from_channel) in taken {
+            if from_channel {
+                self.take(chunk, channels);
+            } else {
+                let Chunk { config, events } = chunk;
+                self.add_all(config.as_ref(), events.into_iter(), channels);
+            }
         }
+        count
     }
 
     /// Adds `events` (impressions made with `config`) to batches.
@@ -452,8 +518,8 @@ impl Worker {
         self.closing = Some(deadline);
         // After close no event enters a buffer or the channel: once every buffer was taken
         // (under its lock) the channel holds all that is left, so this ends.
-        self.drain(channels);
-        self.take_buffers(true, channels);
+        let _ = self.drain(channels);
+        let _ = self.take_buffers(true, channels);
         while let Ok(chunk) = channels.inbox.try_recv() {
             self.take(chunk, channels);
         }
