@@ -27,8 +27,13 @@ fn config() -> ProjectConfig {
 fn events(config: &ProjectConfig, prefix: &str, n: usize) -> Vec<UserEvent> {
     (0..n)
         .map(|i| {
-            UserEvent::conversion(config, "purchase", &format!("{prefix}{i}"), &Attributes::new())
-                .expect("known event")
+            UserEvent::conversion(
+                config,
+                "purchase",
+                &format!("{prefix}{i}"),
+                &Attributes::new(),
+            )
+            .expect("known event")
         })
         .collect()
 }
@@ -153,13 +158,19 @@ fn a_full_queue_refuses_exactly_the_events_beyond_its_capacity() {
         .collect();
     assert_eq!(accepted.iter().filter(|a| **a).count(), 40);
     assert!(accepted[..40].iter().all(|a| *a), "the first 40 fit");
-    assert!(accepted[40..].iter().all(|a| !*a), "the other 60 are refused");
+    assert!(
+        accepted[40..].iter().all(|a| !*a),
+        "the other 60 are refused"
+    );
     let stats = p.stats();
     assert_eq!((stats.queued, stats.dropped), (50, 60));
     recorder.resume();
     assert!(p.close());
     let stats = p.stats();
-    assert_eq!((stats.queued, stats.dispatched, stats.dropped), (50, 50, 60));
+    assert_eq!(
+        (stats.queued, stats.dispatched, stats.dropped),
+        (50, 50, 60)
+    );
     assert_eq!(recorder.attempts(), 5);
 }
 
@@ -179,7 +190,10 @@ fn room_comes_back_once_the_queue_drains() {
         assert!(p.flush_blocking(WAIT));
     }
     let stats = p.stats();
-    assert_eq!((stats.queued, stats.dispatched, stats.dropped), (100, 100, 0));
+    assert_eq!(
+        (stats.queued, stats.dispatched, stats.dropped),
+        (100, 100, 0)
+    );
 }
 
 #[test]
@@ -250,5 +264,8 @@ fn many_short_lived_threads_lose_no_event_and_count_each_once() {
     let unique: std::collections::HashSet<&String> = sent.iter().collect();
     assert_eq!(unique.len(), 12 * 13, "each event once");
     let stats = p.stats();
-    assert_eq!((stats.queued, stats.dispatched, stats.dropped), (156, 156, 0));
+    assert_eq!(
+        (stats.queued, stats.dispatched, stats.dropped),
+        (156, 156, 0)
+    );
 }

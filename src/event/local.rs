@@ -145,10 +145,13 @@ struct Claims {
 impl Claims {
     /// The buffer claimed for `processor`.
     fn find(&self, processor: u64) -> Option<&Local> {
-        self.near
+        for claim in self.near.iter().flatten() {
+            if claim.processor == processor {
+                return Some(&claim.local);
+            }
+        }
+        self.far
             .iter()
-            .flatten()
-            .chain(self.far.iter())
             .find(|c| c.processor == processor)
             .map(|c| &*c.local)
     }
@@ -189,13 +192,13 @@ pub(super) fn with_local<T>(
     processor: u64,
     claim: impl FnOnce() -> Arc<Local>,
     value: T,
-    f: impl FnOnce(&Local, T) -> bool,
+    f: impl Fn(&Local, T) -> bool,
 ) -> Result<bool, T> {
-    let mut args = Some((value, f));
+    let mut value = Some(value);
     let answer = CLAIMS.try_with(|claims| {
         if let Ok(claims) = claims.try_borrow() {
             if let Some(local) = claims.find(processor) {
-                return args.take().map(|(value, f)| f(local, value));
+                return value.take().map(|value| f(local, value));
             }
         }
         let mut claims = claims.try_borrow_mut().ok()?;
@@ -205,11 +208,11 @@ pub(super) fn with_local<T>(
             local: Arc::clone(&local),
         });
         drop(claims);
-        args.take().map(|(value, f)| f(&local, value))
+        value.take().map(|value| f(&local, value))
     });
-    match (answer, args) {
+    match (answer, value) {
         (Ok(Some(accepted)), _) => Ok(accepted),
-        (_, Some((value, _))) => Err(value),
+        (_, Some(value)) => Err(value),
         // `f` ran, so its answer was returned above.
         (_, None) => Ok(false),
     }
