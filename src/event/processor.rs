@@ -172,6 +172,25 @@ pub struct ProcessorStats {
 /// A log-event listener.
 pub(super) type Listener = Arc<dyn Fn(&LogEvent, &DispatchOutcome) + Send + Sync>;
 
+/// Events of chunks the channel refused while a buffer's lock was held.
+#[derive(Default, Clone, Copy)]
+struct Refused {
+    /// How many.
+    events: u64,
+    /// Whether the channel was full (otherwise the event thread had stopped).
+    full: bool,
+}
+
+impl Refused {
+    /// Adds what a send returned.
+    fn add(&mut self, refused: Option<(u64, bool)>) {
+        if let Some((events, full)) = refused {
+            self.events += events;
+            self.full |= full;
+        }
+    }
+}
+
 /// A zero-sized field that starts the fields after it on a new cache line (two lines, for
 /// adjacent-line prefetch), so that what producers write and what the event thread writes do
 /// not share one.
@@ -535,12 +554,15 @@ impl BatchEventProcessor {
             drop(buffer);
             return self.refuse_closed();
         }
+        // Events the channel refused, counted and logged once the lock is let go (a logger may
+        // queue events itself).
+        let mut refused = Refused::default();
         if let Some(config) = config {
             match &buffer.config {
                 Some(held) if Arc::ptr_eq(held, config) => {}
                 Some(_) => {
                     // A chunk holds impressions of one config: send those of the other.
-                    self.send(local, &mut buffer);
+                    refused.add(self.send(local, &mut buffer));
                     buffer.config = Some(Arc::clone(config));
                 }
                 None => buffer.config = Some(Arc::clone(config)),
@@ -551,12 +573,13 @@ impl BatchEventProcessor {
             buffer.credits = shared.reserve(room, self.options.queue_capacity);
             if buffer.credits == 0 {
                 drop(buffer);
+                self.note_all_refused(refused);
                 return self.refuse_full();
             }
         }
         buffer.events.push(event);
         buffer.credits = buffer.credits.saturating_sub(1);
-        // Only this thread adds to its buffer's count, under the lock.
+        // The count is written only under the buffer's lock.
         local
             .queued
             .store(local.queued.load(Ordering::Relaxed) + 1, Ordering::Release);
@@ -565,15 +588,29 @@ impl BatchEventProcessor {
         let len = buffer.events.len();
         if len >= self.chunk || (len >= self.early && !shared.wake_pending.load(Ordering::Acquire))
         {
-            self.send(local, &mut buffer);
+            refused.add(self.send(local, &mut buffer));
         }
+        drop(buffer);
+        self.note_all_refused(refused);
         true
     }
 
+    /// Counts (and logs) the events of chunks the channel refused, if any.
+    fn note_all_refused(&self, refused: Refused) {
+        if refused.events > 0 {
+            self.note_refused(refused.events, refused.full);
+        }
+    }
+
     /// Sends the events of `buffer` (of `local`) through the channel as one chunk.
-    fn send(&self, local: &Local, buffer: &mut Buffer) {
+    /// When the channel refuses it (never while the event thread runs: there is a slot for
+    /// every event the capacity allows), its events are counted dropped instead of queued, and
+    /// their count and whether the channel was full are returned, for the caller to log once it
+    /// let go of the buffer's lock.
+    #[must_use]
+    fn send(&self, local: &Local, buffer: &mut Buffer) -> Option<(u64, bool)> {
         if buffer.events.is_empty() {
-            return;
+            return None;
         }
         // Room the buffer reserved and did not use goes back (a batch sent early leaves some).
         self.shared.release(buffer.credits);
@@ -591,16 +628,16 @@ impl BatchEventProcessor {
                 TrySendError::Full(c) => (c.events.len(), true),
                 TrySendError::Disconnected(c) => (c.events.len(), false),
             };
-            // Undo their acceptance and count them dropped instead.
+            // Undo their acceptance; the caller counts them dropped.
             let queued = local.queued.load(Ordering::Relaxed);
             local
                 .queued
                 .store(queued.saturating_sub(n as u64), Ordering::Release);
             self.shared.release(n);
-            self.note_refused(n as u64, full);
-            return;
+            return Some((n as u64, full));
         }
         self.wake();
+        None
     }
 
     /// Queues `event` as a chunk of its own, without a buffer (the thread is finishing).
@@ -639,7 +676,7 @@ impl BatchEventProcessor {
         let wake = (waiting >= self.options.batch_size
             && !shared.wake_pending.load(Ordering::Relaxed)
             && !shared.wake_pending.swap(true, Ordering::AcqRel))
-            || (waiting >= self.options.queue_capacity / 2
+            || (shared.reserved.load(Ordering::Relaxed) >= self.options.queue_capacity / 2
                 && !shared.urged.load(Ordering::Relaxed)
                 && !shared.urged.swap(true, Ordering::AcqRel));
         if wake {
