@@ -7,10 +7,11 @@
 //! events and the lock stay on the producer's core, so an event costs its caller no write to
 //! a cache line the event thread reads, except once per chunk.
 //!
-//! Capacity is reserved in credits: a buffer takes room for up to a chunk of events from the
-//! processor's shared count before it accepts them, and the event thread gives the room back
-//! as it takes events out (of the channel or of a buffer). So accepted events never exceed the
-//! queue capacity, and an event is refused (and counted dropped) exactly when it would.
+//! Capacity is counted in events, buffered ones included: each accepted event takes a unit of
+//! the processor's shared count (one atomic add, on a line the event thread writes only once
+//! per chunk it takes), and the event thread gives the room back as it takes events out (of the
+//! channel or of a buffer). So accepted events never exceed the queue capacity, and an event is
+//! refused (and counted dropped) exactly when it would not fit.
 
 use super::processor::{Queued, Shared};
 use super::{Impressed, Tracked, UserEvent};
@@ -58,8 +59,6 @@ pub(super) struct Buffer {
     pub(super) config: Option<Arc<ProjectConfig>>,
     /// The events, oldest first.
     pub(super) events: Vec<Pending>,
-    /// Room reserved in the processor's capacity and not yet used by an event.
-    pub(super) credits: usize,
 }
 
 /// One thread's buffer for one processor (or a buffer a finished thread left, waiting for
@@ -67,7 +66,7 @@ pub(super) struct Buffer {
 /// every event.
 #[repr(align(128))]
 pub(super) struct Local {
-    /// The events and the credits.
+    /// The events.
     pub(super) buffer: Mutex<Buffer>,
     /// Events this buffer accepted, ever (only its owner adds, under the lock).
     pub(super) queued: AtomicU64,
@@ -86,7 +85,6 @@ impl Local {
             buffer: Mutex::new(Buffer {
                 config: None,
                 events: Vec::with_capacity(chunk),
-                credits: 0,
             }),
             queued: AtomicU64::new(0),
             claimed: AtomicBool::new(false),

@@ -61,8 +61,8 @@ pub struct ProcessorOptions {
     pub batch_size: usize,
     /// A partial batch is sent this often (default 30 s).
     pub flush_interval: Duration,
-    /// Events that may wait to be sent, counting those in the per-thread buffers and the
-    /// room each buffer has reserved for its next chunk; more are dropped (default 1000).
+    /// Events that may wait to be sent, counting those in the per-thread buffers; more are
+    /// dropped (default 1000).
     pub queue_capacity: usize,
     /// How long close may take to deliver what is queued (default 5 s).
     pub close_timeout: Duration,
@@ -215,8 +215,7 @@ pub(super) struct Shared {
     pub(super) gate: RwLock<()>,
     /// Starts the fields written once per chunk.
     _chunks: LineBreak,
-    /// Room in the queue capacity that buffers reserved: events in buffers and in the
-    /// channel, and room buffers hold for their next events.
+    /// Events in buffers and in the channel, counted against the queue capacity.
     pub(super) reserved: AtomicUsize,
     /// Whether a queue-full warning was logged for the current burst of drops.
     pub(super) overflowing: AtomicBool,
@@ -224,7 +223,7 @@ pub(super) struct Shared {
     /// by the thread while it polls the channel; cleared by the thread before it sleeps. While
     /// set, producers send no wake-ups.
     pub(super) wake_pending: AtomicBool,
-    /// Set by the producer that wakes a polling thread because the channel is half full,
+    /// Set by the producer that wakes a polling thread because a quarter of the capacity is taken,
     /// cleared by the thread when it wakes.
     pub(super) urged: AtomicBool,
     /// Set when a finishing thread left events in its buffer: the thread takes them at its
@@ -273,19 +272,16 @@ impl Shared {
         *self.close_deadline.lock()
     }
 
-    /// Reserves room for up to `want` events within `capacity`: how many it got.
-    fn reserve(&self, want: usize, capacity: usize) -> usize {
-        let mut got = 0;
-        let _ = self
-            .reserved
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
-                got = want.min(capacity.saturating_sub(reserved));
-                (got > 0).then_some(reserved + got)
-            });
-        if got > 0 && self.overflowing.load(Ordering::Relaxed) {
+    /// Reserves room for one event within `capacity`; false when there is none.
+    fn reserve(&self, capacity: usize) -> bool {
+        if self.reserved.fetch_add(1, Ordering::AcqRel) >= capacity {
+            self.release(1);
+            return false;
+        }
+        if self.overflowing.load(Ordering::Relaxed) {
             self.overflowing.store(false, Ordering::Relaxed);
         }
-        got
+        true
     }
 
     /// Gives back room for `n` events (they left the queue, or were never queued).
@@ -568,17 +564,12 @@ impl BatchEventProcessor {
                 None => buffer.config = Some(Arc::clone(config)),
             }
         }
-        if buffer.credits == 0 {
-            let room = self.chunk.saturating_sub(buffer.events.len()).max(1);
-            buffer.credits = shared.reserve(room, self.options.queue_capacity);
-            if buffer.credits == 0 {
-                drop(buffer);
-                self.note_all_refused(refused);
-                return self.refuse_full();
-            }
+        if !shared.reserve(self.options.queue_capacity) {
+            drop(buffer);
+            self.note_all_refused(refused);
+            return self.refuse_full();
         }
         buffer.events.push(event);
-        buffer.credits = buffer.credits.saturating_sub(1);
         // The count is written only under the buffer's lock.
         local
             .queued
@@ -612,9 +603,6 @@ impl BatchEventProcessor {
         if buffer.events.is_empty() {
             return None;
         }
-        // Room the buffer reserved and did not use goes back (a batch sent early leaves some).
-        self.shared.release(buffer.credits);
-        buffer.credits = 0;
         let spare = self
             .spares
             .try_recv()
@@ -647,7 +635,7 @@ impl BatchEventProcessor {
         if shared.closed.load(Ordering::Acquire) {
             return self.refuse_closed();
         }
-        if shared.reserve(1, self.options.queue_capacity) == 0 {
+        if !shared.reserve(self.options.queue_capacity) {
             return self.refuse_full();
         }
         Shared::add(&shared.queued, 1);
@@ -666,7 +654,7 @@ impl BatchEventProcessor {
     }
 
     /// After a chunk was sent: wakes the thread when a batch's worth is waiting in the
-    /// channel and the thread sleeps, or when the channel is half full. The thread does not
+    /// channel and the thread sleeps, or when a quarter of the capacity is taken. The thread does not
     /// wait on the channel itself (see `Worker::run`).
     fn wake(&self) {
         let shared = &*self.shared;
@@ -676,7 +664,7 @@ impl BatchEventProcessor {
         let wake = (waiting >= self.options.batch_size
             && !shared.wake_pending.load(Ordering::Relaxed)
             && !shared.wake_pending.swap(true, Ordering::AcqRel))
-            || (shared.reserved.load(Ordering::Relaxed) >= self.options.queue_capacity / 2
+            || (shared.reserved.load(Ordering::Relaxed) >= self.options.queue_capacity / 4
                 && !shared.urged.load(Ordering::Relaxed)
                 && !shared.urged.swap(true, Ordering::AcqRel));
         if wake {

@@ -77,7 +77,7 @@ impl Worker {
     /// producers send no wake-ups: a wake-up per chunk would cost each caller a system call and
     /// keep this thread reading their lines all the time. Once a poll finds nothing the thread
     /// sleeps, and the producer that next fills a batch wakes it (a `Wake` message); a producer
-    /// also wakes it early when the channel is half full.
+    /// also wakes it early once a quarter of the queue capacity is taken.
     pub(super) fn run(mut self, channels: &Channels) {
         let ticker = tick(self.options.flush_interval);
         self.retry_pending(channels);
@@ -229,14 +229,13 @@ impl Worker {
                 }
                 let mut buffer = local.buffer.lock();
                 let count = buffer.events.len();
-                if count == 0 && buffer.credits == 0 {
+                if count == 0 {
                     continue;
                 }
                 while let Ok(chunk) = channels.inbox.try_recv() {
                     taken.push((chunk, true));
                 }
-                self.shared.release(count + buffer.credits);
-                buffer.credits = 0;
+                self.shared.release(count);
                 let config = buffer.config.take();
                 if count > 0 {
                     let chunk = Chunk {
@@ -253,7 +252,7 @@ impl Worker {
                     return true;
                 }
                 let buffer = local.buffer.lock();
-                if !buffer.events.is_empty() || buffer.credits > 0 {
+                if !buffer.events.is_empty() {
                     return true;
                 }
                 drop(buffer);
