@@ -102,10 +102,15 @@ impl Worker {
                     recv(ticker) -> _ => ticked = true,
                 }
             }
-            self.shared.urged.store(false, Ordering::Release);
+            // Stores only when needed: producers read these lines on every chunk.
+            if self.shared.urged.load(Ordering::Relaxed) {
+                self.shared.urged.store(false, Ordering::Release);
+            }
             polling = if self.drain(channels) {
                 // Producers need not wake a thread that polls.
-                self.shared.wake_pending.store(true, Ordering::Release);
+                if !self.shared.wake_pending.load(Ordering::Relaxed) {
+                    self.shared.wake_pending.store(true, Ordering::Release);
+                }
                 true
             } else {
                 self.settle(channels)
