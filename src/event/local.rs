@@ -3,10 +3,10 @@
 //! Each thread that queues events keeps, for each processor it uses, a [`Local`]: a small
 //! buffer the processor also holds in its registry. Queueing an event takes the buffer's lock
 //! (uncontended: the event thread takes it only to flush and before it sleeps) and pushes the
-//! event; once the
-//! buffer holds a chunk, the whole chunk goes through the bounded channel as one message. The
-//! events and the lock stay on the producer's core: the one shared line an event writes is the
-//! capacity count (below), which the event thread writes only once per chunk it takes.
+//! event; once the buffer holds a chunk, the whole chunk goes through the bounded channel as
+//! one message. The events and the lock stay on the producer's core: the one shared line an
+//! event writes is the capacity count (below), which the event thread writes only once per
+//! chunk it takes.
 //!
 //! Capacity is counted in events, buffered ones included: each accepted event takes a unit of
 //! the processor's shared count (one atomic add, on a line the event thread writes only once
