@@ -311,13 +311,16 @@ impl Audience {
         conditions: &LegacyConditions,
         slots: &mut Slots,
     ) -> Result<Audience, String> {
-        match conditions {
-            LegacyConditions::Encoded(text) => {
-                let raw: RawCondition = serde_json::from_str(text)
+        match conditions.encoded() {
+            Some(text) => {
+                let raw: RawCondition = serde_json::from_str(&text)
                     .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
                 Ok(Audience::compile_with(id, name, &raw, slots))
             }
-            LegacyConditions::Tree(raw) => Ok(Audience::compile_with(id, name, raw, slots)),
+            None => match conditions {
+                LegacyConditions::Tree(raw) => Ok(Audience::compile_with(id, name, raw, slots)),
+                _ => Err("conditions are neither a string nor a list".to_owned()),
+            },
         }
     }
 

@@ -6,6 +6,7 @@
 //! panics, whatever the bytes.
 
 pub(crate) mod conditions;
+pub(crate) mod fast;
 pub(crate) mod model;
 mod path;
 
@@ -143,6 +144,19 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<model::Datafile<'_>, DatafileError> 
     let text = std::str::from_utf8(bytes).map_err(|e| DatafileError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
+    // The one-pass reader reads the usual document; whatever it is not sure of (errors
+    // included) is read by serde, which gives the same model or names the problem.
+    if let Some(datafile) = fast::parse(text) {
+        check_version(Some(&serde_json::Value::String(
+            datafile.version.to_string(),
+        )))?;
+        return Ok(datafile);
+    }
+    serde_parse(bytes, text)
+}
+
+/// Reads a datafile with the serde definitions of [`model`].
+fn serde_parse<'a>(bytes: &'a [u8], text: &'a str) -> Result<model::Datafile<'a>, DatafileError> {
     match serde_json::from_str::<model::Datafile>(text) {
         Ok(datafile) => {
             check_version(Some(&serde_json::Value::String(
