@@ -15,27 +15,25 @@ fn boxed(s: &str) -> Box<str> {
     Box::from(s)
 }
 
-struct Builder {
+struct Builder<'d> {
     audiences: Vec<Audience>,
     variations: Vec<Variation>,
+    /// The variable values each variation sets, by variation index.
+    usages: Vec<&'d [model::VariableUsage<'d>]>,
     rules: Vec<Rule>,
     audience_index: FastMap<Box<str>, u32>,
 }
 
-impl Builder {
-    fn add_variations(&mut self, list: &[model::Variation]) -> Vec<u32> {
+impl<'d> Builder<'d> {
+    fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> Vec<u32> {
         list.iter()
             .map(|v| {
                 self.variations.push(Variation {
                     id: boxed(&v.id),
                     key: boxed(&v.key),
                     feature_enabled: v.feature_enabled.unwrap_or(false),
-                    variables: v
-                        .variables
-                        .iter()
-                        .map(|u| (boxed(&u.id), Arc::from(u.value.as_str())))
-                        .collect(),
                 });
+                self.usages.push(&v.variables);
                 (self.variations.len() - 1) as u32
             })
             .collect()
@@ -90,7 +88,7 @@ impl Builder {
         key: &str,
         layer_id: &str,
         status: &str,
-        variations: &[model::Variation],
+        variations: &'d [model::Variation<'d>],
         traffic: &[model::TrafficRange],
         audience_conditions: Option<&RawCondition>,
         audience_ids: &[Text<'_>],
@@ -125,7 +123,7 @@ impl Builder {
         (self.rules.len() - 1) as u32
     }
 
-    fn push_experiment(&mut self, e: &model::Experiment, group: Option<u32>) -> u32 {
+    fn push_experiment(&mut self, e: &'d model::Experiment<'d>, group: Option<u32>) -> u32 {
         let idx = self.push_rule(
             RuleKind::Experiment,
             &e.id,
@@ -161,6 +159,7 @@ impl Builder {
 }
 
 pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> {
+    let d = &d;
     // Attributes.
     let attributes: Vec<AttributeDef> = d
         .attributes
@@ -253,6 +252,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     let mut b = Builder {
         audiences,
         variations: Vec::with_capacity(variation_count),
+        usages: Vec::with_capacity(variation_count),
         rules: Vec::with_capacity(rule_count),
         audience_index,
     };
@@ -334,6 +334,40 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         }
     }
 
+    // Every raw variable value in one shared text: each variation's values, then each
+    // flag's defaults.
+    let mut text = String::new();
+    let mut raw_ranges: Vec<(u32, u32)> = Vec::new();
+    let mut push_raw = |value: &str, ranges: &mut Vec<(u32, u32)>| {
+        let start = text.len() as u32;
+        text.push_str(value);
+        ranges.push((start, text.len() as u32));
+    };
+    // Per variation: (first index into raw_ranges, count).
+    let usage_ranges: Vec<(u32, u32)> = b
+        .usages
+        .iter()
+        .map(|usages| {
+            let first = raw_ranges.len() as u32;
+            for u in *usages {
+                push_raw(&u.value, &mut raw_ranges);
+            }
+            (first, usages.len() as u32)
+        })
+        .collect();
+    let defaults: Vec<Vec<(u32, u32)>> = d
+        .feature_flags
+        .iter()
+        .map(|f| {
+            let mut ranges = Vec::with_capacity(f.variables.len());
+            for v in &f.variables {
+                push_raw(&v.default_value, &mut ranges);
+            }
+            ranges
+        })
+        .collect();
+    let pool: Arc<str> = Arc::from(text);
+
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
     let mut flag_index = FastMap::default();
@@ -395,12 +429,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 id: boxed(&v.id),
                 key: Arc::from(v.key.as_str()),
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
-                default: Arc::from(v.default_value.as_str()),
             })
             .collect();
+        let defaults = defaults.get(flags.len()).map_or(&[][..], Vec::as_slice);
+        let default_of = |i: usize| defaults.get(i).copied();
         let mut variable_sets = vec![
-            typed_set(&variables, |v| Some(Arc::clone(&v.default))),
-            typed_set(&variables, |_| None),
+            typed_set(&pool, &variables, |i, _| default_of(i)),
+            typed_set(&pool, &variables, |_, _| None),
         ];
         let mut variation_sets = Vec::new();
         let rule_variations = experiment_rules
@@ -415,15 +450,16 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             if !var.feature_enabled || variation_sets.iter().any(|(x, _)| *x == v) {
                 continue;
             }
-            let set = typed_set(&variables, |def| {
-                Some(
-                    var.variables
-                        .iter()
-                        .rev()
-                        .find(|(id, _)| *id == def.id)
-                        .map_or(&def.default, |(_, value)| value)
-                        .clone(),
-                )
+            let usages = b.usages.get(v as usize).copied().unwrap_or_default();
+            let set = typed_set(&pool, &variables, |i, def| {
+                // The last value the variation gives the variable, else its default.
+                match usages.iter().rposition(|u| *u.id == *def.id) {
+                    Some(at) => usage_ranges
+                        .get(v as usize)
+                        .and_then(|&(first, _)| raw_ranges.get(first as usize + at))
+                        .copied(),
+                    None => default_of(i),
+                }
             });
             variation_sets.push((v, variable_sets.len() as u32));
             variable_sets.push(set);
@@ -502,19 +538,22 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     })
 }
 
-/// Types every variable of a flag, `value_of` giving each one's raw value.
+/// Types every variable of a flag, `value_of` giving each one's raw value as a range of
+/// `pool`.
 fn typed_set(
+    pool: &Arc<str>,
     defs: &[VariableDef],
-    value_of: impl Fn(&VariableDef) -> Option<Arc<str>>,
+    value_of: impl Fn(usize, &VariableDef) -> Option<(u32, u32)>,
 ) -> Variables {
     Variables::from_raw(
+        pool,
         defs.iter()
-            .map(|v| (Arc::clone(&v.key), value_of(v), v.kind))
-            .collect(),
+            .enumerate()
+            .map(|(i, v)| (Arc::clone(&v.key), value_of(i, v), v.kind)),
     )
 }
 
-fn push_holdout(b: &mut Builder, h: &model::Holdout) -> u32 {
+fn push_holdout<'d>(b: &mut Builder<'d>, h: &'d model::Holdout<'d>) -> u32 {
     let idx = push_holdout_rule(b, h);
     if let Some(rule) = b.rules.get_mut(idx as usize) {
         rule.exclude_targeted_deliveries = h.exclude_targeted_deliveries;
@@ -522,7 +561,7 @@ fn push_holdout(b: &mut Builder, h: &model::Holdout) -> u32 {
     idx
 }
 
-fn push_holdout_rule(b: &mut Builder, h: &model::Holdout) -> u32 {
+fn push_holdout_rule<'d>(b: &mut Builder<'d>, h: &'d model::Holdout<'d>) -> u32 {
     b.push_rule(
         RuleKind::Holdout,
         &h.id,

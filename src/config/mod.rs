@@ -54,9 +54,6 @@ pub(crate) struct Variation {
     pub id: Box<str>,
     pub key: Box<str>,
     pub feature_enabled: bool,
-    /// `(variable id, raw value)` as the datafile gives them (the value shared with the
-    /// flag's typed variable sets).
-    pub variables: Vec<(Box<str>, Arc<str>)>,
 }
 
 /// An experiment, delivery rule or holdout.
@@ -112,10 +109,9 @@ pub(crate) struct Group {
 #[derive(Debug, Clone)]
 pub(crate) struct VariableDef {
     pub id: Box<str>,
-    /// The key and the default value, shared with the flag's typed variable sets.
+    /// The key, shared with the flag's typed variable sets.
     pub key: Arc<str>,
     pub kind: VariableType,
-    pub default: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
