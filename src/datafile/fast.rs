@@ -89,7 +89,16 @@ impl<'a> Reader<'a> {
         self.bytes.get(self.pos).copied()
     }
 
+    #[inline(always)]
     fn ws(&mut self) {
+        // Most tokens follow another directly.
+        if self.bytes.get(self.pos).is_some_and(|&b| b > b' ') {
+            return;
+        }
+        self.ws_run();
+    }
+
+    fn ws_run(&mut self) {
         let mut i = self.pos;
         while let Some(&b) = self.bytes.get(i) {
             match b {
