@@ -285,7 +285,8 @@ impl Slots {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Audience {
-    pub id: Box<str>,
+    /// Shared with the config's audience index.
+    pub id: Arc<str>,
     pub name: Box<str>,
     pub tree: Arc<Tree<Condition>>,
 }

@@ -21,10 +21,17 @@ struct Builder<'d> {
     /// The variable values each variation sets, by variation index.
     usages: Vec<&'d [model::VariableUsage<'d>]>,
     rules: Vec<Rule>,
-    audience_index: FastMap<Box<str>, u32>,
+    audience_index: FastMap<Arc<str>, u32>,
 }
 
 impl<'d> Builder<'d> {
+    /// The id of rule `idx`, shared.
+    fn rule_id(&self, idx: u32) -> Arc<str> {
+        self.rules
+            .get(idx as usize)
+            .map_or_else(|| Arc::from(""), |r| Arc::clone(&r.id))
+    }
+
     fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> Vec<u32> {
         list.iter()
             .map(|v| {
@@ -100,7 +107,7 @@ impl<'d> Builder<'d> {
             .as_ref()
             .map(|tree| Program::new(&tree.inline(&self.audiences).simplified()));
         self.rules.push(Rule {
-            id: boxed(id),
+            id: Arc::from(id),
             key: boxed(key),
             layer_id: boxed(layer_id),
             kind,
@@ -180,7 +187,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
-    let mut audience_index: FastMap<Box<str>, u32> = FastMap::default();
+    let mut audience_index: FastMap<Arc<str>, u32> = FastMap::default();
     // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
     let typed_ids: FastMap<&str, ()> = d
         .typed_audiences
@@ -259,12 +266,12 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
     // the id index, in the order the official SDKs build theirs.
-    let mut rule_index: FastMap<Box<str>, u32> = FastMap::default();
+    let mut rule_index: FastMap<Arc<str>, u32> = FastMap::default();
     for e in &d.experiments {
         let idx = b.push_experiment(e, None);
-        rule_index.insert(boxed(&e.id), idx);
+        rule_index.insert(b.rule_id(idx), idx);
     }
-    let mut rollouts: FastMap<Box<str>, Vec<u32>> = FastMap::default();
+    let mut rollouts: FastMap<&str, Vec<u32>> = FastMap::default();
     for r in &d.rollouts {
         let mut rule_ids = Vec::with_capacity(r.experiments.len());
         for e in &r.experiments {
@@ -279,10 +286,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 e.audience_conditions.as_ref(),
                 &e.audience_ids,
             );
-            rule_index.insert(boxed(&e.id), idx);
+            rule_index.insert(b.rule_id(idx), idx);
             rule_ids.push(idx);
         }
-        rollouts.entry(boxed(&r.id)).or_insert(rule_ids);
+        rollouts.entry(r.id.as_str()).or_insert(rule_ids);
     }
     let mut groups = Vec::with_capacity(d.groups.len());
     for g in &d.groups {
@@ -303,7 +310,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let gate = (g.policy == "random").then_some(group_idx);
         for e in &g.experiments {
             let idx = b.push_experiment(e, gate);
-            rule_index.insert(boxed(&e.id), idx);
+            rule_index.insert(b.rule_id(idx), idx);
         }
     }
 

@@ -60,7 +60,8 @@ pub(crate) struct Variation {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Rule {
-    pub id: Box<str>,
+    /// Shared with the id index.
+    pub id: Arc<str>,
     pub key: Box<str>,
     pub layer_id: Box<str>,
     pub kind: RuleKind,
@@ -165,10 +166,10 @@ pub struct ProjectConfig {
     pub(crate) attributes: Vec<AttributeDef>,
     pub(crate) attribute_index: FastMap<Box<str>, u32>,
     pub(crate) audiences: Vec<Audience>,
-    pub(crate) audience_index: FastMap<Box<str>, u32>,
+    pub(crate) audience_index: FastMap<Arc<str>, u32>,
     pub(crate) rules: Vec<Rule>,
     /// Experiments and delivery rules by id (holdouts are not in it).
-    pub(crate) rule_index: FastMap<Box<str>, u32>,
+    pub(crate) rule_index: FastMap<Arc<str>, u32>,
     pub(crate) variations: Vec<Variation>,
     pub(crate) groups: Vec<Group>,
     pub(crate) flags: Vec<Flag>,
