@@ -62,26 +62,25 @@ enum Literal<'a> {
 
 /// The text of a string whose only escapes are the short ones (checked by the reader).
 pub(crate) fn unescape(body: &str) -> String {
-    let mut out = String::with_capacity(body.len());
-    let mut rest = body;
-    while let Some(at) = rest.find('\\') {
-        let (run, tail) = rest.split_at(at);
-        out.push_str(run);
-        let mut chars = tail.chars();
-        chars.next();
-        out.push(match chars.next() {
-            Some('b') => '\u{8}',
-            Some('f') => '\u{c}',
-            Some('n') => '\n',
-            Some('r') => '\r',
-            Some('t') => '\t',
-            Some(c) => c,
-            None => break,
+    let mut out = Vec::with_capacity(body.len());
+    let mut bytes = body.bytes();
+    while let Some(b) = bytes.next() {
+        out.push(if b == b'\\' {
+            match bytes.next() {
+                Some(b'b') => 0x08,
+                Some(b'f') => 0x0c,
+                Some(b'n') => b'\n',
+                Some(b'r') => b'\r',
+                Some(b't') => b'\t',
+                Some(c) => c,
+                None => break,
+            }
+        } else {
+            b
         });
-        rest = chars.as_str();
     }
-    out.push_str(rest);
-    out
+    // Only ASCII bytes were replaced, by ASCII bytes: the text stays UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl<'a> Reader<'a> {
