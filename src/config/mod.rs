@@ -187,10 +187,16 @@ pub struct ProjectConfig {
 impl ProjectConfig {
     /// Parses and indexes a datafile.
     pub fn from_datafile(datafile: impl AsRef<[u8]>) -> Result<ProjectConfig, DatafileError> {
-        let bytes = datafile.as_ref();
-        let parsed = crate::datafile::parse(bytes)?;
+        ProjectConfig::from_bytes(datafile.as_ref().to_vec())
+    }
+
+    /// Parses and indexes a datafile the caller owns: its bytes become the text the config
+    /// keeps for its view, without another copy.
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<ProjectConfig, DatafileError> {
+        let text = Arc::new(crate::datafile::into_text(bytes)?);
+        let parsed = crate::datafile::parse_text(&text)?;
         let mut config = build::build(parsed)?;
-        config.view = view::ViewSource::new(bytes);
+        config.view = view::ViewSource::new(text);
         Ok(config)
     }
 
