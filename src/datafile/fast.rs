@@ -90,11 +90,14 @@ impl<'a> Reader<'a> {
 
     #[inline(always)]
     fn ws(&mut self) {
-        // Most tokens follow another directly.
-        if self.bytes.get(self.pos).is_some_and(|&b| b > b' ') {
-            return;
+        // Most tokens follow another directly, or one space after a colon.
+        match self.bytes.get(self.pos) {
+            Some(&b) if b > b' ' => {}
+            Some(b' ') if self.bytes.get(self.pos + 1).is_some_and(|&b| b > b' ') => {
+                self.pos += 1;
+            }
+            _ => self.ws_run(),
         }
-        self.ws_run();
     }
 
     fn ws_run(&mut self) {
