@@ -135,7 +135,8 @@ struct VersionProbe {
     version: Option<serde_json::Value>,
 }
 
-/// Parses and checks a datafile.
+/// Parses and checks a datafile given as bytes.
+#[cfg(test)]
 pub(crate) fn parse(bytes: &[u8]) -> Result<model::Datafile<'_>, DatafileError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DatafileError::Empty);
