@@ -125,24 +125,33 @@ impl Program {
     }
 
     /// Evaluates the conditions for a user (as [`Tree::matches`] does).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn matches(
         &self,
         attributes: &AttributeView<'_>,
         segments: &[String],
     ) -> Option<bool> {
+        if let Some(outcome) = attributes.resolution().and_then(|r| self.by_terms(r)) {
+            return outcome;
+        }
+        self.matches_by_nodes(attributes, segments)
+    }
+
+    /// [`Program::matches`] node by node, kept out of line: most audiences are decided by
+    /// their terms.
+    #[inline(never)]
+    fn matches_by_nodes(
+        &self,
+        attributes: &AttributeView<'_>,
+        segments: &[String],
+    ) -> Option<bool> {
         match attributes.resolution() {
-            Some(resolution) => {
-                if let Some(outcome) = self.by_terms(resolution) {
-                    return outcome;
-                }
-                self.root(&Resolved {
-                    program: self,
-                    resolution,
-                    attributes,
-                    segments,
-                })
-            }
+            Some(resolution) => self.root(&Resolved {
+                program: self,
+                resolution,
+                attributes,
+                segments,
+            }),
             None => self.root(&ByName {
                 program: self,
                 attributes,
