@@ -74,10 +74,10 @@ impl BucketingKey {
     #[inline]
     pub(crate) fn hash_entity(&self, key: &EntityKey) -> u32 {
         if !key.short {
-            return self.hash(&key.id);
+            return self.hash_text(&key.id);
         }
         let Some(layout) = key.layouts.get(self.pending_len & 3) else {
-            return self.hash(&key.id);
+            return self.hash_text(&key.id);
         };
         let mut words = layout.words;
         let mut tail = layout.tail;
@@ -96,6 +96,13 @@ impl BucketingKey {
             h ^= tail.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
         }
         finish(h, (self.len + key.id.len()) as u32)
+    }
+
+    /// [`BucketingKey::hash`], out of line: for the entity ids too long to be cut in advance.
+    #[cold]
+    #[inline(never)]
+    fn hash_text(&self, entity_id: &str) -> u32 {
+        self.hash(entity_id)
     }
 
     /// The bucket (`0..10000`) of the bucketing id in the entity `key` was made for.
