@@ -423,6 +423,13 @@ fn admit(
     }
 }
 
+/// The variation the rule's `forcedVariations` give `user_id`, kept out of line: few rules
+/// have any.
+#[inline(never)]
+fn whitelisted(rule: &Rule, user_id: &str) -> Option<u32> {
+    rule.whitelist.get(user_id).copied().flatten()
+}
+
 fn experiment_variation(
     config: &ProjectConfig,
     rule: &Rule,
@@ -437,9 +444,9 @@ fn experiment_variation(
         return None;
     }
     if !rule.whitelist.is_empty() {
-        if let Some(Some(v)) = rule.whitelist.get(user.id) {
+        if let Some(v) = whitelisted(rule, user.id) {
             reasons.add(|| format!("user is whitelisted in {:?}", rule.key));
-            return Some(*v);
+            return Some(v);
         }
     }
     let profile = if settings.ignore_user_profile || rule.cmab {
