@@ -372,6 +372,7 @@ impl UserContext {
         Some(ProfileTracker::load(service, &self.data.visitor.user_id))
     }
 
+    #[inline(always)]
     fn decide_one(
         &self,
         current: &Current<'_>,
