@@ -131,16 +131,22 @@ impl Program {
         attributes: &AttributeView<'_>,
         segments: &[String],
     ) -> Option<bool> {
-        if let Some(outcome) = attributes.resolution().and_then(|r| self.by_terms(r)) {
+        if let Some(outcome) = self.matches_by_terms(attributes) {
             return outcome;
         }
         self.matches_by_nodes(attributes, segments)
     }
 
+    /// The outcome from the program's terms, for a resolved user when the program has them.
+    #[inline(always)]
+    pub(crate) fn matches_by_terms(&self, attributes: &AttributeView<'_>) -> Option<Option<bool>> {
+        attributes.resolution().and_then(|r| self.by_terms(r))
+    }
+
     /// [`Program::matches`] node by node, kept out of line: most audiences are decided by
     /// their terms.
     #[inline(never)]
-    fn matches_by_nodes(
+    pub(crate) fn matches_by_nodes(
         &self,
         attributes: &AttributeView<'_>,
         segments: &[String],

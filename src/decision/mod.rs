@@ -278,6 +278,20 @@ fn in_audience(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
     let Some(tree) = &rule.matcher else {
         return true;
     };
+    if !reasons.enabled() {
+        if let Some(result) = tree.matches_by_terms(&user.attributes) {
+            return result == Some(true);
+        }
+    }
+    in_audience_by_nodes(rule, user, reasons)
+}
+
+/// [`in_audience`] node by node, or with reasons.
+#[inline(never)]
+fn in_audience_by_nodes(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
+    let Some(tree) = &rule.matcher else {
+        return true;
+    };
     let result = tree.matches(&user.attributes, user.segments);
     if reasons.enabled() {
         audience_reason(rule, result, reasons);
