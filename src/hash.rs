@@ -52,22 +52,6 @@ impl Hasher for FastHasher {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tail_word_is_the_zero_padded_bytes() {
-        let bytes = b"abcdefgh";
-        for n in 1..8 {
-            let rest = &bytes[..n];
-            let mut word = [0u8; 8];
-            word[..n].copy_from_slice(rest);
-            assert_eq!(tail_word(rest), u64::from_le_bytes(word), "{n}");
-        }
-    }
-}
-
 /// The 1 to 7 bytes of `rest` as a little-endian word, zero-padded, without a call to `memcpy`:
 /// two overlapping reads whose common bytes land in the same place.
 #[inline(always)]
@@ -88,3 +72,19 @@ fn tail_word(rest: &[u8]) -> u64 {
 
 /// A `HashMap` using [`FastHasher`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_word_is_the_zero_padded_bytes() {
+        let bytes = b"abcdefgh";
+        for n in 1..8 {
+            let rest = &bytes[..n];
+            let mut word = [0u8; 8];
+            word[..n].copy_from_slice(rest);
+            assert_eq!(tail_word(rest), u64::from_le_bytes(word), "{n}");
+        }
+    }
+}

@@ -6,7 +6,10 @@
 //! (exact string by interned id, exact boolean, numeric comparisons, exists) carry what they
 //! compare against in the node and, for a user resolved against the config, read the user's
 //! slot directly; other leaves (substring, semver, qualified) and users looked up by name go
-//! through the compiled [`Condition`].
+//! through the compiled [`Condition`]. A leaf whose outcome the user's resolution holds reads
+//! its bit, and an audience that is an `and`/`or` of such leaves, or of `and`/`or`s of them,
+//! is also kept as a short list of terms (one mask per `and`/`or`), decided without walking
+//! the nodes.
 
 use super::condition::{Leaf, NumTest, SemverOp, NO_LEAF};
 use super::semver::Version;

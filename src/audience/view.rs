@@ -3,7 +3,9 @@
 //! When a user context is created, its attributes are resolved against the config's condition
 //! slots into one compact table (numbers and booleans inline, strings copied into one buffer,
 //! semantic versions parsed once), so that a decision reads a user's values from two small
-//! allocations instead of chasing each attribute's own.
+//! allocations instead of chasing each attribute's own. The outcome of every distinct
+//! condition that reads one attribute and nothing else is computed then too and kept as two
+//! bits (known, true), so that most audiences are decided with a few mask tests.
 
 use super::program::{leaf_outcome, Node};
 use super::semver::{Version, VersionRef, VersionSpans};
