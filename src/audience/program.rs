@@ -51,14 +51,55 @@ pub(super) struct Node {
 
 /// A rule's compiled audience conditions.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Program {
-    nodes: Box<[Node]>,
-    conditions: Box<[Condition]>,
     /// The conditions as an `and` (`terms_all` true) or `or` of terms, each an `and` or `or`
     /// of resolved leaves of one outcome word, when they have that shape (most audiences do):
     /// a resolved user's outcome is then a few mask tests.
-    terms: Option<Box<[Term]>>,
+    terms: Terms,
     terms_all: bool,
+    nodes: Box<[Node]>,
+    conditions: Box<[Condition]>,
+}
+
+/// How many terms a program keeps in place, next to the rest of its rule.
+const INLINE_TERMS: usize = 3;
+
+/// A program's terms: a few in place (no pointer to follow), more on the heap.
+#[derive(Debug, Clone)]
+enum Terms {
+    None,
+    Inline(u8, [Term; INLINE_TERMS]),
+    Heap(Box<[Term]>),
+}
+
+impl Terms {
+    fn new(terms: Option<Vec<Term>>) -> Terms {
+        let Some(terms) = terms else {
+            return Terms::None;
+        };
+        let mut inline = [Term {
+            mask: 0,
+            word: 0,
+            all: false,
+        }; INLINE_TERMS];
+        match (u8::try_from(terms.len()), inline.get_mut(..terms.len())) {
+            (Ok(len), Some(slots)) => {
+                slots.copy_from_slice(&terms);
+                Terms::Inline(len, inline)
+            }
+            _ => Terms::Heap(terms.into_boxed_slice()),
+        }
+    }
+
+    #[inline(always)]
+    fn as_slice(&self) -> Option<&[Term]> {
+        match self {
+            Terms::None => None,
+            Terms::Inline(len, terms) => terms.get(..usize::from(*len)),
+            Terms::Heap(terms) => Some(terms),
+        }
+    }
 }
 
 /// An `and` (`all` true) or `or` of the resolved leaves whose bits `mask` sets in outcome
@@ -95,8 +136,8 @@ impl Program {
         let mut conditions = Vec::with_capacity(leaf_count);
         flatten(tree, &mut nodes, &mut conditions);
         let (terms_all, terms) = match terms(tree) {
-            Some((all, terms)) => (all, Some(terms.into_boxed_slice())),
-            None => (false, None),
+            Some((all, terms)) => (all, Terms::new(Some(terms))),
+            None => (false, Terms::new(None)),
         };
         Program {
             nodes: nodes.into_boxed_slice(),
@@ -109,7 +150,7 @@ impl Program {
     /// The outcome for a resolved user from the program's terms, when it has them.
     #[inline(always)]
     fn by_terms(&self, resolution: &Resolution) -> Option<Option<bool>> {
-        let terms = self.terms.as_deref()?;
+        let terms = self.terms.as_slice()?;
         let all = self.terms_all;
         let (mut word, (mut known, mut truth)) = (0, resolution.leaf_word(0)?);
         let mut unknown = false;
