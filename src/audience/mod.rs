@@ -12,6 +12,7 @@ mod semver;
 mod view;
 
 pub(crate) use condition::Condition;
+use condition::{LeafKey, NO_LEAF};
 pub(crate) use program::Program;
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
@@ -195,7 +196,16 @@ pub(crate) struct Slots {
     /// The values of exact-string conditions, each with a small id, so that a user's string is
     /// matched to them once and an exact condition compares ids.
     strings: FastMap<Arc<str>, u32>,
+    /// The distinct conditions that read one attribute and nothing else (the first
+    /// [`MAX_LEAVES`]): a user's resolution holds the outcome of each, so that a decision reads
+    /// a bit instead of evaluating the condition.
+    leaves: Vec<(program::Node, Condition)>,
+    leaf_index: FastMap<LeafKey, u32>,
 }
+
+/// How many distinct conditions a user's resolution evaluates in advance at most; conditions
+/// past them are evaluated at decide time. It bounds the cost of making a user context.
+pub(crate) const MAX_LEAVES: usize = 256;
 
 /// The id of a string no exact-string condition compares against.
 pub(crate) const NO_STRING: u32 = u32::MAX;
@@ -270,6 +280,29 @@ impl Slots {
             }
             _ => (NO_STRING, key),
         }
+    }
+
+    /// The index of the condition `key` describes in the table of resolved leaves (`condition`
+    /// added on first sight), or [`NO_LEAF`] once the table is full.
+    fn leaf(&mut self, key: LeafKey, condition: &Condition) -> u32 {
+        if let Some(&at) = self.leaf_index.get(&key) {
+            return at;
+        }
+        match u32::try_from(self.leaves.len()) {
+            Ok(at) if self.leaves.len() < MAX_LEAVES => {
+                self.leaves
+                    .push((program::in_place_node(condition), condition.clone()));
+                self.leaf_index.insert(key, at);
+                at
+            }
+            _ => NO_LEAF,
+        }
+    }
+
+    /// The conditions whose outcome a user's resolution holds, by leaf index, each with the
+    /// node that evaluates it in place.
+    fn leaves(&self) -> &[(program::Node, Condition)] {
+        &self.leaves
     }
 
     /// The id of `value` when some exact condition compares against it, else [`NO_STRING`].

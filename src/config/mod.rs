@@ -57,44 +57,48 @@ pub(crate) struct Variation {
 }
 
 /// An experiment, delivery rule or holdout.
+///
+/// The fields a decision reads come first, in declaration order (`repr(C)`), so that deciding
+/// a rule touches few cache lines of it.
 #[derive(Debug, Clone)]
+#[repr(C)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Rule {
-    /// Shared with the id index.
-    pub id: Arc<str>,
-    pub key: Box<str>,
-    pub layer_id: Box<str>,
-    pub kind: RuleKind,
-    pub status: Box<str>,
     pub running: bool,
     /// False for a rule whose key is empty or blank: the SDKs bucket no one into it.
     pub bucketable: bool,
-    /// The rule id, cut for hashing.
-    pub hash_key: EntityKey,
-    /// Global variation indexes.
-    pub variations: Vec<u32>,
-    /// Traffic ranges; `None` for a hold-back range or an id that is not one of the rule's
-    /// variations.
-    pub traffic: Vec<Range<Option<u32>>>,
-    /// `None`: everyone qualifies.
-    pub audience: Option<Tree<u32>>,
-    /// `audience` with each audience's conditions inlined and flattened: what a decision
-    /// evaluates.
-    pub matcher: Option<Program>,
-    /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
-    pub whitelist: FastMap<Box<str>, Option<u32>>,
-    /// The mutual-exclusion group gating this rule (random policy only).
-    pub group: Option<u32>,
     pub cmab: bool,
-    pub feature_rollout: bool,
     /// A targeted-delivery experiment (`"type": "td"`): still evaluated for a user in a global
     /// holdout that excludes targeted deliveries.
     pub targeted_delivery: bool,
     /// For a global holdout: whether it lets targeted deliveries run for the users it holds
     /// out (`excludeTargetedDeliveries`).
     pub exclude_targeted_deliveries: bool,
+    pub feature_rollout: bool,
+    pub kind: RuleKind,
+    /// The mutual-exclusion group gating this rule (random policy only).
+    pub group: Option<u32>,
+    /// Traffic ranges; `None` for a hold-back range or an id that is not one of the rule's
+    /// variations.
+    pub traffic: Vec<Range<Option<u32>>>,
     /// Local holdouts that target this rule (indexes into the rule table).
     pub local_holdouts: Vec<u32>,
+    /// `audience` with each audience's conditions inlined and flattened: what a decision
+    /// evaluates.
+    pub matcher: Option<Program>,
+    /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
+    pub whitelist: FastMap<Box<str>, Option<u32>>,
+    /// The rule id, cut for hashing.
+    pub hash_key: EntityKey,
+    /// Shared with the id index.
+    pub id: Arc<str>,
+    pub key: Box<str>,
+    pub layer_id: Box<str>,
+    pub status: Box<str>,
+    /// Global variation indexes.
+    pub variations: Vec<u32>,
+    /// `None`: everyone qualifies.
+    pub audience: Option<Tree<u32>>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,23 +119,25 @@ pub(crate) struct VariableDef {
     pub kind: VariableType,
 }
 
+/// A feature flag. The fields a decision reads come first, in declaration order (`repr(C)`).
 #[derive(Debug, Clone)]
+#[repr(C)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Flag {
-    pub id: Box<str>,
-    pub key: Box<str>,
-    pub rollout_id: Box<str>,
     pub experiment_rules: Vec<u32>,
     pub delivery_rules: Vec<u32>,
+    /// Enabled flag variation → its index in `variable_sets`.
+    pub variation_sets: Vec<(u32, u32)>,
+    /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
+    /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
+    pub variable_sets: Vec<Variables>,
+    pub key: Box<str>,
+    pub id: Box<str>,
+    pub rollout_id: Box<str>,
     pub variables: Vec<VariableDef>,
     /// Every variation of the flag's rules, first occurrence of each id: what forced decisions
     /// may name.
     pub flag_variations: Vec<u32>,
-    /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
-    /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
-    pub variable_sets: Vec<Variables>,
-    /// Enabled flag variation → its index in `variable_sets`.
-    pub variation_sets: Vec<(u32, u32)>,
 }
 
 #[derive(Debug, Clone)]
