@@ -154,7 +154,12 @@ impl<'a> Reader<'a> {
         } else {
             loop {
                 let key = self.key()?;
-                self.eat(b':')?;
+                // The colon usually follows the key directly.
+                if self.peek() == Some(b':') {
+                    self.pos += 1;
+                } else {
+                    self.eat(b':')?;
+                }
                 field(self, key)?;
                 match self.next_token()? {
                     b',' => self.pos += 1,
