@@ -74,10 +74,10 @@ impl BucketingKey {
     #[inline]
     pub(crate) fn hash_entity(&self, key: &EntityKey) -> u32 {
         if !key.short {
-            return self.hash(&key.id);
+            return self.hash_text(&key.id);
         }
         let Some(layout) = key.layouts.get(self.pending_len & 3) else {
-            return self.hash(&key.id);
+            return self.hash_text(&key.id);
         };
         let mut words = layout.words;
         let mut tail = layout.tail;
@@ -95,7 +95,14 @@ impl BucketingKey {
         if layout.tail_len != 0 {
             h ^= tail.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
         }
-        finish(h, (self.len + key.id.len()) as u32)
+        finish(h, (self.len as u32).wrapping_add(key.len))
+    }
+
+    /// [`BucketingKey::hash`], out of line: for the entity ids too long to be cut in advance.
+    #[cold]
+    #[inline(never)]
+    fn hash_text(&self, entity_id: &str) -> u32 {
+        self.hash(entity_id)
     }
 
     /// The bucket (`0..10000`) of the bucketing id in the entity `key` was made for.
@@ -170,12 +177,15 @@ impl BucketingKey {
 /// four ways a bucketing id can leave the last block unfinished, so that continuing a
 /// [`BucketingKey`] with it mixes whole words only.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct EntityKey {
-    id: Box<str>,
     /// Whether every layout's whole blocks fit in [`Layout::words`]; a longer id is hashed
     /// from its text.
     short: bool,
+    /// The id's length in bytes.
+    len: u32,
     layouts: [Layout; 4],
+    id: Box<str>,
 }
 
 /// Whole blocks an entity id may have to be hashed from its layouts (ids up to 32 bytes).
@@ -240,9 +250,10 @@ impl EntityKey {
             };
         }
         EntityKey {
-            id: id.into(),
             short,
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
             layouts,
+            id: id.into(),
         }
     }
 }

@@ -32,11 +32,7 @@ impl Hasher for FastHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            if let Some(dst) = word.get_mut(..rest.len()) {
-                dst.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(word));
+            self.add(tail_word(rest));
         }
     }
 
@@ -56,5 +52,39 @@ impl Hasher for FastHasher {
     }
 }
 
+/// The 1 to 7 bytes of `rest` as a little-endian word, zero-padded, without a call to `memcpy`:
+/// two overlapping reads whose common bytes land in the same place.
+#[inline(always)]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let u32_at = |at: usize| {
+        rest.get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+    };
+    let byte_at = |at: usize| rest.get(at).map_or(0, |&b| u64::from(b));
+    if n >= 4 {
+        u32_at(0) | (u32_at(n - 4) << (8 * (n - 4)))
+    } else {
+        byte_at(0) | (byte_at(n / 2) << (8 * (n / 2))) | (byte_at(n - 1) << (8 * (n - 1)))
+    }
+}
+
 /// A `HashMap` using [`FastHasher`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_word_is_the_zero_padded_bytes() {
+        let bytes = b"abcdefgh";
+        for n in 1..8 {
+            let rest = &bytes[..n];
+            let mut word = [0u8; 8];
+            word[..n].copy_from_slice(rest);
+            assert_eq!(tail_word(rest), u64::from_le_bytes(word), "{n}");
+        }
+    }
+}

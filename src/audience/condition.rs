@@ -22,7 +22,26 @@ use std::sync::Arc;
 pub(crate) struct Condition {
     /// The config's slot for the attribute (`NO_SLOT` without a name).
     slot: u16,
+    /// The condition's index in the config's table of leaves whose outcome a resolved user
+    /// carries ([`NO_LEAF`] for one that is evaluated at decide time).
+    leaf: u32,
     data: Arc<Data>,
+}
+
+/// The leaf index of a condition whose outcome is not resolved in advance.
+pub(crate) const NO_LEAF: u32 = u32::MAX;
+
+/// What makes two conditions the same test of the same attribute, for the conditions whose
+/// outcome depends on the user's attributes alone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum LeafKey {
+    Exists(u16),
+    ExactString(u16, u32),
+    ExactBool(u16, bool),
+    /// A numeric test against the bits of its number.
+    Number(u16, NumTest, u64),
+    /// A version test against the target as written.
+    Semver(u16, SemverOp, Box<str>),
 }
 
 #[derive(Debug)]
@@ -40,7 +59,7 @@ enum NumOp {
     Le,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum SemverOp {
     Eq,
     Gt,
@@ -103,7 +122,7 @@ pub(super) enum Leaf {
 }
 
 /// A numeric comparison of the user's value with the condition's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum NumTest {
     Eq,
     Gt,
@@ -211,10 +230,36 @@ impl Condition {
                 _ => Test::Unknown,
             }
         };
-        Condition {
+        let mut condition = Condition {
             slot,
+            leaf: NO_LEAF,
             data: Arc::new(Data { name, test }),
+        };
+        if let Some(key) = condition.leaf_key(value.as_str()) {
+            condition.leaf = slots.leaf(key, &condition);
         }
+        condition
+    }
+
+    /// The key under which the condition's outcome is resolved for each user: for the
+    /// conditions that read one attribute and nothing else (`semver_target`: the target
+    /// version as written).
+    fn leaf_key(&self, semver_target: Option<&str>) -> Option<LeafKey> {
+        let slot = self.slot;
+        Some(match self.specialised()? {
+            Leaf::Unknown => return None,
+            Leaf::Exists => LeafKey::Exists(slot),
+            Leaf::ExactString(id) => LeafKey::ExactString(slot, id),
+            Leaf::ExactBool(b) => LeafKey::ExactBool(slot, b),
+            Leaf::Number(test, n) => LeafKey::Number(slot, test, n.to_bits()),
+            Leaf::Semver(op) => LeafKey::Semver(slot, op, semver_target?.into()),
+        })
+    }
+
+    /// The condition's index in the config's table of resolved leaves, or [`NO_LEAF`].
+    #[inline]
+    pub(super) fn leaf(&self) -> u32 {
+        self.leaf
     }
 
     /// The condition in the form the flat program evaluates in place, when it has one.

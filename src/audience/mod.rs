@@ -12,6 +12,7 @@ mod semver;
 mod view;
 
 pub(crate) use condition::Condition;
+use condition::{LeafKey, NO_LEAF};
 pub(crate) use program::Program;
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
@@ -195,7 +196,16 @@ pub(crate) struct Slots {
     /// The values of exact-string conditions, each with a small id, so that a user's string is
     /// matched to them once and an exact condition compares ids.
     strings: FastMap<Arc<str>, u32>,
+    /// The distinct conditions that read one attribute and nothing else (the first
+    /// [`MAX_LEAVES`]): a user's resolution holds the outcome of each, so that a decision reads
+    /// a bit instead of evaluating the condition.
+    leaves: Vec<(program::Node, Condition)>,
+    leaf_index: FastMap<LeafKey, u32>,
 }
+
+/// How many distinct conditions a user's resolution evaluates in advance at most; conditions
+/// past them are evaluated at decide time. It bounds the cost of making a user context.
+pub(crate) const MAX_LEAVES: usize = 256;
 
 /// The id of a string no exact-string condition compares against.
 pub(crate) const NO_STRING: u32 = u32::MAX;
@@ -272,6 +282,29 @@ impl Slots {
         }
     }
 
+    /// The index of the condition `key` describes in the table of resolved leaves (`condition`
+    /// added on first sight), or [`NO_LEAF`] once the table is full.
+    fn leaf(&mut self, key: LeafKey, condition: &Condition) -> u32 {
+        if let Some(&at) = self.leaf_index.get(&key) {
+            return at;
+        }
+        match u32::try_from(self.leaves.len()) {
+            Ok(at) if self.leaves.len() < MAX_LEAVES => {
+                self.leaves
+                    .push((program::in_place_node(condition), condition.clone()));
+                self.leaf_index.insert(key, at);
+                at
+            }
+            _ => NO_LEAF,
+        }
+    }
+
+    /// The conditions whose outcome a user's resolution holds, by leaf index, each with the
+    /// node that evaluates it in place.
+    fn leaves(&self) -> &[(program::Node, Condition)] {
+        &self.leaves
+    }
+
     /// The id of `value` when some exact condition compares against it, else [`NO_STRING`].
     pub(crate) fn string_id(&self, value: &str) -> u32 {
         if self.strings.is_empty() {
@@ -285,7 +318,8 @@ impl Slots {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Audience {
-    pub id: Box<str>,
+    /// Shared with the config's audience index.
+    pub id: Arc<str>,
     pub name: Box<str>,
     pub tree: Arc<Tree<Condition>>,
 }
@@ -311,13 +345,16 @@ impl Audience {
         conditions: &LegacyConditions,
         slots: &mut Slots,
     ) -> Result<Audience, String> {
-        match conditions {
-            LegacyConditions::Encoded(text) => {
-                let raw: RawCondition = serde_json::from_str(text)
+        match conditions.encoded() {
+            Some(text) => {
+                let raw: RawCondition = serde_json::from_str(&text)
                     .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
                 Ok(Audience::compile_with(id, name, &raw, slots))
             }
-            LegacyConditions::Tree(raw) => Ok(Audience::compile_with(id, name, raw, slots)),
+            None => match conditions {
+                LegacyConditions::Tree(raw) => Ok(Audience::compile_with(id, name, raw, slots)),
+                _ => Err("conditions are neither a string nor a list".to_owned()),
+            },
         }
     }
 

@@ -6,9 +6,13 @@
 //! (exact string by interned id, exact boolean, numeric comparisons, exists) carry what they
 //! compare against in the node and, for a user resolved against the config, read the user's
 //! slot directly; other leaves (substring, semver, qualified) and users looked up by name go
-//! through the compiled [`Condition`].
+//! through the compiled [`Condition`]. A leaf whose outcome the user's resolution holds reads
+//! its bit, and an audience that is an `and`/`or` of such leaves, or of `and`/`or`s of them,
+//! is also kept as a short list of terms (one mask per `and`/`or`), decided without walking
+//! the nodes.
 
-use super::condition::{Leaf, NumTest, SemverOp};
+use super::condition::{Leaf, NumTest, SemverOp, NO_LEAF};
+use super::semver::Version;
 use super::view::Slot;
 use super::{AttributeView, Condition, Resolution, Tree};
 use crate::value::MAX_SAFE_NUMBER;
@@ -24,27 +28,104 @@ enum Kind {
     ExactBool,
     Number(NumTest),
     Semver(SemverOp),
+    /// A leaf whose outcome a resolved user holds (`arg`: its leaf index).
+    Resolved,
     /// Evaluated through the compiled condition.
     Other,
 }
 
 /// One node: 16 bytes.
 #[derive(Debug, Clone, Copy)]
-struct Node {
+pub(super) struct Node {
     kind: Kind,
-    /// The attribute slot a leaf reads.
+    /// The attribute slot a leaf reads. For an `and` or `or` whose operands are all resolved
+    /// leaves of one outcome word: that word.
     slot: u16,
     /// For `and`, `or` and `not`: where the subtree ends. For a leaf: its condition's index.
     at: u32,
-    /// A leaf's operand: a string id, a boolean (0 or 1) or the bits of a number.
+    /// A leaf's operand: a string id, a boolean (0 or 1), the bits of a number or a resolved
+    /// leaf's index. For an `and` or `or` whose operands are all resolved leaves of one
+    /// outcome word: the mask of their bits in it (0 otherwise).
     arg: u64,
 }
 
 /// A rule's compiled audience conditions.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Program {
+    /// The conditions as an `and` (`terms_all` true) or `or` of terms, each an `and` or `or`
+    /// of resolved leaves of one outcome word, when they have that shape (most audiences do):
+    /// a resolved user's outcome is then a few mask tests.
+    terms: Terms,
+    terms_all: bool,
     nodes: Box<[Node]>,
     conditions: Box<[Condition]>,
+}
+
+/// How many terms a program keeps in place, next to the rest of its rule.
+const INLINE_TERMS: usize = 3;
+
+/// A program's terms: a few in place (no pointer to follow), more on the heap.
+#[derive(Debug, Clone)]
+enum Terms {
+    None,
+    Inline(u8, [Term; INLINE_TERMS]),
+    Heap(Box<[Term]>),
+}
+
+impl Terms {
+    fn new(terms: Option<Vec<Term>>) -> Terms {
+        let Some(terms) = terms else {
+            return Terms::None;
+        };
+        let mut inline = [Term {
+            mask: 0,
+            word: 0,
+            all: false,
+        }; INLINE_TERMS];
+        match (u8::try_from(terms.len()), inline.get_mut(..terms.len())) {
+            (Ok(len), Some(slots)) => {
+                slots.copy_from_slice(&terms);
+                Terms::Inline(len, inline)
+            }
+            _ => Terms::Heap(terms.into_boxed_slice()),
+        }
+    }
+
+    #[inline(always)]
+    fn as_slice(&self) -> Option<&[Term]> {
+        match self {
+            Terms::None => None,
+            Terms::Inline(len, terms) => terms.get(..usize::from(*len)),
+            Terms::Heap(terms) => Some(terms),
+        }
+    }
+}
+
+/// An `and` (`all` true) or `or` of the resolved leaves whose bits `mask` sets in outcome
+/// word `word`.
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    mask: u64,
+    word: u16,
+    all: bool,
+}
+
+impl Term {
+    /// The term's outcome from its word's `known` and `truth` bits.
+    #[inline(always)]
+    fn outcome(&self, known: u64, truth: u64) -> Option<bool> {
+        // The operand outcome that decides (false for `and`, true for `or`), then whether
+        // every operand is known.
+        let deciding = if self.all { !truth } else { truth };
+        if known & deciding & self.mask != 0 {
+            Some(!self.all)
+        } else if known & self.mask == self.mask {
+            Some(self.all)
+        } else {
+            None
+        }
+    }
 }
 
 impl Program {
@@ -54,15 +135,62 @@ impl Program {
         let mut nodes = Vec::with_capacity(node_count);
         let mut conditions = Vec::with_capacity(leaf_count);
         flatten(tree, &mut nodes, &mut conditions);
+        let (terms_all, terms) = match terms(tree) {
+            Some((all, terms)) => (all, Terms::new(Some(terms))),
+            None => (false, Terms::new(None)),
+        };
         Program {
             nodes: nodes.into_boxed_slice(),
             conditions: conditions.into_boxed_slice(),
+            terms,
+            terms_all,
         }
     }
 
+    /// The outcome for a resolved user from the program's terms, when it has them.
+    #[inline(always)]
+    fn by_terms(&self, resolution: &Resolution) -> Option<Option<bool>> {
+        let terms = self.terms.as_slice()?;
+        let all = self.terms_all;
+        let (mut word, (mut known, mut truth)) = (0, resolution.leaf_word(0)?);
+        let mut unknown = false;
+        for term in terms {
+            if term.word != word {
+                word = term.word;
+                (known, truth) = resolution.leaf_word(word)?;
+            }
+            match term.outcome(known, truth) {
+                Some(b) if b != all => return Some(Some(b)),
+                None => unknown = true,
+                Some(_) => {}
+            }
+        }
+        Some(if unknown { None } else { Some(all) })
+    }
+
     /// Evaluates the conditions for a user (as [`Tree::matches`] does).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn matches(
+        &self,
+        attributes: &AttributeView<'_>,
+        segments: &[String],
+    ) -> Option<bool> {
+        if let Some(outcome) = self.matches_by_terms(attributes) {
+            return outcome;
+        }
+        self.matches_by_nodes(attributes, segments)
+    }
+
+    /// The outcome from the program's terms, for a resolved user when the program has them.
+    #[inline(always)]
+    pub(crate) fn matches_by_terms(&self, attributes: &AttributeView<'_>) -> Option<Option<bool>> {
+        attributes.resolution().and_then(|r| self.by_terms(r))
+    }
+
+    /// [`Program::matches`] node by node, kept out of line: most audiences are decided by
+    /// their terms.
+    #[inline(never)]
+    pub(crate) fn matches_by_nodes(
         &self,
         attributes: &AttributeView<'_>,
         segments: &[String],
@@ -129,6 +257,9 @@ impl Program {
         all: bool,
         leaf: &impl LeafEval,
     ) -> Option<bool> {
+        if let Some(outcome) = leaf.group(node, all) {
+            return outcome;
+        }
         let end = node.at as usize;
         let mut unknown = false;
         let mut j = i + 1;
@@ -177,6 +308,13 @@ impl Program {
 /// How the leaves of a program are evaluated for one user.
 trait LeafEval {
     fn eval(&self, node: &Node) -> Option<bool>;
+
+    /// The outcome of the `and` (`all` true) or `or` (`all` false) `node` at once, when the
+    /// user's resolution holds the outcome of each of its operands.
+    #[inline(always)]
+    fn group(&self, _node: &Node, _all: bool) -> Option<Option<bool>> {
+        None
+    }
 }
 
 /// Leaves for a user resolved against the config: in place where the node says how.
@@ -204,56 +342,135 @@ impl LeafEval for ByName<'_, '_> {
 
 impl LeafEval for Resolved<'_, '_> {
     #[inline(always)]
+    fn group(&self, node: &Node, all: bool) -> Option<Option<bool>> {
+        let mask = node.arg;
+        if mask == 0 {
+            return None;
+        }
+        let (known, truth) = self.resolution.leaf_word(node.slot)?;
+        let term = Term {
+            mask,
+            word: node.slot,
+            all,
+        };
+        Some(term.outcome(known, truth))
+    }
+
+    #[inline(always)]
     fn eval(&self, node: &Node) -> Option<bool> {
-        let value = self.resolution.slot(node.slot);
-        match node.kind {
-            Kind::ExactString => match value {
-                Some(Slot::Str { id, .. }) => Some(u64::from(id) == node.arg),
-                _ => None,
-            },
-            Kind::Exists => Some(!matches!(value, None | Some(Slot::Missing | Slot::Null))),
-            Kind::ExactBool => match value {
-                Some(Slot::Bool(b)) => Some(u64::from(b) == node.arg),
-                _ => None,
-            },
-            Kind::Number(test) => {
-                let u = match value {
-                    Some(Slot::Int(i)) if i.unsigned_abs() <= 1 << 53 => i as f64,
-                    Some(Slot::Float(f)) if f.is_finite() && f.abs() <= MAX_SAFE_NUMBER => f,
-                    _ => return None,
-                };
-                let n = f64::from_bits(node.arg);
-                Some(match test {
-                    NumTest::Eq => u == n,
-                    NumTest::Gt => u > n,
-                    NumTest::Ge => u >= n,
-                    NumTest::Lt => u < n,
-                    NumTest::Le => u <= n,
-                })
-            }
-            Kind::Semver(op) => {
-                if !matches!(value, Some(Slot::Str { .. })) {
-                    return None;
-                }
-                // A parsed user version against a target of small numbers compares in place;
-                // anything else goes through the condition.
-                let target = self.program.conditions.get(node.at as usize)?.version()?;
-                match self
-                    .resolution
-                    .version(node.slot)
-                    .and_then(|user| target.compare_numbers(user))
-                {
-                    Some(ordering) => Some(op.holds(ordering)),
-                    None => self
-                        .program
-                        .leaf_by_name(node, self.attributes, self.segments),
-                }
-            }
-            Kind::Other => self
+        if node.kind == Kind::Resolved {
+            return u32::try_from(node.arg)
+                .ok()
+                .and_then(|leaf| self.resolution.leaf(leaf));
+        }
+        let target = || self.program.conditions.get(node.at as usize)?.version();
+        match in_place(node, self.resolution, target) {
+            Some(outcome) => outcome,
+            None => self
                 .program
                 .leaf_by_name(node, self.attributes, self.segments),
-            Kind::Unknown | Kind::And | Kind::Or | Kind::Not => None,
         }
+    }
+}
+
+/// The outcome of leaf `node` for a resolved user, evaluated in place (`semver_target`: the
+/// target version of a semver leaf); `None` when it must go through its condition.
+#[inline(always)]
+fn in_place<'t>(
+    node: &Node,
+    resolution: &Resolution,
+    semver_target: impl FnOnce() -> Option<&'t Version>,
+) -> Option<Option<bool>> {
+    let value = resolution.slot(node.slot);
+    Some(match node.kind {
+        Kind::ExactString => match value {
+            Some(Slot::Str { id, .. }) => Some(u64::from(id) == node.arg),
+            _ => None,
+        },
+        Kind::Exists => Some(!matches!(value, None | Some(Slot::Missing | Slot::Null))),
+        Kind::ExactBool => match value {
+            Some(Slot::Bool(b)) => Some(u64::from(b) == node.arg),
+            _ => None,
+        },
+        Kind::Number(test) => {
+            let u = match value {
+                Some(Slot::Int(i)) if i.unsigned_abs() <= 1 << 53 => i as f64,
+                Some(Slot::Float(f)) if f.is_finite() && f.abs() <= MAX_SAFE_NUMBER => f,
+                _ => return Some(None),
+            };
+            let n = f64::from_bits(node.arg);
+            Some(match test {
+                NumTest::Eq => u == n,
+                NumTest::Gt => u > n,
+                NumTest::Ge => u >= n,
+                NumTest::Lt => u < n,
+                NumTest::Le => u <= n,
+            })
+        }
+        Kind::Semver(op) => {
+            if !matches!(value, Some(Slot::Str { .. })) {
+                return Some(None);
+            }
+            // A parsed user version against a target of small numbers compares in place;
+            // anything else goes through the condition.
+            let Some(target) = semver_target() else {
+                return Some(None);
+            };
+            let ordering = resolution
+                .version(node.slot)
+                .and_then(|user| target.compare_numbers(user))?;
+            Some(op.holds(ordering))
+        }
+        Kind::Other | Kind::Resolved => return None,
+        Kind::Unknown | Kind::And | Kind::Or | Kind::Not => None,
+    })
+}
+
+/// The node that evaluates `condition` in place where it can (see [`leaf_outcome`]).
+pub(super) fn in_place_node(condition: &Condition) -> Node {
+    leaf_node(condition, 0, false)
+}
+
+/// The outcome of `condition`, whose [`in_place_node`] is `node`, for a user resolved as far
+/// as `resolution` (whose leaf outcomes are not read), through `attributes`, a view of it:
+/// what a program's leaf of the condition evaluates to.
+#[inline]
+pub(super) fn leaf_outcome(
+    node: &Node,
+    condition: &Condition,
+    resolution: &Resolution,
+    attributes: &AttributeView<'_>,
+    segments: &[String],
+) -> Option<bool> {
+    match in_place(node, resolution, || condition.version()) {
+        Some(outcome) => outcome,
+        None => match node.kind {
+            Kind::Unknown | Kind::And | Kind::Or | Kind::Not => None,
+            _ => condition.evaluate_view(attributes, segments),
+        },
+    }
+}
+
+/// The node of leaf `condition`, whose index among the program's conditions is `at`; with
+/// `resolved`, a resolved leaf when the condition is one.
+fn leaf_node(condition: &Condition, at: u32, resolved: bool) -> Node {
+    let (kind, arg) = match condition.specialised() {
+        _ if resolved && condition.leaf() != NO_LEAF => {
+            (Kind::Resolved, u64::from(condition.leaf()))
+        }
+        Some(Leaf::Unknown) => (Kind::Unknown, 0),
+        Some(Leaf::Exists) => (Kind::Exists, 0),
+        Some(Leaf::ExactString(id)) => (Kind::ExactString, u64::from(id)),
+        Some(Leaf::ExactBool(b)) => (Kind::ExactBool, u64::from(b)),
+        Some(Leaf::Number(test, n)) => (Kind::Number(test), n.to_bits()),
+        Some(Leaf::Semver(op)) => (Kind::Semver(op), 0),
+        None => (Kind::Other, 0),
+    };
+    Node {
+        kind,
+        slot: condition.slot(),
+        at,
+        arg,
     }
 }
 
@@ -265,6 +482,7 @@ const MAX_COST: u8 = 5;
 /// unknown (which cannot decide an `and` or an `or`).
 fn cost(tree: &Tree<Condition>) -> u8 {
     match tree {
+        Tree::Leaf(c) if c.leaf() != NO_LEAF => 1,
         Tree::Leaf(c) => match c.specialised() {
             Some(Leaf::Unknown) => MAX_COST,
             Some(Leaf::Semver(_)) => 2,
@@ -319,6 +537,10 @@ fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<C
                 }
             }
             close(nodes, at);
+            if let (Some((word, mask)), Some(node)) = (leaf_mask(children), nodes.get_mut(at)) {
+                node.slot = word;
+                node.arg = mask;
+            }
         }
         Tree::Not(Some(child)) => {
             let at = nodes.len();
@@ -329,24 +551,74 @@ fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<C
         Tree::Not(None) | Tree::Unknown => nodes.push(compound(Kind::Unknown)),
         Tree::Shared(t) => flatten(t, nodes, conditions),
         Tree::Leaf(c) => {
-            let (kind, arg) = match c.specialised() {
-                Some(Leaf::Unknown) => (Kind::Unknown, 0),
-                Some(Leaf::Exists) => (Kind::Exists, 0),
-                Some(Leaf::ExactString(id)) => (Kind::ExactString, u64::from(id)),
-                Some(Leaf::ExactBool(b)) => (Kind::ExactBool, u64::from(b)),
-                Some(Leaf::Number(test, n)) => (Kind::Number(test), n.to_bits()),
-                Some(Leaf::Semver(op)) => (Kind::Semver(op), 0),
-                None => (Kind::Other, 0),
-            };
-            nodes.push(Node {
-                kind,
-                slot: c.slot(),
-                at: u32::try_from(conditions.len()).unwrap_or(u32::MAX),
-                arg,
-            });
+            let at = u32::try_from(conditions.len()).unwrap_or(u32::MAX);
+            nodes.push(leaf_node(c, at, true));
             conditions.push(c.clone());
         }
     }
+}
+
+/// `tree` as an `and` (true) or `or` (false) of [`Term`]s, when it has that shape: a resolved
+/// leaf, or an `and` or `or` whose operands are resolved leaves or an `and` or `or` of resolved
+/// leaves of one outcome word.
+fn terms(tree: &Tree<Condition>) -> Option<(bool, Vec<Term>)> {
+    let term = |tree: &Tree<Condition>| -> Option<Term> {
+        match unshared(tree) {
+            Tree::Leaf(c) if c.leaf() != NO_LEAF => Some(Term {
+                mask: 1 << (c.leaf() % 64),
+                word: u16::try_from(c.leaf() / 64).ok()?,
+                all: true,
+            }),
+            Tree::And(children) | Tree::Or(children) => {
+                let (word, mask) = leaf_mask(children)?;
+                Some(Term {
+                    mask,
+                    word,
+                    all: matches!(unshared(tree), Tree::And(_)),
+                })
+            }
+            _ => None,
+        }
+    };
+    match unshared(tree) {
+        Tree::Leaf(_) => Some((true, vec![term(tree)?])),
+        Tree::And(children) | Tree::Or(children) if !children.is_empty() => {
+            let all = matches!(unshared(tree), Tree::And(_));
+            let terms = children.iter().map(term).collect::<Option<Vec<_>>>()?;
+            Some((all, terms))
+        }
+        _ => None,
+    }
+}
+
+/// `tree` without the [`Tree::Shared`] wrappers around it.
+fn unshared(tree: &Tree<Condition>) -> &Tree<Condition> {
+    match tree {
+        Tree::Shared(t) => unshared(t),
+        other => other,
+    }
+}
+
+/// When every operand in `children` is a resolved leaf and all of them are in one outcome
+/// word: that word and the mask of their bits.
+fn leaf_mask(children: &[Tree<Condition>]) -> Option<(u16, u64)> {
+    let mut word = None;
+    let mut mask = 0u64;
+    for child in children {
+        let leaf = match unshared(child) {
+            Tree::Leaf(c) => c.leaf(),
+            _ => return None,
+        };
+        if leaf == NO_LEAF {
+            return None;
+        }
+        let w = u16::try_from(leaf / 64).ok()?;
+        if *word.get_or_insert(w) != w {
+            return None;
+        }
+        mask |= 1 << (leaf % 64);
+    }
+    Some((word?, mask))
 }
 
 /// Records that the subtree of the node at `at` ends at the current end of `nodes`.
@@ -467,6 +739,55 @@ mod tests {
                     expected,
                     "{tree} {user:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_program_agrees_with_the_tree_past_the_first_outcome_word_and_the_table() {
+        // More distinct conditions than one outcome word holds and than the table takes.
+        let c = |m: &str, v: usize| {
+            format!(
+                r#"{{"name": "age", "type": "custom_attribute", "match": "{m}", "value": {v}}}"#
+            )
+        };
+        let many = |m: &str, from: usize, to: usize| {
+            (from..to).map(|v| c(m, v)).collect::<Vec<_>>().join(", ")
+        };
+        let trees = [
+            format!(r#"["or", {}]"#, many("exact", 0, 300)),
+            format!(r#"["and", {}]"#, many("ge", 0, 100)),
+            format!(
+                r#"["or", ["and", {}], ["and", {}], ["not", ["or", {}]]]"#,
+                many("gt", 60, 70),
+                many("lt", 120, 140),
+                many("exact", 250, 270)
+            ),
+        ];
+        let users: Vec<Attributes> = [
+            r#"{}"#,
+            r#"{"age": 0}"#,
+            r#"{"age": 63}"#,
+            r#"{"age": 64}"#,
+            r#"{"age": 99.5}"#,
+            r#"{"age": 130}"#,
+            r#"{"age": 255}"#,
+            r#"{"age": 299}"#,
+            r#"{"age": "x"}"#,
+        ]
+        .iter()
+        .map(|u| serde_json::from_str(u).unwrap())
+        .collect();
+        let mut slots = Slots::default();
+        slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
+        let compiled: Vec<_> = trees.iter().map(|t| compile(t, &mut slots)).collect();
+        assert!(slots.leaves().len() >= super::super::MAX_LEAVES);
+        for ((tree_form, program), tree) in compiled.iter().zip(&trees) {
+            for user in &users {
+                let expected = tree_form.matches(&AttributeView::by_name(user), &[]);
+                let resolution = Resolution::new(user, &slots);
+                let resolved = AttributeView::resolved(user, &resolution);
+                assert_eq!(program.matches(&resolved, &[]), expected, "{tree} {user:?}");
             }
         }
     }

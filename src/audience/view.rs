@@ -3,10 +3,13 @@
 //! When a user context is created, its attributes are resolved against the config's condition
 //! slots into one compact table (numbers and booleans inline, strings copied into one buffer,
 //! semantic versions parsed once), so that a decision reads a user's values from two small
-//! allocations instead of chasing each attribute's own.
+//! allocations instead of chasing each attribute's own. The outcome of every distinct
+//! condition that reads one attribute and nothing else is computed then too and kept as two
+//! bits (known, true), so that most audiences are decided with a few mask tests.
 
+use super::program::{leaf_outcome, Node};
 use super::semver::{Version, VersionRef, VersionSpans};
-use super::Slots;
+use super::{Condition, Slots};
 use crate::value::{AttributeValue, Attributes, MAX_SAFE_NUMBER, NO_SLOT};
 
 /// An attribute value as conditions see it.
@@ -93,6 +96,13 @@ pub(crate) struct Resolution {
     /// The parsed version of each slot a semver condition reads and the user gave a string
     /// (usually none or one, so a user's resolution stays small).
     versions: Box<[(u16, CachedVersion)]>,
+    /// The outcome of the config's first 64 resolved leaves (see [`Slots::leaves`]): bit `i`
+    /// of `known` is set when leaf `i` is true or false, and bit `i` of `truth` when it is
+    /// true.
+    known: u64,
+    truth: u64,
+    /// The same for the leaves past the first 64, 64 to a pair of words.
+    more: Box<[(u64, u64)]>,
 }
 
 impl Resolution {
@@ -150,10 +160,58 @@ impl Resolution {
         } else {
             Box::default()
         };
-        Resolution {
+        let mut resolution = Resolution {
             slots: table,
             text,
             versions,
+            known: 0,
+            truth: 0,
+            more: Box::default(),
+        };
+        let leaves = slots.leaves();
+        if !leaves.is_empty() {
+            // These conditions read one attribute and no segment.
+            let outcomes = |chunk: &[(Node, Condition)], resolution: &Resolution| {
+                let view = AttributeView::resolved(attributes, resolution);
+                let (mut known, mut truth) = (0u64, 0u64);
+                for (bit, (node, condition)) in chunk.iter().enumerate() {
+                    if let Some(outcome) = leaf_outcome(node, condition, resolution, &view, &[]) {
+                        known |= 1 << bit;
+                        truth |= u64::from(outcome) << bit;
+                    }
+                }
+                (known, truth)
+            };
+            let mut chunks = leaves.chunks(64);
+            if let Some(first) = chunks.next() {
+                (resolution.known, resolution.truth) = outcomes(first, &resolution);
+            }
+            if chunks.len() > 0 {
+                resolution.more = chunks.map(|c| outcomes(c, &resolution)).collect();
+            }
+        }
+        resolution
+    }
+
+    /// The outcome words (`known`, `truth`) of the resolved leaves `64 * word..64 * word + 64`.
+    #[inline(always)]
+    pub(super) fn leaf_word(&self, word: u16) -> Option<(u64, u64)> {
+        if word == 0 {
+            Some((self.known, self.truth))
+        } else {
+            self.more.get(usize::from(word) - 1).copied()
+        }
+    }
+
+    /// The outcome of resolved leaf `leaf`.
+    #[inline(always)]
+    pub(super) fn leaf(&self, leaf: u32) -> Option<bool> {
+        let (known, truth) = self.leaf_word(u16::try_from(leaf / 64).ok()?)?;
+        let bit = leaf % 64;
+        if (known >> bit) & 1 == 0 {
+            None
+        } else {
+            Some((truth >> bit) & 1 != 0)
         }
     }
 

@@ -276,14 +276,14 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, ClientError> {
         let config = match self.datafile {
             None => None,
-            Some(DatafileSource::Bytes(bytes)) => Some(ProjectConfig::from_datafile(&bytes)?),
+            Some(DatafileSource::Bytes(bytes)) => Some(ProjectConfig::from_bytes(bytes)?),
             Some(DatafileSource::Config(config)) => Some(*config),
             Some(DatafileSource::Path(path)) => {
                 let bytes = std::fs::read(&path).map_err(|source| DatafileError::Io {
                     path: path.clone(),
                     source,
                 })?;
-                Some(ProjectConfig::from_datafile(&bytes)?)
+                Some(ProjectConfig::from_bytes(bytes)?)
             }
         };
         let events = if self.without_events {

@@ -99,12 +99,18 @@ impl UserData {
         }
     }
 
-    fn view(&self, config: &ProjectConfig) -> AttributeView<'_> {
-        match &self.resolved {
-            Some(r) if r.config.id == config.id => {
-                AttributeView::resolved(&self.visitor.attributes, &r.resolution)
-            }
-            _ => AttributeView::by_name(&self.visitor.attributes),
+    /// The user as a decision with `config` sees them.
+    fn user(&self, config: &ProjectConfig) -> User<'_> {
+        let resolved = self.resolved.as_ref().filter(|r| r.config.id == config.id);
+        User {
+            id: &self.visitor.user_id,
+            attributes: match resolved {
+                Some(r) => AttributeView::resolved(&self.visitor.attributes, &r.resolution),
+                None => AttributeView::by_name(&self.visitor.attributes),
+            },
+            segments: self.segments.as_deref().unwrap_or(&[]),
+            forced: &self.forced,
+            bucketing: resolved.map(|r| r.bucketing),
         }
     }
 }
@@ -302,7 +308,8 @@ impl UserContext {
             return unknown_flag(flag_key, self.clone());
         };
         let mut tracker = self.profile_tracker(options);
-        let decision = self.decide_one(&config, flag_idx, options, tracker.as_mut());
+        let user = self.data.user(&config);
+        let decision = self.decide_one(&config, &user, flag_idx, options, tracker.as_mut());
         if let Some(t) = tracker {
             t.save();
         }
@@ -345,12 +352,13 @@ impl UserContext {
     ) -> Decisions {
         let options = OptionSet::from_slice(options).union(self.data.client.inner.default_options);
         let mut tracker = self.profile_tracker(options);
+        let user = self.data.user(config);
         let mut list = Vec::with_capacity(flags.len());
         for flag in flags {
             match flag {
                 Err(key) => list.push(unknown_flag(key, self.clone())),
                 Ok(idx) => {
-                    let d = self.decide_one(config, idx, options, tracker.as_mut());
+                    let d = self.decide_one(config, &user, idx, options, tracker.as_mut());
                     if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
                         list.push(d);
                     }
@@ -372,9 +380,11 @@ impl UserContext {
         Some(ProfileTracker::load(service, &self.data.visitor.user_id))
     }
 
+    #[inline(always)]
     fn decide_one(
         &self,
         current: &Current<'_>,
+        user: &User<'_>,
         flag_idx: u32,
         options: OptionSet,
         tracker: Option<&mut ProfileTracker<'_>>,
@@ -384,23 +394,12 @@ impl UserContext {
             return unknown_flag("", self.clone());
         };
         let data = &*self.data;
-        let user = User {
-            id: &data.visitor.user_id,
-            attributes: data.view(config),
-            segments: data.segments.as_deref().unwrap_or(&[]),
-            forced: &data.forced,
-            bucketing: data
-                .resolved
-                .as_ref()
-                .filter(|r| r.config.id == config.id)
-                .map(|r| r.bucketing),
-        };
         let mut reasons = Reasons::new(options.has(DecideOption::IncludeReasons));
         let settings = Settings {
             ignore_user_profile: options.has(DecideOption::IgnoreUserProfileService),
         };
         let (fd, held_out) =
-            decision::decide_flag(config, flag, &user, &settings, tracker, &mut reasons);
+            decision::decide_flag(config, flag, user, &settings, tracker, &mut reasons);
         let mut dispatched = false;
         if let Some(events) = &data.client.inner.events {
             let disabled = options.has(DecideOption::DisableDecisionEvent);

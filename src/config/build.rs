@@ -15,27 +15,32 @@ fn boxed(s: &str) -> Box<str> {
     Box::from(s)
 }
 
-struct Builder {
+struct Builder<'d> {
     audiences: Vec<Audience>,
     variations: Vec<Variation>,
+    /// The variable values each variation sets, by variation index.
+    usages: Vec<&'d [model::VariableUsage<'d>]>,
     rules: Vec<Rule>,
-    audience_index: FastMap<Box<str>, u32>,
+    audience_index: FastMap<Arc<str>, u32>,
 }
 
-impl Builder {
-    fn add_variations(&mut self, list: &[model::Variation]) -> Vec<u32> {
+impl<'d> Builder<'d> {
+    /// The id of rule `idx`, shared.
+    fn rule_id(&self, idx: u32) -> Arc<str> {
+        self.rules
+            .get(idx as usize)
+            .map_or_else(|| Arc::from(""), |r| Arc::clone(&r.id))
+    }
+
+    fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> Vec<u32> {
         list.iter()
             .map(|v| {
                 self.variations.push(Variation {
                     id: boxed(&v.id),
                     key: boxed(&v.key),
                     feature_enabled: v.feature_enabled.unwrap_or(false),
-                    variables: v
-                        .variables
-                        .iter()
-                        .map(|u| (boxed(&u.id), Arc::from(u.value.as_str())))
-                        .collect(),
                 });
+                self.usages.push(&v.variables);
                 (self.variations.len() - 1) as u32
             })
             .collect()
@@ -90,7 +95,7 @@ impl Builder {
         key: &str,
         layer_id: &str,
         status: &str,
-        variations: &[model::Variation],
+        variations: &'d [model::Variation<'d>],
         traffic: &[model::TrafficRange],
         audience_conditions: Option<&RawCondition>,
         audience_ids: &[Text<'_>],
@@ -102,7 +107,7 @@ impl Builder {
             .as_ref()
             .map(|tree| Program::new(&tree.inline(&self.audiences).simplified()));
         self.rules.push(Rule {
-            id: boxed(id),
+            id: Arc::from(id),
             key: boxed(key),
             layer_id: boxed(layer_id),
             kind,
@@ -125,7 +130,7 @@ impl Builder {
         (self.rules.len() - 1) as u32
     }
 
-    fn push_experiment(&mut self, e: &model::Experiment, group: Option<u32>) -> u32 {
+    fn push_experiment(&mut self, e: &'d model::Experiment<'d>, group: Option<u32>) -> u32 {
         let idx = self.push_rule(
             RuleKind::Experiment,
             &e.id,
@@ -161,6 +166,7 @@ impl Builder {
 }
 
 pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> {
+    let d = &d;
     // Attributes.
     let attributes: Vec<AttributeDef> = d
         .attributes
@@ -181,7 +187,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
-    let mut audience_index: FastMap<Box<str>, u32> = FastMap::default();
+    let mut audience_index: FastMap<Arc<str>, u32> = FastMap::default();
     // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
     let typed_ids: FastMap<&str, ()> = d
         .typed_audiences
@@ -253,18 +259,19 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     let mut b = Builder {
         audiences,
         variations: Vec::with_capacity(variation_count),
+        usages: Vec::with_capacity(variation_count),
         rules: Vec::with_capacity(rule_count),
         audience_index,
     };
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
     // the id index, in the order the official SDKs build theirs.
-    let mut rule_index: FastMap<Box<str>, u32> = FastMap::default();
+    let mut rule_index: FastMap<Arc<str>, u32> = FastMap::default();
     for e in &d.experiments {
         let idx = b.push_experiment(e, None);
-        rule_index.insert(boxed(&e.id), idx);
+        rule_index.insert(b.rule_id(idx), idx);
     }
-    let mut rollouts: FastMap<Box<str>, Vec<u32>> = FastMap::default();
+    let mut rollouts: FastMap<&str, Vec<u32>> = FastMap::default();
     for r in &d.rollouts {
         let mut rule_ids = Vec::with_capacity(r.experiments.len());
         for e in &r.experiments {
@@ -279,10 +286,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 e.audience_conditions.as_ref(),
                 &e.audience_ids,
             );
-            rule_index.insert(boxed(&e.id), idx);
+            rule_index.insert(b.rule_id(idx), idx);
             rule_ids.push(idx);
         }
-        rollouts.entry(boxed(&r.id)).or_insert(rule_ids);
+        rollouts.entry(r.id.as_str()).or_insert(rule_ids);
     }
     let mut groups = Vec::with_capacity(d.groups.len());
     for g in &d.groups {
@@ -303,7 +310,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let gate = (g.policy == "random").then_some(group_idx);
         for e in &g.experiments {
             let idx = b.push_experiment(e, gate);
-            rule_index.insert(boxed(&e.id), idx);
+            rule_index.insert(b.rule_id(idx), idx);
         }
     }
 
@@ -333,6 +340,40 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             }
         }
     }
+
+    // Every raw variable value in one shared text: each variation's values, then each
+    // flag's defaults.
+    let mut text = String::new();
+    let mut raw_ranges: Vec<(u32, u32)> = Vec::new();
+    let mut push_raw = |value: &str, ranges: &mut Vec<(u32, u32)>| {
+        let start = text.len() as u32;
+        text.push_str(value);
+        ranges.push((start, text.len() as u32));
+    };
+    // Per variation: (first index into raw_ranges, count).
+    let usage_ranges: Vec<(u32, u32)> = b
+        .usages
+        .iter()
+        .map(|usages| {
+            let first = raw_ranges.len() as u32;
+            for u in *usages {
+                push_raw(&u.value, &mut raw_ranges);
+            }
+            (first, usages.len() as u32)
+        })
+        .collect();
+    let defaults: Vec<Vec<(u32, u32)>> = d
+        .feature_flags
+        .iter()
+        .map(|f| {
+            let mut ranges = Vec::with_capacity(f.variables.len());
+            for v in &f.variables {
+                push_raw(&v.default_value, &mut ranges);
+            }
+            ranges
+        })
+        .collect();
+    let pool: Arc<str> = Arc::from(text);
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
@@ -395,12 +436,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 id: boxed(&v.id),
                 key: Arc::from(v.key.as_str()),
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
-                default: Arc::from(v.default_value.as_str()),
             })
             .collect();
+        let defaults = defaults.get(flags.len()).map_or(&[][..], Vec::as_slice);
+        let default_of = |i: usize| defaults.get(i).copied();
         let mut variable_sets = vec![
-            typed_set(&variables, |v| Some(Arc::clone(&v.default))),
-            typed_set(&variables, |_| None),
+            typed_set(&pool, &variables, |i, _| default_of(i)),
+            typed_set(&pool, &variables, |_, _| None),
         ];
         let mut variation_sets = Vec::new();
         let rule_variations = experiment_rules
@@ -415,15 +457,16 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             if !var.feature_enabled || variation_sets.iter().any(|(x, _)| *x == v) {
                 continue;
             }
-            let set = typed_set(&variables, |def| {
-                Some(
-                    var.variables
-                        .iter()
-                        .rev()
-                        .find(|(id, _)| *id == def.id)
-                        .map_or(&def.default, |(_, value)| value)
-                        .clone(),
-                )
+            let usages = b.usages.get(v as usize).copied().unwrap_or_default();
+            let set = typed_set(&pool, &variables, |i, def| {
+                // The last value the variation gives the variable, else its default.
+                match usages.iter().rposition(|u| *u.id == *def.id) {
+                    Some(at) => usage_ranges
+                        .get(v as usize)
+                        .and_then(|&(first, _)| raw_ranges.get(first as usize + at))
+                        .copied(),
+                    None => default_of(i),
+                }
             });
             variation_sets.push((v, variable_sets.len() as u32));
             variable_sets.push(set);
@@ -502,19 +545,22 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     })
 }
 
-/// Types every variable of a flag, `value_of` giving each one's raw value.
+/// Types every variable of a flag, `value_of` giving each one's raw value as a range of
+/// `pool`.
 fn typed_set(
+    pool: &Arc<str>,
     defs: &[VariableDef],
-    value_of: impl Fn(&VariableDef) -> Option<Arc<str>>,
+    value_of: impl Fn(usize, &VariableDef) -> Option<(u32, u32)>,
 ) -> Variables {
     Variables::from_raw(
+        pool,
         defs.iter()
-            .map(|v| (Arc::clone(&v.key), value_of(v), v.kind))
-            .collect(),
+            .enumerate()
+            .map(|(i, v)| (Arc::clone(&v.key), value_of(i, v), v.kind)),
     )
 }
 
-fn push_holdout(b: &mut Builder, h: &model::Holdout) -> u32 {
+fn push_holdout<'d>(b: &mut Builder<'d>, h: &'d model::Holdout<'d>) -> u32 {
     let idx = push_holdout_rule(b, h);
     if let Some(rule) = b.rules.get_mut(idx as usize) {
         rule.exclude_targeted_deliveries = h.exclude_targeted_deliveries;
@@ -522,7 +568,7 @@ fn push_holdout(b: &mut Builder, h: &model::Holdout) -> u32 {
     idx
 }
 
-fn push_holdout_rule(b: &mut Builder, h: &model::Holdout) -> u32 {
+fn push_holdout_rule<'d>(b: &mut Builder<'d>, h: &'d model::Holdout<'d>) -> u32 {
     b.push_rule(
         RuleKind::Holdout,
         &h.id,

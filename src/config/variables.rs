@@ -201,26 +201,23 @@ fn parse_double(raw: &str) -> Option<f64> {
 /// parse JSON variables no decision ever returns.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
+    /// The text the raw values are ranges of, shared by every set of a config.
+    pool: Option<Arc<str>>,
     entries: Vec<Entry>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     key: Arc<str>,
-    raw: Option<Arc<str>>,
+    /// The raw value's byte range in the pool.
+    raw: Option<(u32, u32)>,
     kind: VariableType,
     typed: OnceLock<VariableValue>,
 }
 
-impl Entry {
-    fn value(&self) -> &VariableValue {
-        self.typed
-            .get_or_init(|| VariableValue::typed(self.raw.as_deref(), self.kind))
-    }
-}
-
 /// The variables of a decision made with `EXCLUDE_VARIABLES`, or of a decision without a flag.
 pub(crate) static NO_VARIABLES: Variables = Variables {
+    pool: None,
     entries: Vec::new(),
 };
 
@@ -232,12 +229,15 @@ impl PartialEq for Variables {
 }
 
 impl Variables {
-    /// Variables from `(key, raw value, type)`; `None` raw values type as the official SDKs
-    /// type a missing value.
-    pub(crate) fn from_raw(entries: Vec<(Arc<str>, Option<Arc<str>>, VariableType)>) -> Variables {
+    /// Variables from `(key, raw value's range in pool, type)`; `None` raw values type as the
+    /// official SDKs type a missing value.
+    pub(crate) fn from_raw(
+        pool: &Arc<str>,
+        entries: impl Iterator<Item = (Arc<str>, Option<(u32, u32)>, VariableType)>,
+    ) -> Variables {
         Variables {
+            pool: Some(Arc::clone(pool)),
             entries: entries
-                .into_iter()
                 .map(|(key, raw, kind)| Entry {
                     key,
                     raw,
@@ -248,17 +248,29 @@ impl Variables {
         }
     }
 
+    fn value<'s>(&'s self, entry: &'s Entry) -> &'s VariableValue {
+        entry.typed.get_or_init(|| {
+            let raw = entry.raw.map(|(start, end)| {
+                self.pool
+                    .as_deref()
+                    .and_then(|p| p.get(start as usize..end as usize))
+                    .unwrap_or_default()
+            });
+            VariableValue::typed(raw, entry.kind)
+        })
+    }
+
     /// The value of the variable `key`.
     pub fn get(&self, key: &str) -> Option<&VariableValue> {
         self.entries
             .iter()
             .find(|e| e.key.as_ref() == key)
-            .map(Entry::value)
+            .map(|e| self.value(e))
     }
 
     /// The variables in datafile order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &VariableValue)> {
-        self.entries.iter().map(|e| (e.key.as_ref(), e.value()))
+        self.entries.iter().map(|e| (e.key.as_ref(), self.value(e)))
     }
 
     /// The number of variables.

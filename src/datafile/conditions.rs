@@ -229,12 +229,35 @@ impl<'de: 'a, 'a> Visitor<'de> for ScalarVisitor<'a> {
 
 /// A legacy audience's `conditions`: a string holding a condition tree, or (tolerated) the tree
 /// itself.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) enum LegacyConditions<'a> {
     /// A JSON-encoded tree, not yet parsed.
     Encoded(Cow<'a, str>),
+    /// A JSON-encoded tree as the document writes it, between the quotes, with short escapes
+    /// only (`\"`, `\n`, ...): decoded when read, since a typed audience usually replaces it.
+    Escaped(&'a str),
     /// A tree given directly.
     Tree(RawCondition<'a>),
+}
+
+impl LegacyConditions<'_> {
+    /// The encoded tree's text, for the string forms.
+    pub(crate) fn encoded(&self) -> Option<Cow<'_, str>> {
+        match self {
+            LegacyConditions::Encoded(text) => Some(Cow::Borrowed(text)),
+            LegacyConditions::Escaped(body) => Some(Cow::Owned(super::fast::unescape(body))),
+            LegacyConditions::Tree(_) => None,
+        }
+    }
+}
+
+impl PartialEq for LegacyConditions<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (LegacyConditions::Tree(a), LegacyConditions::Tree(b)) => a == b,
+            _ => self.encoded().is_some() && self.encoded() == other.encoded(),
+        }
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for LegacyConditions<'a> {

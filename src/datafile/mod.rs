@@ -6,6 +6,7 @@
 //! panics, whatever the bytes.
 
 pub(crate) mod conditions;
+pub(crate) mod fast;
 pub(crate) mod model;
 mod path;
 
@@ -134,7 +135,8 @@ struct VersionProbe {
     version: Option<serde_json::Value>,
 }
 
-/// Parses and checks a datafile.
+/// Parses and checks a datafile given as bytes.
+#[cfg(test)]
 pub(crate) fn parse(bytes: &[u8]) -> Result<model::Datafile<'_>, DatafileError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DatafileError::Empty);
@@ -143,6 +145,35 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<model::Datafile<'_>, DatafileError> 
     let text = std::str::from_utf8(bytes).map_err(|e| DatafileError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
+    parse_text(text)
+}
+
+/// The datafile's text: `bytes` themselves, once known to be UTF-8.
+pub(crate) fn into_text(bytes: Vec<u8>) -> Result<String, DatafileError> {
+    String::from_utf8(bytes).map_err(|e| DatafileError::NotUtf8 {
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
+/// Parses and checks a datafile already known to be text.
+pub(crate) fn parse_text(text: &str) -> Result<model::Datafile<'_>, DatafileError> {
+    let bytes = text.as_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(DatafileError::Empty);
+    }
+    // The one-pass reader reads the usual document; whatever it is not sure of (errors
+    // included) is read by serde, which gives the same model or names the problem.
+    if let Some(datafile) = fast::parse(text) {
+        check_version(Some(&serde_json::Value::String(
+            datafile.version.to_string(),
+        )))?;
+        return Ok(datafile);
+    }
+    serde_parse(bytes, text)
+}
+
+/// Reads a datafile with the serde definitions of [`model`].
+fn serde_parse<'a>(bytes: &'a [u8], text: &'a str) -> Result<model::Datafile<'a>, DatafileError> {
     match serde_json::from_str::<model::Datafile>(text) {
         Ok(datafile) => {
             check_version(Some(&serde_json::Value::String(

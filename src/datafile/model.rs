@@ -48,7 +48,7 @@ impl PartialEq<&str> for Text<'_> {
 }
 
 /// The whole datafile.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Datafile<'a> {
     #[serde(borrow)]
@@ -105,7 +105,7 @@ pub(crate) struct Datafile<'a> {
 }
 
 /// `attributes[]`: a user attribute the project knows, by key and id.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct Attribute<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
@@ -114,7 +114,7 @@ pub(crate) struct Attribute<'a> {
 }
 
 /// `audiences[]`: a legacy audience whose conditions are a JSON-encoded string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct Audience<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
@@ -126,7 +126,7 @@ pub(crate) struct Audience<'a> {
 }
 
 /// `typedAudiences[]`: an audience whose conditions are a JSON tree.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct TypedAudience<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
@@ -138,7 +138,7 @@ pub(crate) struct TypedAudience<'a> {
 }
 
 /// `trafficAllocation[]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TrafficRange<'a> {
     #[serde(borrow)]
@@ -147,7 +147,7 @@ pub(crate) struct TrafficRange<'a> {
 }
 
 /// A variation of an experiment, rollout rule or holdout.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Variation<'a> {
     #[serde(borrow)]
@@ -162,7 +162,7 @@ pub(crate) struct Variation<'a> {
 }
 
 /// The value a variation gives a flag variable.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct VariableUsage<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
@@ -171,7 +171,7 @@ pub(crate) struct VariableUsage<'a> {
 }
 
 /// A top-level or grouped experiment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Experiment<'a> {
     #[serde(borrow)]
@@ -201,7 +201,7 @@ pub(crate) struct Experiment<'a> {
 }
 
 /// A delivery rule of a rollout: the experiment shape, leniently read.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RolloutRule<'a> {
     #[serde(borrow)]
@@ -229,7 +229,7 @@ pub(crate) struct RolloutRule<'a> {
 }
 
 /// `groups[]`: a mutual-exclusion group.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Group<'a> {
     #[serde(borrow)]
@@ -243,7 +243,7 @@ pub(crate) struct Group<'a> {
 }
 
 /// `featureFlags[]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FeatureFlag<'a> {
     #[serde(borrow)]
@@ -262,7 +262,7 @@ pub(crate) struct FeatureFlag<'a> {
 }
 
 /// A flag variable definition.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Variable<'a> {
     #[serde(borrow)]
@@ -280,7 +280,7 @@ pub(crate) struct Variable<'a> {
 }
 
 /// `rollouts[]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct Rollout<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
@@ -290,7 +290,7 @@ pub(crate) struct Rollout<'a> {
 }
 
 /// `events[]`: a conversion event.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Event<'a> {
     #[serde(borrow)]
@@ -302,7 +302,7 @@ pub(crate) struct Event<'a> {
 }
 
 /// `integrations[]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Integration<'a> {
     #[serde(borrow)]
@@ -316,7 +316,7 @@ pub(crate) struct Integration<'a> {
 }
 
 /// `holdouts[]` and `localHoldouts[]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Holdout<'a> {
     #[serde(borrow)]

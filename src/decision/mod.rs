@@ -273,11 +273,36 @@ fn find_forced_variation(
 }
 
 /// Whether the user is in the rule's audiences (an unknown result is not).
+#[inline(never)]
 fn in_audience(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
     let Some(tree) = &rule.matcher else {
         return true;
     };
+    if !reasons.enabled() {
+        if let Some(result) = tree.matches_by_terms(&user.attributes) {
+            return result == Some(true);
+        }
+    }
+    in_audience_by_nodes(rule, user, reasons)
+}
+
+/// [`in_audience`] node by node, or with reasons.
+#[inline(never)]
+fn in_audience_by_nodes(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
+    let Some(tree) = &rule.matcher else {
+        return true;
+    };
     let result = tree.matches(&user.attributes, user.segments);
+    if reasons.enabled() {
+        audience_reason(rule, result, reasons);
+    }
+    result == Some(true)
+}
+
+/// The reason that tells how a rule's audiences evaluated.
+#[cold]
+#[inline(never)]
+fn audience_reason(rule: &Rule, result: Option<bool>, reasons: &mut Reasons) {
     reasons.add(|| {
         let shown = match result {
             Some(true) => "true",
@@ -286,11 +311,35 @@ fn in_audience(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
         };
         format!("audiences of {:?} evaluated to {shown}", rule.key)
     });
-    result == Some(true)
 }
 
 /// Buckets the user into the rule: group gate first (random policy), then the rule's ranges.
+#[inline(never)]
 fn bucket(
+    config: &ProjectConfig,
+    rule: &Rule,
+    bucketing_id: &BucketingKey,
+    reasons: &mut Reasons,
+) -> Option<u32> {
+    if !rule.bucketable {
+        return None;
+    }
+    if rule.group.is_some() || reasons.enabled() {
+        return bucket_in_full(config, rule, bucketing_id, reasons);
+    }
+    // Every bucket is below the first range's end when it reaches the last bucket, so a rule
+    // whose first range covers all traffic needs no hash.
+    let first = rule.traffic.first()?;
+    if first.end >= bucketing::MAX_TRAFFIC_VALUE {
+        return first.entity;
+    }
+    let value = bucketing_id.bucket_entity(&rule.hash_key);
+    bucketing::find(&rule.traffic, value).copied().flatten()
+}
+
+/// [`bucket`] for a rule of a group, or with reasons.
+#[inline(never)]
+fn bucket_in_full(
     config: &ProjectConfig,
     rule: &Rule,
     bucketing_id: &BucketingKey,
@@ -388,6 +437,13 @@ fn admit(
     }
 }
 
+/// The variation the rule's `forcedVariations` give `user_id`, kept out of line: few rules
+/// have any.
+#[inline(never)]
+fn whitelisted(rule: &Rule, user_id: &str) -> Option<u32> {
+    rule.whitelist.get(user_id).copied().flatten()
+}
+
 fn experiment_variation(
     config: &ProjectConfig,
     rule: &Rule,
@@ -402,9 +458,9 @@ fn experiment_variation(
         return None;
     }
     if !rule.whitelist.is_empty() {
-        if let Some(Some(v)) = rule.whitelist.get(user.id) {
+        if let Some(v) = whitelisted(rule, user.id) {
             reasons.add(|| format!("user is whitelisted in {:?}", rule.key));
-            return Some(*v);
+            return Some(v);
         }
     }
     let profile = if settings.ignore_user_profile || rule.cmab {

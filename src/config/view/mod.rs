@@ -58,7 +58,7 @@ impl ConfigView {
 
 /// The datafile text, kept out of `Debug` output.
 #[derive(Clone, PartialEq, Default)]
-struct Datafile(Arc<str>);
+struct Datafile(Arc<String>);
 
 impl fmt::Debug for Datafile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -171,15 +171,15 @@ pub struct ViewFeature {
 /// built, the view.
 #[derive(Default)]
 pub(crate) struct ViewSource {
-    datafile: Option<Arc<str>>,
+    datafile: Option<Arc<String>>,
     view: OnceLock<Arc<ConfigView>>,
 }
 
 impl ViewSource {
-    /// Keeps `datafile` (the bytes a config was built from) for the view.
-    pub(crate) fn new(datafile: &[u8]) -> ViewSource {
+    /// Keeps `datafile` (the text a config was built from) for the view.
+    pub(crate) fn new(datafile: Arc<String>) -> ViewSource {
         ViewSource {
-            datafile: std::str::from_utf8(datafile).ok().map(Arc::from),
+            datafile: Some(datafile),
             view: OnceLock::new(),
         }
     }

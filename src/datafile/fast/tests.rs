@@ -1,0 +1,238 @@
+//! The one-pass reader against the serde reading: wherever it gives a model, serde gives the
+//! same one; on the documents the SDK meets it does give one; on anything odd it steps aside.
+
+use super::parse;
+use crate::datafile::model::Datafile;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// The serde reading of `text` (before any version check), duplicate fields resolved as
+/// `datafile::parse` resolves them.
+fn by_serde(text: &str) -> Option<Datafile<'_>> {
+    use serde::Deserialize;
+    match serde_json::from_str::<Datafile>(text) {
+        Ok(datafile) => Some(datafile),
+        Err(e) if e.to_string().starts_with("duplicate field") => {
+            let value: Value = serde_json::from_str(text).ok()?;
+            Datafile::deserialize(value).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// Asserts that where the reader gives a model, serde gives the same; returns whether the
+/// reader gave one.
+fn agrees(text: &str) -> bool {
+    match parse(text) {
+        Some(fast) => {
+            let slow = by_serde(text);
+            assert_eq!(Some(&fast), slow.as_ref(), "the readers differ on {text}");
+            true
+        }
+        None => false,
+    }
+}
+
+fn documents(dir: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_sample_and_fixture_datafile_is_read_in_one_pass_to_the_serde_model() {
+    let mut read = 0;
+    for (path, text) in documents("datafiles")
+        .into_iter()
+        .chain(documents("tests/fixtures/compat"))
+        .filter(|(path, _)| path.ends_with("datafile.json") || path.contains("datafiles"))
+    {
+        if path.contains("invalid") {
+            continue;
+        }
+        assert!(agrees(&text), "{path} was left to serde");
+        read += 1;
+    }
+    assert_eq!(read, 15);
+}
+
+#[test]
+fn invalid_documents_are_left_to_serde_or_read_as_it_reads_them() {
+    let invalid = documents("tests/fixtures/compat/invalid");
+    assert_eq!(invalid.len(), 7);
+    let mut read = Vec::new();
+    for (path, text) in invalid {
+        if agrees(&text) {
+            read.push(path.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+        assert!(crate::datafile::parse(text.as_bytes()).is_err(), "{path}");
+    }
+    // Only the one whose fault is its version number has the datafile's shape.
+    assert_eq!(read, ["unsupported_version.json"]);
+}
+
+fn minimal() -> Value {
+    json!({"version": "4", "revision": "1", "accountId": "12", "projectId": "34",
+           "attributes": [], "audiences": [], "experiments": [], "groups": [], "events": []})
+}
+
+fn with(field: &str, value: Value) -> String {
+    let mut doc = minimal();
+    doc[field] = value;
+    doc.to_string()
+}
+
+#[test]
+fn escaped_strings_are_unescaped_as_serde_does() {
+    for key in [
+        r#""a\"b\\c\/d\b\f\n\r\te""#,
+        r#""caf\u00e9 \ud83d\ude00""#,
+        r#""\u0041\n""#,
+        r#""plain""#,
+    ] {
+        let text = format!(
+            r#"{{"version": "4", "revision": {key}, "accountId": "1", "projectId": "2",
+               "attributes": [{{"id": {key}, "key": "k"}}], "audiences": [], "experiments": [],
+               "groups": [], "events": []}}"#
+        );
+        assert!(agrees(&text), "{key}");
+    }
+}
+
+#[test]
+fn what_serde_rejects_or_resolves_otherwise_is_left_to_it() {
+    let minimal = minimal().to_string();
+    let cases = [
+        // A duplicate field: serde keeps the last value by another road.
+        minimal.replacen("{", r#"{"revision": "0", "#, 1),
+        // Trailing characters.
+        format!("{minimal} x"),
+        // A field name written with an escape.
+        minimal.replacen("\"revision\"", "\"revisio\\u006e\"", 1),
+        // A lone surrogate, a bad escape, a raw control character.
+        with("revision", json!("x")).replacen("\"x\"", r#""\ud800""#, 1),
+        with("revision", json!("x")).replacen("\"x\"", r#""\q""#, 1),
+        with("revision", json!("x")).replacen("\"x\"", "\"a\u{1}b\"", 1),
+        // Wrong types, numbers serde cannot hold.
+        with("anonymizeIP", json!(null)),
+        with("revision", json!(1)),
+        with(
+            "experiments",
+            json!([{"id": "1", "key": "e", "layerId": "2", "status": "Running",
+                    "variations": [], "audienceIds": [], "forcedVariations": {},
+                    "trafficAllocation": [{"entityId": "1", "endOfRange": 10000.0}]}]),
+        ),
+        with(
+            "typedAudiences",
+            json!([{"id": "1", "conditions": {"name": 1}}]),
+        )
+        .replacen(r#""name":1"#, r#""name":1e400"#, 1),
+        with("unknown", json!(1)).replacen(r#""unknown":1"#, r#""unknown":01"#, 1),
+        // Nesting deeper than the reader goes.
+        with(
+            "typedAudiences",
+            json!([{"id": "1", "conditions": "PLACEHOLDER"}]),
+        )
+        .replacen(
+            "\"PLACEHOLDER\"",
+            &format!("{}{}", "[".repeat(120), "]".repeat(120)),
+            1,
+        ),
+        // Not an object at all.
+        "[]".to_owned(),
+    ];
+    for text in cases {
+        assert!(parse(&text).is_none(), "read: {text}");
+    }
+}
+
+#[test]
+fn what_serde_accepts_quietly_the_reader_accepts_the_same_way() {
+    let cases = [
+        with("unknown", json!({"a": [1, -2.5e-3, true, null, "\u{e9}"]})),
+        with("botFiltering", json!(null)),
+        with("sdkKey", json!(null)),
+        with(
+            "typedAudiences",
+            json!([{"id": "1", "name": "n", "conditions": ["and", ["or", "3", 4, null, true],
+                {"name": "age", "type": "custom_attribute", "match": "gt", "value": 18.5,
+                 "extra": {"x": [1]}},
+                {"name": null, "type": 5, "match": 7, "value": [1, {"b": 2}]},
+                {"match": null, "value": -0}]}]),
+        ),
+        with(
+            "audiences",
+            json!([{"id": "1", "conditions": "[\"or\", {\"name\": \"a\"}]"},
+                   {"id": "2", "conditions": ["not", "1"]},
+                   {"id": "3", "conditions": null}]),
+        ),
+        with(
+            "experiments",
+            json!([{"id": "1", "key": "e", "layerId": "2", "status": "Running",
+                    "variations": [{"id": "v", "key": "on", "featureEnabled": null,
+                                    "variables": [{"id": "x", "value": "1"}]}],
+                    "trafficAllocation": [{"entityId": "v", "endOfRange": 4294967295u64}],
+                    "audienceIds": ["3"], "audienceConditions": null,
+                    "forcedVariations": {"u1": "on", "u\"2": "on"}, "type": null,
+                    "cmab": {"trafficAllocation": 5000, "attributeIds": ["1"]}}]),
+        ),
+    ];
+    for text in cases {
+        assert!(agrees(&text), "left to serde: {text}");
+    }
+}
+
+/// Datafiles to damage: the quickstart sample and two fixture sets with holdouts, groups,
+/// typed audiences and escapes between them.
+const DAMAGED: [&str; 3] = [
+    include_str!("../../../datafiles/quickstart.json"),
+    include_str!("../../../tests/fixtures/compat/py_typed_audiences/datafile.json"),
+    include_str!("../../../tests/fixtures/compat/generated_1/datafile.json"),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None,
+                                        ..ProptestConfig::default() })]
+
+    /// Any one byte changed, inserted or removed anywhere: the reader never gives a model
+    /// serde would not give.
+    #[test]
+    fn a_damaged_document_is_never_read_differently(
+        which in 0usize..DAMAGED.len(), at in any::<usize>(), byte in any::<u8>(), how in 0u8..3
+    ) {
+        let mut bytes = DAMAGED[which].as_bytes().to_vec();
+        let at = at % bytes.len();
+        match how {
+            0 => bytes[at] = byte,
+            1 => bytes.insert(at, byte),
+            _ => { bytes.remove(at); }
+        }
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            agrees(text);
+        }
+    }
+
+    /// Any text at any value position of a small datafile.
+    #[test]
+    fn any_value_anywhere_is_read_as_serde_reads_it(
+        field in prop::sample::select(vec!["revision", "anonymizeIP", "botFiltering",
+            "attributes", "audiences", "typedAudiences", "experiments", "groups",
+            "featureFlags", "rollouts", "events", "integrations", "holdouts", "region"]),
+        value in r#"(\[|\]|\{|\}|"|\\|,|:|[a-z]{1,4}|-?[0-9]{1,3}(\.[0-9])?(e-?[0-9]{1,3})?|null|true|false| |\\u[0-9a-f]{4}){1,12}"#
+    ) {
+        let text = with(field, json!("SLOT")).replacen("\"SLOT\"", &value, 1);
+        agrees(&text);
+    }
+}
