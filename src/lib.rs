@@ -59,6 +59,13 @@ mod bucketing;
 mod client;
 mod config;
 mod datafile;
+
+/// Internals exposed to the fuzz targets only (`cargo fuzz` builds with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::datafile::fast::readers_agree;
+}
 mod decision;
 mod event;
 mod hash;

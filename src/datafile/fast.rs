@@ -1171,5 +1171,30 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The serde reading of `text` before any version check, duplicate fields resolved as the
+/// datafile layer resolves them: what [`parse`] must agree with.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn serde_model(text: &str) -> Option<Datafile<'_>> {
+    use serde::Deserialize;
+    match serde_json::from_str::<Datafile>(text) {
+        Ok(datafile) => Some(datafile),
+        Err(e) if e.to_string().starts_with("duplicate field") => {
+            let value: Value = serde_json::from_str(text).ok()?;
+            Datafile::deserialize(value).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// Whether the one-pass reader agrees with serde on `text`: it gives no model, or the model
+/// serde gives. For the differential fuzz target.
+#[cfg(fuzzing)]
+pub fn readers_agree(text: &str) -> bool {
+    match parse(text) {
+        Some(fast) => serde_model(text).as_ref() == Some(&fast),
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests;

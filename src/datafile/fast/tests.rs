@@ -2,23 +2,10 @@
 //! same one; on the documents the SDK meets it does give one; on anything odd it steps aside.
 
 use super::parse;
-use crate::datafile::model::Datafile;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-/// The serde reading of `text` (before any version check), duplicate fields resolved as
-/// `datafile::parse` resolves them.
-fn by_serde(text: &str) -> Option<Datafile<'_>> {
-    use serde::Deserialize;
-    match serde_json::from_str::<Datafile>(text) {
-        Ok(datafile) => Some(datafile),
-        Err(e) if e.to_string().starts_with("duplicate field") => {
-            let value: Value = serde_json::from_str(text).ok()?;
-            Datafile::deserialize(value).ok()
-        }
-        Err(_) => None,
-    }
-}
+use super::serde_model as by_serde;
 
 /// Asserts that where the reader gives a model, serde gives the same; returns whether the
 /// reader gave one.
