@@ -35,14 +35,28 @@ struct Reader<'a> {
     depth: u32,
 }
 
-/// Marks field `bit` as read; `None` when it was read before (serde rejects a duplicate field).
-fn once(seen: &mut u32, bit: u32) -> Option<()> {
-    let mask = 1u32 << bit;
-    if *seen & mask != 0 {
+/// Fills a field's slot with what was read; `None` when reading failed or the field was read
+/// before (serde rejects a duplicate field).
+fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+    if slot.is_some() {
         return None;
     }
-    *seen |= mask;
+    *slot = Some(value?);
     Some(())
+}
+
+/// Reads an object's fields into `Option` slots by name, skipping unknown ones:
+/// `fields!(self => p, { b"id" => id = p.text(), ... })`.
+macro_rules! fields {
+    ($reader:ident => $p:ident, { $($name:literal => $slot:ident = $read:expr),* $(,)? }) => {
+        $reader.object(|$p, key| {
+            match key {
+                $($name => set(&mut $slot, $read)?,)*
+                _ => $p.skip()?,
+            }
+            Some(())
+        })?
+    };
 }
 
 /// Whether `b` ends an unescaped run inside a string.
@@ -433,209 +447,108 @@ impl<'a> Reader<'a> {
     }
 
     fn datafile(&mut self) -> Option<Datafile<'a>> {
-        let (mut version, mut revision, mut account_id, mut project_id) = (None, None, None, None);
-        let (mut anonymize_ip, mut bot_filtering, mut send_flag_decisions) = (false, None, false);
-        let (mut sdk_key, mut environment_key, mut region) = (None, None, None);
-        let (mut attributes, mut audiences, mut typed_audiences) = (None, None, Vec::new());
-        let (mut experiments, mut groups, mut feature_flags) = (None, None, Vec::new());
-        let (mut rollouts, mut events, mut integrations) = (Vec::new(), None, Vec::new());
-        let (mut holdouts, mut local_holdouts) = (Vec::new(), Vec::new());
-        let mut seen = 0u32;
-        self.object(|p, key| {
-            match key {
-                b"version" => {
-                    once(&mut seen, 0)?;
-                    version = Some(p.text()?);
-                }
-                b"revision" => {
-                    once(&mut seen, 1)?;
-                    revision = Some(p.text()?);
-                }
-                b"accountId" => {
-                    once(&mut seen, 2)?;
-                    account_id = Some(p.text()?);
-                }
-                b"projectId" => {
-                    once(&mut seen, 3)?;
-                    project_id = Some(p.text()?);
-                }
-                b"anonymizeIP" => {
-                    once(&mut seen, 4)?;
-                    anonymize_ip = p.bool()?;
-                }
-                b"botFiltering" => {
-                    once(&mut seen, 5)?;
-                    bot_filtering = p.optional(Self::bool)?;
-                }
-                b"sendFlagDecisions" => {
-                    once(&mut seen, 6)?;
-                    send_flag_decisions = p.bool()?;
-                }
-                b"sdkKey" => {
-                    once(&mut seen, 7)?;
-                    sdk_key = p.optional(Self::text)?;
-                }
-                b"environmentKey" => {
-                    once(&mut seen, 8)?;
-                    environment_key = p.optional(Self::text)?;
-                }
-                b"region" => {
-                    once(&mut seen, 9)?;
-                    region = p.optional(Self::text)?;
-                }
-                b"attributes" => {
-                    once(&mut seen, 10)?;
-                    attributes = Some(p.vec(Self::attribute)?);
-                }
-                b"audiences" => {
-                    once(&mut seen, 11)?;
-                    audiences = Some(p.vec(Self::audience)?);
-                }
-                b"typedAudiences" => {
-                    once(&mut seen, 12)?;
-                    typed_audiences = p.vec(Self::typed_audience)?;
-                }
-                b"experiments" => {
-                    once(&mut seen, 13)?;
-                    experiments = Some(p.vec(Self::experiment)?);
-                }
-                b"groups" => {
-                    once(&mut seen, 14)?;
-                    groups = Some(p.vec(Self::group)?);
-                }
-                b"featureFlags" => {
-                    once(&mut seen, 15)?;
-                    feature_flags = p.vec(Self::feature_flag)?;
-                }
-                b"rollouts" => {
-                    once(&mut seen, 16)?;
-                    rollouts = p.vec(Self::rollout)?;
-                }
-                b"events" => {
-                    once(&mut seen, 17)?;
-                    events = Some(p.vec(Self::event)?);
-                }
-                b"integrations" => {
-                    once(&mut seen, 18)?;
-                    integrations = p.vec(Self::integration)?;
-                }
-                b"holdouts" => {
-                    once(&mut seen, 19)?;
-                    holdouts = p.vec(Self::holdout)?;
-                }
-                b"localHoldouts" => {
-                    once(&mut seen, 20)?;
-                    local_holdouts = p.vec(Self::holdout)?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut version, mut revision, mut account_id, mut project_id) = Default::default();
+        let (mut anonymize_ip, mut bot_filtering, mut send_flag_decisions) = Default::default();
+        let (mut sdk_key, mut environment_key, mut region) = Default::default();
+        let (mut attributes, mut audiences, mut typed_audiences) = Default::default();
+        let (mut experiments, mut groups, mut feature_flags, mut rollouts) = Default::default();
+        let (mut events, mut integrations, mut holdouts, mut local_holdouts) = Default::default();
+        fields!(self => p, {
+            b"version" => version = p.text(),
+            b"revision" => revision = p.text(),
+            b"accountId" => account_id = p.text(),
+            b"projectId" => project_id = p.text(),
+            b"anonymizeIP" => anonymize_ip = p.bool(),
+            b"botFiltering" => bot_filtering = p.optional(Self::bool),
+            b"sendFlagDecisions" => send_flag_decisions = p.bool(),
+            b"sdkKey" => sdk_key = p.optional(Self::text),
+            b"environmentKey" => environment_key = p.optional(Self::text),
+            b"region" => region = p.optional(Self::text),
+            b"attributes" => attributes = p.vec(Self::attribute),
+            b"audiences" => audiences = p.vec(Self::audience),
+            b"typedAudiences" => typed_audiences = p.vec(Self::typed_audience),
+            b"experiments" => experiments = p.vec(Self::experiment),
+            b"groups" => groups = p.vec(Self::group),
+            b"featureFlags" => feature_flags = p.vec(Self::feature_flag),
+            b"rollouts" => rollouts = p.vec(Self::rollout),
+            b"events" => events = p.vec(Self::event),
+            b"integrations" => integrations = p.vec(Self::integration),
+            b"holdouts" => holdouts = p.vec(Self::holdout),
+            b"localHoldouts" => local_holdouts = p.vec(Self::holdout),
+        });
         Some(Datafile {
             version: version?,
             revision: revision?,
             account_id: account_id?,
             project_id: project_id?,
-            anonymize_ip,
-            bot_filtering,
-            send_flag_decisions,
-            sdk_key,
-            environment_key,
-            region,
+            anonymize_ip: anonymize_ip.unwrap_or_default(),
+            bot_filtering: bot_filtering.flatten(),
+            send_flag_decisions: send_flag_decisions.unwrap_or_default(),
+            sdk_key: sdk_key.flatten(),
+            environment_key: environment_key.flatten(),
+            region: region.flatten(),
             attributes: attributes?,
             audiences: audiences?,
-            typed_audiences,
+            typed_audiences: typed_audiences.unwrap_or_default(),
             experiments: experiments?,
             groups: groups?,
-            feature_flags,
-            rollouts,
+            feature_flags: feature_flags.unwrap_or_default(),
+            rollouts: rollouts.unwrap_or_default(),
             events: events?,
-            integrations,
-            holdouts,
-            local_holdouts,
+            integrations: integrations.unwrap_or_default(),
+            holdouts: holdouts.unwrap_or_default(),
+            local_holdouts: local_holdouts.unwrap_or_default(),
         })
     }
 
     fn attribute(&mut self) -> Option<Attribute<'a>> {
-        let (mut id, mut key, mut seen) = (None, None, 0);
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+        });
         Some(Attribute { id: id?, key: key? })
     }
 
     fn audience(&mut self) -> Option<Audience<'a>> {
-        let (mut id, mut name, mut conditions, mut seen) = (None, Text::default(), None, 0);
-        self.object(|p, key| {
-            match key {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"name" => {
-                    once(&mut seen, 1)?;
-                    name = p.text()?;
-                }
-                b"conditions" => {
-                    once(&mut seen, 2)?;
-                    conditions = Some(if p.next_token()? == b'"' {
-                        // Usually replaced by a typed audience: decoded only when read.
-                        match p.string_literal()? {
-                            Literal::Plain(s) => LegacyConditions::Encoded(Cow::Borrowed(s)),
-                            Literal::Escaped(body) => LegacyConditions::Escaped(body),
-                            Literal::Unicode(quoted) => {
-                                LegacyConditions::Encoded(serde_json::from_str(quoted).ok()?)
-                            }
-                        }
-                    } else {
-                        LegacyConditions::Tree(p.condition()?)
-                    });
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut name, mut conditions) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"name" => name = p.text(),
+            b"conditions" => conditions = p.legacy_conditions(),
+        });
         Some(Audience {
             id: id?,
-            name,
+            name: name.unwrap_or_default(),
             conditions: conditions?,
         })
     }
 
-    fn typed_audience(&mut self) -> Option<TypedAudience<'a>> {
-        let (mut id, mut name, mut conditions, mut seen) = (None, Text::default(), None, 0);
-        self.object(|p, key| {
-            match key {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"name" => {
-                    once(&mut seen, 1)?;
-                    name = p.text()?;
-                }
-                b"conditions" => {
-                    once(&mut seen, 2)?;
-                    conditions = Some(p.condition()?);
-                }
-                _ => p.skip()?,
+    /// A legacy audience's conditions: usually a string that a typed audience with the same
+    /// id replaces, so its escapes are decoded only when it is read.
+    fn legacy_conditions(&mut self) -> Option<LegacyConditions<'a>> {
+        if self.next_token()? != b'"' {
+            return self.condition().map(LegacyConditions::Tree);
+        }
+        Some(match self.string_literal()? {
+            Literal::Plain(s) => LegacyConditions::Encoded(Cow::Borrowed(s)),
+            Literal::Escaped(body) => LegacyConditions::Escaped(body),
+            Literal::Unicode(quoted) => {
+                LegacyConditions::Encoded(serde_json::from_str(quoted).ok()?)
             }
-            Some(())
-        })?;
+        })
+    }
+
+    fn typed_audience(&mut self) -> Option<TypedAudience<'a>> {
+        let (mut id, mut name, mut conditions) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"name" => name = p.text(),
+            b"conditions" => conditions = p.condition(),
+        });
         Some(TypedAudience {
             id: id?,
-            name,
+            name: name.unwrap_or_default(),
             conditions: conditions?,
         })
     }
@@ -689,21 +602,11 @@ impl<'a> Reader<'a> {
     }
 
     fn traffic(&mut self) -> Option<TrafficRange<'a>> {
-        let (mut entity_id, mut end_of_range, mut seen) = (None, None, 0);
-        self.object(|p, key| {
-            match key {
-                b"entityId" => {
-                    once(&mut seen, 0)?;
-                    entity_id = Some(p.text()?);
-                }
-                b"endOfRange" => {
-                    once(&mut seen, 1)?;
-                    end_of_range = Some(p.u32()?);
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut entity_id, mut end_of_range) = Default::default();
+        fields!(self => p, {
+            b"entityId" => entity_id = p.text(),
+            b"endOfRange" => end_of_range = p.u32(),
+        });
         Some(TrafficRange {
             entity_id: entity_id?,
             end_of_range: end_of_range?,
@@ -711,54 +614,27 @@ impl<'a> Reader<'a> {
     }
 
     fn variation(&mut self) -> Option<Variation<'a>> {
-        let (mut id, mut key, mut feature_enabled, mut variables) = (None, None, None, Vec::new());
-        let mut seen = 0;
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                b"featureEnabled" => {
-                    once(&mut seen, 2)?;
-                    feature_enabled = p.optional(Self::bool)?;
-                }
-                b"variables" => {
-                    once(&mut seen, 3)?;
-                    variables = p.vec(Self::variable_usage)?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key, mut feature_enabled, mut variables) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+            b"featureEnabled" => feature_enabled = p.optional(Self::bool),
+            b"variables" => variables = p.vec(Self::variable_usage),
+        });
         Some(Variation {
             id: id?,
             key: key?,
-            feature_enabled,
-            variables,
+            feature_enabled: feature_enabled.flatten(),
+            variables: variables.unwrap_or_default(),
         })
     }
 
     fn variable_usage(&mut self) -> Option<VariableUsage<'a>> {
-        let (mut id, mut value, mut seen) = (None, None, 0);
-        self.object(|p, key| {
-            match key {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"value" => {
-                    once(&mut seen, 1)?;
-                    value = Some(p.text()?);
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut value) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"value" => value = p.text(),
+        });
         Some(VariableUsage {
             id: id?,
             value: value?,
@@ -770,60 +646,23 @@ impl<'a> Reader<'a> {
     }
 
     fn experiment(&mut self) -> Option<Experiment<'a>> {
-        let (mut id, mut key, mut layer_id, mut status) = (None, None, None, None);
-        let (mut variations, mut traffic_allocation, mut audience_ids) = (None, None, None);
-        let (mut audience_conditions, mut forced_variations) = (None, None);
-        let (mut kind, mut cmab, mut seen) = (None, None, 0);
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                b"layerId" => {
-                    once(&mut seen, 2)?;
-                    layer_id = Some(p.text()?);
-                }
-                b"status" => {
-                    once(&mut seen, 3)?;
-                    status = Some(p.text()?);
-                }
-                b"variations" => {
-                    once(&mut seen, 4)?;
-                    variations = Some(p.vec(Self::variation)?);
-                }
-                b"trafficAllocation" => {
-                    once(&mut seen, 5)?;
-                    traffic_allocation = Some(p.vec(Self::traffic)?);
-                }
-                b"audienceIds" => {
-                    once(&mut seen, 6)?;
-                    audience_ids = Some(p.texts()?);
-                }
-                b"audienceConditions" => {
-                    once(&mut seen, 7)?;
-                    audience_conditions = p.optional(Self::condition)?;
-                }
-                b"forcedVariations" => {
-                    once(&mut seen, 8)?;
-                    forced_variations = Some(p.string_map()?);
-                }
-                b"type" => {
-                    once(&mut seen, 9)?;
-                    kind = p.optional(Self::text)?;
-                }
-                b"cmab" => {
-                    once(&mut seen, 10)?;
-                    cmab = p.optional(Self::value)?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key, mut layer_id, mut status) = Default::default();
+        let (mut variations, mut traffic_allocation, mut audience_ids) = Default::default();
+        let (mut audience_conditions, mut forced_variations, mut kind, mut cmab) =
+            Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+            b"layerId" => layer_id = p.text(),
+            b"status" => status = p.text(),
+            b"variations" => variations = p.vec(Self::variation),
+            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"audienceIds" => audience_ids = p.texts(),
+            b"audienceConditions" => audience_conditions = p.optional(Self::condition),
+            b"forcedVariations" => forced_variations = p.string_map(),
+            b"type" => kind = p.optional(Self::text),
+            b"cmab" => cmab = p.optional(Self::value),
+        });
         Some(Experiment {
             id: id?,
             key: key?,
@@ -832,10 +671,10 @@ impl<'a> Reader<'a> {
             variations: variations?,
             traffic_allocation: traffic_allocation?,
             audience_ids: audience_ids?,
-            audience_conditions,
+            audience_conditions: audience_conditions.flatten(),
             forced_variations: forced_variations?,
-            kind,
-            cmab,
+            kind: kind.flatten(),
+            cmab: cmab.flatten(),
         })
     }
 
@@ -867,87 +706,39 @@ impl<'a> Reader<'a> {
     }
 
     fn rollout_rule(&mut self) -> Option<RolloutRule<'a>> {
-        let (mut id, mut key, mut layer_id, mut status) =
-            (None, None, Text::default(), Text::default());
-        let (mut variations, mut traffic_allocation, mut audience_ids) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let (mut audience_conditions, mut seen) = (None, 0);
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                b"layerId" => {
-                    once(&mut seen, 2)?;
-                    layer_id = p.text()?;
-                }
-                b"status" => {
-                    once(&mut seen, 3)?;
-                    status = p.text()?;
-                }
-                b"variations" => {
-                    once(&mut seen, 4)?;
-                    variations = p.vec(Self::variation)?;
-                }
-                b"trafficAllocation" => {
-                    once(&mut seen, 5)?;
-                    traffic_allocation = p.vec(Self::traffic)?;
-                }
-                b"audienceIds" => {
-                    once(&mut seen, 6)?;
-                    audience_ids = p.texts()?;
-                }
-                b"audienceConditions" => {
-                    once(&mut seen, 7)?;
-                    audience_conditions = p.optional(Self::condition)?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key, mut layer_id, mut status) = Default::default();
+        let (mut variations, mut traffic_allocation, mut audience_ids) = Default::default();
+        let mut audience_conditions = None;
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+            b"layerId" => layer_id = p.text(),
+            b"status" => status = p.text(),
+            b"variations" => variations = p.vec(Self::variation),
+            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"audienceIds" => audience_ids = p.texts(),
+            b"audienceConditions" => audience_conditions = p.optional(Self::condition),
+        });
         Some(RolloutRule {
             id: id?,
             key: key?,
-            layer_id,
-            status,
-            variations,
-            traffic_allocation,
-            audience_ids,
-            audience_conditions,
+            layer_id: layer_id.unwrap_or_default(),
+            status: status.unwrap_or_default(),
+            variations: variations.unwrap_or_default(),
+            traffic_allocation: traffic_allocation.unwrap_or_default(),
+            audience_ids: audience_ids.unwrap_or_default(),
+            audience_conditions: audience_conditions.flatten(),
         })
     }
 
     fn group(&mut self) -> Option<Group<'a>> {
-        let (mut id, mut policy, mut traffic_allocation, mut experiments) =
-            (None, None, None, None);
-        let mut seen = 0;
-        self.object(|p, key| {
-            match key {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"policy" => {
-                    once(&mut seen, 1)?;
-                    policy = Some(p.text()?);
-                }
-                b"trafficAllocation" => {
-                    once(&mut seen, 2)?;
-                    traffic_allocation = Some(p.vec(Self::traffic)?);
-                }
-                b"experiments" => {
-                    once(&mut seen, 3)?;
-                    experiments = Some(p.vec(Self::experiment)?);
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut policy, mut traffic_allocation, mut experiments) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"policy" => policy = p.text(),
+            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"experiments" => experiments = p.vec(Self::experiment),
+        });
         Some(Group {
             id: id?,
             policy: policy?,
@@ -957,124 +748,61 @@ impl<'a> Reader<'a> {
     }
 
     fn feature_flag(&mut self) -> Option<FeatureFlag<'a>> {
-        let (mut id, mut key, mut rollout_id) = (None, None, Text::default());
-        let (mut experiment_ids, mut variables, mut seen) = (Vec::new(), Vec::new(), 0);
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                b"rolloutId" => {
-                    once(&mut seen, 2)?;
-                    rollout_id = p.text()?;
-                }
-                b"experimentIds" => {
-                    once(&mut seen, 3)?;
-                    experiment_ids = p.texts()?;
-                }
-                b"variables" => {
-                    once(&mut seen, 4)?;
-                    variables = p.vec(Self::variable)?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key, mut rollout_id, mut experiment_ids, mut variables) =
+            Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+            b"rolloutId" => rollout_id = p.text(),
+            b"experimentIds" => experiment_ids = p.texts(),
+            b"variables" => variables = p.vec(Self::variable),
+        });
         Some(FeatureFlag {
             id: id?,
             key: key?,
-            rollout_id,
-            experiment_ids,
-            variables,
+            rollout_id: rollout_id.unwrap_or_default(),
+            experiment_ids: experiment_ids.unwrap_or_default(),
+            variables: variables.unwrap_or_default(),
         })
     }
 
     fn variable(&mut self) -> Option<Variable<'a>> {
-        let (mut id, mut key, mut kind, mut sub_type, mut default_value) =
-            (None, None, None, None, None);
-        let mut seen = 0;
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                b"type" => {
-                    once(&mut seen, 2)?;
-                    kind = Some(p.text()?);
-                }
-                b"subType" => {
-                    once(&mut seen, 3)?;
-                    sub_type = p.optional(Self::text)?;
-                }
-                b"defaultValue" => {
-                    once(&mut seen, 4)?;
-                    default_value = Some(p.text()?);
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key, mut kind, mut sub_type, mut default_value) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+            b"type" => kind = p.text(),
+            b"subType" => sub_type = p.optional(Self::text),
+            b"defaultValue" => default_value = p.text(),
+        });
         Some(Variable {
             id: id?,
             key: key?,
             kind: kind?,
-            sub_type,
+            sub_type: sub_type.flatten(),
             default_value: default_value?,
         })
     }
 
     fn rollout(&mut self) -> Option<Rollout<'a>> {
-        let (mut id, mut experiments, mut seen) = (None, Vec::new(), 0);
-        self.object(|p, key| {
-            match key {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"experiments" => {
-                    once(&mut seen, 1)?;
-                    experiments = p.vec(Self::rollout_rule)?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut experiments) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"experiments" => experiments = p.vec(Self::rollout_rule),
+        });
         Some(Rollout {
             id: id?,
-            experiments,
+            experiments: experiments.unwrap_or_default(),
         })
     }
 
     fn event(&mut self) -> Option<Event<'a>> {
-        let (mut id, mut key, mut experiment_ids, mut seen) = (None, None, None, 0);
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                b"experimentIds" => {
-                    once(&mut seen, 2)?;
-                    experiment_ids = Some(p.texts()?);
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key, mut experiment_ids) = Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+            b"experimentIds" => experiment_ids = p.texts(),
+        });
         Some(Event {
             id: id?,
             key: key?,
@@ -1083,90 +811,45 @@ impl<'a> Reader<'a> {
     }
 
     fn integration(&mut self) -> Option<Integration<'a>> {
-        let (mut key, mut host, mut public_key, mut seen) = (None, None, None, 0);
-        self.object(|p, name| {
-            match name {
-                b"key" => {
-                    once(&mut seen, 0)?;
-                    key = Some(p.text()?);
-                }
-                b"host" => {
-                    once(&mut seen, 1)?;
-                    host = p.optional(Self::text)?;
-                }
-                b"publicKey" => {
-                    once(&mut seen, 2)?;
-                    public_key = p.optional(Self::text)?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut key, mut host, mut public_key) = Default::default();
+        fields!(self => p, {
+            b"key" => key = p.text(),
+            b"host" => host = p.optional(Self::text),
+            b"publicKey" => public_key = p.optional(Self::text),
+        });
         Some(Integration {
             key: key?,
-            host,
-            public_key,
+            host: host.flatten(),
+            public_key: public_key.flatten(),
         })
     }
 
     fn holdout(&mut self) -> Option<Holdout<'a>> {
-        let (mut id, mut key, mut status) = (None, None, Text::default());
-        let (mut variations, mut traffic_allocation, mut audience_ids) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let (mut audience_conditions, mut included_rules) = (None, None);
-        let (mut exclude_targeted_deliveries, mut seen) = (false, 0);
-        self.object(|p, name| {
-            match name {
-                b"id" => {
-                    once(&mut seen, 0)?;
-                    id = Some(p.text()?);
-                }
-                b"key" => {
-                    once(&mut seen, 1)?;
-                    key = Some(p.text()?);
-                }
-                b"status" => {
-                    once(&mut seen, 2)?;
-                    status = p.text()?;
-                }
-                b"variations" => {
-                    once(&mut seen, 3)?;
-                    variations = p.vec(Self::variation)?;
-                }
-                b"trafficAllocation" => {
-                    once(&mut seen, 4)?;
-                    traffic_allocation = p.vec(Self::traffic)?;
-                }
-                b"audienceIds" => {
-                    once(&mut seen, 5)?;
-                    audience_ids = p.texts()?;
-                }
-                b"audienceConditions" => {
-                    once(&mut seen, 6)?;
-                    audience_conditions = p.optional(Self::condition)?;
-                }
-                b"includedRules" => {
-                    once(&mut seen, 7)?;
-                    included_rules = p.optional(Self::texts)?;
-                }
-                b"excludeTargetedDeliveries" => {
-                    once(&mut seen, 8)?;
-                    exclude_targeted_deliveries = p.bool()?;
-                }
-                _ => p.skip()?,
-            }
-            Some(())
-        })?;
+        let (mut id, mut key, mut status) = Default::default();
+        let (mut variations, mut traffic_allocation, mut audience_ids) = Default::default();
+        let (mut audience_conditions, mut included_rules, mut exclude_targeted_deliveries) =
+            Default::default();
+        fields!(self => p, {
+            b"id" => id = p.text(),
+            b"key" => key = p.text(),
+            b"status" => status = p.text(),
+            b"variations" => variations = p.vec(Self::variation),
+            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"audienceIds" => audience_ids = p.texts(),
+            b"audienceConditions" => audience_conditions = p.optional(Self::condition),
+            b"includedRules" => included_rules = p.optional(Self::texts),
+            b"excludeTargetedDeliveries" => exclude_targeted_deliveries = p.bool(),
+        });
         Some(Holdout {
             id: id?,
             key: key?,
-            status,
-            variations,
-            traffic_allocation,
-            audience_ids,
-            audience_conditions,
-            included_rules,
-            exclude_targeted_deliveries,
+            status: status.unwrap_or_default(),
+            variations: variations.unwrap_or_default(),
+            traffic_allocation: traffic_allocation.unwrap_or_default(),
+            audience_ids: audience_ids.unwrap_or_default(),
+            audience_conditions: audience_conditions.flatten(),
+            included_rules: included_rules.flatten(),
+            exclude_targeted_deliveries: exclude_targeted_deliveries.unwrap_or_default(),
         })
     }
 }
