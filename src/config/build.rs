@@ -377,7 +377,6 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
-    let mut flag_index = FastMap::default();
     let mut rule_list: Vec<u32> = Vec::new();
     for f in &d.feature_flags {
         let experiment_rules: Vec<u32> = f
@@ -481,9 +480,6 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         rule_list.extend_from_slice(&experiment_rules);
         rule_list.extend_from_slice(&delivery_rules);
 
-        flag_index
-            .entry(boxed(&f.key))
-            .or_insert(flags.len() as u32);
         flags.push(Flag {
             rules,
             id: boxed(&f.id),
@@ -512,6 +508,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         event_index.insert(e.key.clone(), i as u32);
     }
 
+    let flag_index = index::FlagIndex::new(&flags);
     let odp = d.integrations.iter().find(|i| i.key == "odp");
     let (cores, traffic) = cores(&b.rules);
 

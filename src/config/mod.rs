@@ -6,6 +6,7 @@
 //! except for the flag key it is given.
 
 mod build;
+mod index;
 mod variables;
 mod view;
 
@@ -177,12 +178,13 @@ pub(crate) struct Flag {
     pub rules: RuleSpan,
     /// Enabled flag variation → its index in `variable_sets`.
     pub variation_sets: Vec<(u32, u32)>,
+    /// Compared by the flag index.
+    pub key: Box<str>,
     pub experiment_rules: Vec<u32>,
     pub delivery_rules: Vec<u32>,
     /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
     /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
     pub variable_sets: Vec<Variables>,
-    pub key: Box<str>,
     pub id: Box<str>,
     pub rollout_id: Box<str>,
     pub variables: Vec<VariableDef>,
@@ -236,7 +238,7 @@ pub struct ProjectConfig {
     pub(crate) variations: Vec<Variation>,
     pub(crate) groups: Vec<Group>,
     pub(crate) flags: Vec<Flag>,
-    pub(crate) flag_index: FastMap<Box<str>, u32>,
+    pub(crate) flag_index: index::FlagIndex,
     pub(crate) events: Vec<EventDef>,
     pub(crate) event_index: FastMap<Box<str>, u32>,
     pub(crate) global_holdouts: Vec<u32>,
@@ -337,7 +339,7 @@ impl ProjectConfig {
     }
 
     pub(crate) fn flag(&self, key: &str) -> Option<(u32, &Flag)> {
-        let idx = *self.flag_index.get(key)?;
+        let idx = self.flag_index.get(key, &self.flags)?;
         Some((idx, self.flags.get(idx as usize)?))
     }
 

@@ -121,12 +121,13 @@ pub(crate) struct Settings {
 }
 
 /// Decides `flag` for `user`.
+#[inline(always)]
 pub(crate) fn decide_flag(
     config: &ProjectConfig,
     flag: &Flag,
     user: &User<'_>,
     settings: &Settings,
-    mut profile: Option<&mut ProfileTracker<'_>>,
+    profile: Option<&mut ProfileTracker<'_>>,
     reasons: &mut Reasons,
 ) -> (FlagDecision, Option<HeldOut>) {
     if let (false, None, true, true, Some(key)) = (
@@ -140,6 +141,19 @@ pub(crate) fn decide_flag(
             return (decision, None);
         }
     }
+    decide_in_full(config, flag, user, settings, profile, reasons)
+}
+
+/// [`decide_flag`] step by step.
+#[inline(never)]
+fn decide_in_full(
+    config: &ProjectConfig,
+    flag: &Flag,
+    user: &User<'_>,
+    settings: &Settings,
+    mut profile: Option<&mut ProfileTracker<'_>>,
+    reasons: &mut Reasons,
+) -> (FlagDecision, Option<HeldOut>) {
     if let Some(variation) = forced_variation(config, flag, None, user, reasons) {
         let decision = FlagDecision {
             rule: None,
