@@ -172,9 +172,10 @@ impl BucketingKey {
     pub(crate) fn hash_short(&self, id: &ShortId) -> u32 {
         // The pending bytes, then the id: at most 3 + 13 bytes, as two little-endian words.
         let shift = 8 * (self.pending_len & 3) as u32;
-        let lo = (id.lo << shift) | u64::from(self.pending);
-        // `id.lo >> (64 - shift)`, without a shift by 64 when `shift` is 0.
-        let hi = (id.hi << shift) | ((id.lo >> 1) >> (63 - shift));
+        let (id_lo, id_hi) = (u64::from_le_bytes(id.lo), u64::from_le_bytes(id.hi));
+        let lo = (id_lo << shift) | u64::from(self.pending);
+        // `id_lo >> (64 - shift)`, without a shift by 64 when `shift` is 0.
+        let hi = (id_hi << shift) | ((id_lo >> 1) >> (63 - shift));
         let words = [lo as u32, (lo >> 32) as u32, hi as u32, (hi >> 32) as u32];
         let run_len = (self.pending_len & 3) + usize::from(id.len);
         let full = run_len / 4;
@@ -221,9 +222,10 @@ pub(crate) struct EntityKey {
 /// bytes a bucketing id leaves unfinished it still fits one 128-bit word.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ShortId {
-    /// The bytes, little-endian: the first eight, then the rest.
-    lo: u64,
-    hi: u64,
+    /// The first eight bytes and the rest (byte arrays, so that an optional id takes 18
+    /// bytes of a rule's core record).
+    lo: [u8; 8],
+    hi: [u8; 8],
     len: u8,
 }
 
@@ -239,10 +241,10 @@ impl ShortId {
         }
         let mut bytes = [0; 16];
         bytes.get_mut(..src.len())?.copy_from_slice(src);
-        let word = u128::from_le_bytes(bytes);
+        let (lo, hi) = bytes.split_at(8);
         Some(ShortId {
-            lo: word as u64,
-            hi: (word >> 64) as u64,
+            lo: lo.try_into().ok()?,
+            hi: hi.try_into().ok()?,
             len: u8::try_from(src.len()).ok()?,
         })
     }
