@@ -563,6 +563,10 @@ fn cores(rules: &[Rule]) -> (Vec<RuleCore>, Vec<Range<Option<u32>>>) {
         .iter()
         .map(|rule| {
             let terms = rule.matcher.as_ref().map(Program::term_set);
+            let first = rule
+                .traffic
+                .first()
+                .filter(|r| r.end >= crate::bucketing::MAX_TRAFFIC_VALUE);
             let bits = [
                 (rule.running, RuleCore::RUNNING),
                 (rule.bucketable, RuleCore::BUCKETABLE),
@@ -573,12 +577,18 @@ fn cores(rules: &[Rule]) -> (Vec<RuleCore>, Vec<Range<Option<u32>>>) {
                 (!rule.local_holdouts.is_empty(), RuleCore::LOCAL_HOLDOUTS),
                 (matches!(terms, Some(Some(_))), RuleCore::TERMS),
                 (matches!(terms, Some(None)), RuleCore::MATCHER),
+                (first.is_some(), RuleCore::COVERS_ALL),
+                (
+                    first.is_some_and(|r| r.entity.is_none()),
+                    RuleCore::COVERS_ALL_NONE,
+                ),
             ];
             let core = RuleCore {
                 terms: terms.flatten().unwrap_or_default(),
                 short_id: crate::bucketing::ShortId::new(&rule.id),
                 traffic_start: traffic.len() as u32,
                 traffic_len: rule.traffic.len() as u32,
+                first_entity: first.and_then(|r| r.entity).unwrap_or(0),
                 flags: bits
                     .iter()
                     .filter(|(on, _)| *on)

@@ -116,6 +116,9 @@ pub(crate) struct RuleCore {
     /// `traffic_start`.
     pub traffic_start: u32,
     pub traffic_len: u32,
+    /// The first range's variation, when [`RuleCore::COVERS_ALL`] is set and
+    /// [`RuleCore::COVERS_ALL_NONE`] is not.
+    pub first_entity: u32,
     pub flags: u16,
 }
 
@@ -134,6 +137,10 @@ impl RuleCore {
     pub const TERMS: u16 = 1 << 7;
     /// An audience that is not a few terms: the rule's `matcher` decides it.
     pub const MATCHER: u16 = 1 << 8;
+    /// The first traffic range takes every bucket: no hash is needed.
+    pub const COVERS_ALL: u16 = 1 << 9;
+    /// With [`RuleCore::COVERS_ALL`]: that range names no variation.
+    pub const COVERS_ALL_NONE: u16 = 1 << 10;
 
     /// Whether every flag in `flags` is set.
     #[inline(always)]

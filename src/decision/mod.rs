@@ -449,6 +449,9 @@ fn bucket(
     }
     // Every bucket is below the first range's end when it reaches the last bucket, so a rule
     // whose first range covers all traffic needs no hash.
+    if core.has(RuleCore::COVERS_ALL) {
+        return (!core.has(RuleCore::COVERS_ALL_NONE)).then_some(core.first_entity);
+    }
     let traffic = config.traffic_of(core);
     let first = traffic.first()?;
     if first.end >= bucketing::MAX_TRAFFIC_VALUE {
