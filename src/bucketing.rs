@@ -166,6 +166,36 @@ impl BucketingKey {
         finish(h, (self.len + bytes.len()) as u32)
     }
 
+    /// The hash of the bucketing id followed by the short entity id `id`: the id's pending
+    /// bytes and the entity id form one run of at most 16 bytes, mixed from a register.
+    #[inline]
+    pub(crate) fn hash_short(&self, id: &ShortId) -> u32 {
+        // The pending bytes, then the id: at most 3 + 13 bytes, as two little-endian words.
+        let shift = 8 * (self.pending_len & 3) as u32;
+        let (id_lo, id_hi) = (u64::from_le_bytes(id.lo), u64::from_le_bytes(id.hi));
+        let lo = (id_lo << shift) | u64::from(self.pending);
+        // `id_lo >> (64 - shift)`, without a shift by 64 when `shift` is 0.
+        let hi = (id_hi << shift) | ((id_lo >> 1) >> (63 - shift));
+        let words = [lo as u32, (lo >> 32) as u32, hi as u32, (hi >> 32) as u32];
+        let run_len = (self.pending_len & 3) + usize::from(id.len);
+        let full = run_len / 4;
+        let mut h = self.h;
+        for w in words.iter().take(full) {
+            h = mix_block(h, *w);
+        }
+        if run_len % 4 != 0 {
+            let k = words.get(full).copied().unwrap_or(0);
+            h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        }
+        finish(h, (self.len as u32).wrapping_add(u32::from(id.len)))
+    }
+
+    /// The bucket (`0..10000`) of the bucketing id in the entity `id`.
+    #[inline]
+    pub(crate) fn bucket_short(&self, id: &ShortId) -> u32 {
+        scale(self.hash_short(id))
+    }
+
     /// The bucket (`0..10000`) of the bucketing id in the entity `entity_id`.
     #[inline]
     pub(crate) fn bucket(&self, entity_id: &str) -> u32 {
@@ -186,6 +216,38 @@ pub(crate) struct EntityKey {
     len: u32,
     layouts: [Layout; 4],
     id: Box<str>,
+}
+
+/// An entity id of at most [`ShortId::MAX_LEN`] bytes, zero-padded to 16: after the up to three
+/// bytes a bucketing id leaves unfinished it still fits one 128-bit word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ShortId {
+    /// The first eight bytes and the rest (byte arrays, so that an optional id takes 18
+    /// bytes of a rule's core record).
+    lo: [u8; 8],
+    hi: [u8; 8],
+    len: u8,
+}
+
+impl ShortId {
+    /// The longest id kept this way.
+    pub(crate) const MAX_LEN: usize = 13;
+
+    /// `id`, when it is at most [`ShortId::MAX_LEN`] bytes long.
+    pub(crate) fn new(id: &str) -> Option<ShortId> {
+        let src = id.as_bytes();
+        if src.len() > ShortId::MAX_LEN {
+            return None;
+        }
+        let mut bytes = [0; 16];
+        bytes.get_mut(..src.len())?.copy_from_slice(src);
+        let (lo, hi) = bytes.split_at(8);
+        Some(ShortId {
+            lo: lo.try_into().ok()?,
+            hi: hi.try_into().ok()?,
+            len: u8::try_from(src.len()).ok()?,
+        })
+    }
 }
 
 /// Whole blocks an entity id may have to be hashed from its layouts (ids up to 32 bytes).
@@ -353,6 +415,37 @@ mod tests {
                     murmur3_concat(user, entity, SEED),
                     "{user:?} + {entity:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn short_ids_hash_like_streamed_ones_for_every_alignment_and_length() {
+        let users = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "user-00001-13f7639b",
+            "üñï",
+        ];
+        let ids = "9300002877087-üx";
+        for user in users {
+            let key = BucketingKey::new(user);
+            for len in 0..=ids.len() {
+                let Some(entity) = ids.get(..len) else {
+                    continue;
+                };
+                match ShortId::new(entity) {
+                    Some(short) => assert_eq!(
+                        key.hash_short(&short),
+                        murmur3_concat(user, entity, SEED),
+                        "{user:?} + {entity:?}"
+                    ),
+                    None => assert!(len > ShortId::MAX_LEN),
+                }
             }
         }
     }

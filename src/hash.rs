@@ -55,7 +55,7 @@ impl Hasher for FastHasher {
 /// The 1 to 7 bytes of `rest` as a little-endian word, zero-padded, without a call to `memcpy`:
 /// two overlapping reads whose common bytes land in the same place.
 #[inline(always)]
-fn tail_word(rest: &[u8]) -> u64 {
+pub(crate) fn tail_word(rest: &[u8]) -> u64 {
     let n = rest.len();
     let u32_at = |at: usize| {
         rest.get(at..at + 4)
@@ -68,6 +68,16 @@ fn tail_word(rest: &[u8]) -> u64 {
     } else {
         byte_at(0) | (byte_at(n / 2) << (8 * (n / 2))) | (byte_at(n - 1) << (8 * (n - 1)))
     }
+}
+
+/// The [`FastHasher`] hash of `bytes`, finished with one more multiply so that its high bits
+/// depend on every byte.
+#[inline(always)]
+pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hasher = FastHasher::default();
+    hasher.write(bytes);
+    hasher.add(bytes.len() as u64);
+    hasher.hash
 }
 
 /// A `HashMap` using [`FastHasher`].

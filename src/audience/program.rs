@@ -102,6 +102,50 @@ impl Terms {
     }
 }
 
+/// A program's terms (up to three) packed into 32 bytes, for a rule's compact record: the same
+/// outcome as the program's own terms, without a pointer to follow.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TermSet {
+    masks: [u64; INLINE_TERMS],
+    words: [u16; INLINE_TERMS],
+    /// Bit `i`: term `i` is an `and`; bit 7 ([`TermSet::ALL`]): the terms are and-ed.
+    alls: u8,
+    len: u8,
+}
+
+impl TermSet {
+    const ALL: u8 = 0x80;
+
+    /// The outcome from the terms, for a resolved user (as [`Program::matches_by_terms`]).
+    #[inline(always)]
+    pub(crate) fn matches(&self, attributes: &AttributeView<'_>) -> Option<Option<bool>> {
+        let resolution = attributes.resolution()?;
+        let all = self.alls & TermSet::ALL != 0;
+        let (mut word, (mut known, mut truth)) = (0, resolution.leaf_word(0)?);
+        let mut unknown = false;
+        for i in 0..usize::from(self.len) {
+            let (Some(&mask), Some(&w)) = (self.masks.get(i), self.words.get(i)) else {
+                break;
+            };
+            if w != word {
+                word = w;
+                (known, truth) = resolution.leaf_word(word)?;
+            }
+            let term = Term {
+                mask,
+                word,
+                all: (self.alls >> i) & 1 != 0,
+            };
+            match term.outcome(known, truth) {
+                Some(b) if b != all => return Some(Some(b)),
+                None => unknown = true,
+                Some(_) => {}
+            }
+        }
+        Some(if unknown { None } else { Some(all) })
+    }
+}
+
 /// An `and` (`all` true) or `or` of the resolved leaves whose bits `mask` sets in outcome
 /// word `word`.
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +210,28 @@ impl Program {
             }
         }
         Some(if unknown { None } else { Some(all) })
+    }
+
+    /// The program's terms in a [`TermSet`], when it has terms and few enough of them.
+    pub(crate) fn term_set(&self) -> Option<TermSet> {
+        let terms = self.terms.as_slice()?;
+        let mut set = TermSet {
+            masks: [0; INLINE_TERMS],
+            words: [0; INLINE_TERMS],
+            alls: if self.terms_all { TermSet::ALL } else { 0 },
+            len: u8::try_from(terms.len()).ok()?,
+        };
+        if terms.len() > INLINE_TERMS {
+            return None;
+        }
+        for (i, term) in terms.iter().enumerate() {
+            *set.masks.get_mut(i)? = term.mask;
+            *set.words.get_mut(i)? = term.word;
+            if term.all {
+                set.alls |= 1 << i;
+            }
+        }
+        Some(set)
     }
 
     /// Evaluates the conditions for a user (as [`Tree::matches`] does).
@@ -739,6 +805,14 @@ mod tests {
                     expected,
                     "{tree} {user:?}"
                 );
+                if let Some(set) = program.term_set() {
+                    assert_eq!(set.matches(&by_name), None, "{tree} {user:?}");
+                    assert_eq!(
+                        set.matches(&resolved),
+                        program.matches_by_terms(&resolved),
+                        "{tree} {user:?}"
+                    );
+                }
             }
         }
     }
@@ -762,6 +836,13 @@ mod tests {
                 many("gt", 60, 70),
                 many("lt", 120, 140),
                 many("exact", 250, 270)
+            ),
+            // Terms in three outcome words: kept in a term set.
+            format!(
+                r#"["or", ["and", {}], {}, ["or", {}]]"#,
+                many("exact", 1, 3),
+                c("exact", 70),
+                many("exact", 130, 132)
             ),
         ];
         let users: Vec<Attributes> = [
@@ -788,7 +869,16 @@ mod tests {
                 let resolution = Resolution::new(user, &slots);
                 let resolved = AttributeView::resolved(user, &resolution);
                 assert_eq!(program.matches(&resolved, &[]), expected, "{tree} {user:?}");
+                if let Some(set) = program.term_set() {
+                    assert_eq!(
+                        set.matches(&resolved),
+                        program.matches_by_terms(&resolved),
+                        "{tree} {user:?}"
+                    );
+                    assert_eq!(set.matches(&resolved), Some(expected), "{tree} {user:?}");
+                }
             }
         }
+        assert!(compiled.iter().any(|(_, p)| p.term_set().is_some()));
     }
 }

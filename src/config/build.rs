@@ -377,7 +377,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
-    let mut flag_index = FastMap::default();
+    let mut rule_list: Vec<u32> = Vec::new();
     for f in &d.feature_flags {
         let experiment_rules: Vec<u32> = f
             .experiment_ids
@@ -472,10 +472,16 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             variable_sets.push(set);
         }
 
-        flag_index
-            .entry(boxed(&f.key))
-            .or_insert(flags.len() as u32);
+        let rules = RuleSpan {
+            start: rule_list.len() as u32,
+            experiments: experiment_rules.len() as u32,
+            deliveries: delivery_rules.len() as u32,
+        };
+        rule_list.extend_from_slice(&experiment_rules);
+        rule_list.extend_from_slice(&delivery_rules);
+
         flags.push(Flag {
+            rules,
             id: boxed(&f.id),
             key: boxed(&f.key),
             rollout_id: boxed(&f.rollout_id),
@@ -502,7 +508,9 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         event_index.insert(e.key.clone(), i as u32);
     }
 
+    let flag_index = index::FlagIndex::new(&flags);
     let odp = d.integrations.iter().find(|i| i.key == "odp");
+    let (cores, traffic) = cores(&b.rules);
 
     Ok(ProjectConfig {
         id: NEXT_CONFIG_ID.fetch_add(1, Ordering::Relaxed),
@@ -530,6 +538,9 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         audiences: b.audiences,
         audience_index: b.audience_index,
         rules: b.rules,
+        cores,
+        traffic,
+        rule_list,
         rule_index,
         variations: b.variations,
         groups,
@@ -543,6 +554,51 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         segments,
         view: Default::default(),
     })
+}
+
+/// The core record of each rule, and the traffic table the records point into.
+fn cores(rules: &[Rule]) -> (Vec<RuleCore>, Vec<Range<Option<u32>>>) {
+    let mut traffic = Vec::with_capacity(rules.iter().map(|r| r.traffic.len()).sum());
+    let cores = rules
+        .iter()
+        .map(|rule| {
+            let terms = rule.matcher.as_ref().map(Program::term_set);
+            let first = rule
+                .traffic
+                .first()
+                .filter(|r| r.end >= crate::bucketing::MAX_TRAFFIC_VALUE);
+            let bits = [
+                (rule.running, RuleCore::RUNNING),
+                (rule.bucketable, RuleCore::BUCKETABLE),
+                (rule.cmab, RuleCore::CMAB),
+                (rule.targeted_delivery, RuleCore::TARGETED_DELIVERY),
+                (rule.group.is_some(), RuleCore::GROUPED),
+                (!rule.whitelist.is_empty(), RuleCore::WHITELIST),
+                (!rule.local_holdouts.is_empty(), RuleCore::LOCAL_HOLDOUTS),
+                (matches!(terms, Some(Some(_))), RuleCore::TERMS),
+                (matches!(terms, Some(None)), RuleCore::MATCHER),
+                (first.is_some(), RuleCore::COVERS_ALL),
+                (
+                    first.is_some_and(|r| r.entity.is_none()),
+                    RuleCore::COVERS_ALL_NONE,
+                ),
+            ];
+            let core = RuleCore {
+                terms: terms.flatten().unwrap_or_default(),
+                short_id: crate::bucketing::ShortId::new(&rule.id),
+                traffic_start: traffic.len() as u32,
+                traffic_len: rule.traffic.len() as u32,
+                first_entity: first.and_then(|r| r.entity).unwrap_or(0),
+                flags: bits
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .fold(0, |flags, (_, bit)| flags | bit),
+            };
+            traffic.extend_from_slice(&rule.traffic);
+            core
+        })
+        .collect();
+    (cores, traffic)
 }
 
 /// Types every variable of a flag, `value_of` giving each one's raw value as a range of

@@ -6,6 +6,7 @@
 //! except for the flag key it is given.
 
 mod build;
+mod index;
 mod variables;
 mod view;
 
@@ -16,8 +17,8 @@ pub use view::{
     ViewVariation,
 };
 
-use crate::audience::{Audience, Program, Slots, Tree};
-use crate::bucketing::{EntityKey, Range};
+use crate::audience::{Audience, Program, Slots, TermSet, Tree};
+use crate::bucketing::{EntityKey, Range, ShortId};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
 use std::sync::Arc;
@@ -101,6 +102,62 @@ pub(crate) struct Rule {
     pub audience: Option<Tree<u32>>,
 }
 
+/// What a decision reads of a rule in the usual case, in one 64-byte record of the config's
+/// core table (same index as the rule table); anything else (keys and ids for reasons and user
+/// profiles, the whitelist, local holdouts, the group, audiences that are not a few terms) is
+/// read from the [`Rule`], which the record's flags say when to consult.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleCore {
+    /// The audience's terms, when [`RuleCore::TERMS`] is set.
+    pub terms: TermSet,
+    /// The rule id, when it is short enough (else the rule's `hash_key` is hashed).
+    pub short_id: Option<ShortId>,
+    /// The rule's traffic ranges: `traffic_len` entries of the config's traffic table from
+    /// `traffic_start`.
+    pub traffic_start: u32,
+    pub traffic_len: u32,
+    /// The first range's variation, when [`RuleCore::COVERS_ALL`] is set and
+    /// [`RuleCore::COVERS_ALL_NONE`] is not.
+    pub first_entity: u32,
+    pub flags: u16,
+}
+
+impl RuleCore {
+    pub const RUNNING: u16 = 1;
+    pub const BUCKETABLE: u16 = 1 << 1;
+    pub const CMAB: u16 = 1 << 2;
+    pub const TARGETED_DELIVERY: u16 = 1 << 3;
+    /// In a mutual-exclusion group with a random policy.
+    pub const GROUPED: u16 = 1 << 4;
+    /// A non-empty whitelist (`forcedVariations`).
+    pub const WHITELIST: u16 = 1 << 5;
+    /// Local holdouts target the rule.
+    pub const LOCAL_HOLDOUTS: u16 = 1 << 6;
+    /// An audience, decided by `terms` for a resolved user.
+    pub const TERMS: u16 = 1 << 7;
+    /// An audience that is not a few terms: the rule's `matcher` decides it.
+    pub const MATCHER: u16 = 1 << 8;
+    /// The first traffic range takes every bucket: no hash is needed.
+    pub const COVERS_ALL: u16 = 1 << 9;
+    /// With [`RuleCore::COVERS_ALL`]: that range names no variation.
+    pub const COVERS_ALL_NONE: u16 = 1 << 10;
+
+    /// Whether every flag in `flags` is set.
+    #[inline(always)]
+    pub fn has(&self, flags: u16) -> bool {
+        self.flags & flags == flags
+    }
+}
+
+/// A flag's rules in the config's rule list: `experiments` experiment rules from `start`, then
+/// `deliveries` delivery rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RuleSpan {
+    pub start: u32,
+    pub experiments: u32,
+    pub deliveries: u32,
+}
+
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Group {
@@ -124,14 +181,17 @@ pub(crate) struct VariableDef {
 #[repr(C)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Flag {
-    pub experiment_rules: Vec<u32>,
-    pub delivery_rules: Vec<u32>,
+    /// `experiment_rules` and `delivery_rules` in the config's rule list.
+    pub rules: RuleSpan,
     /// Enabled flag variation → its index in `variable_sets`.
     pub variation_sets: Vec<(u32, u32)>,
+    /// Compared by the flag index.
+    pub key: Box<str>,
+    pub experiment_rules: Vec<u32>,
+    pub delivery_rules: Vec<u32>,
     /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
     /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
     pub variable_sets: Vec<Variables>,
-    pub key: Box<str>,
     pub id: Box<str>,
     pub rollout_id: Box<str>,
     pub variables: Vec<VariableDef>,
@@ -174,12 +234,18 @@ pub struct ProjectConfig {
     pub(crate) audiences: Vec<Audience>,
     pub(crate) audience_index: FastMap<Arc<str>, u32>,
     pub(crate) rules: Vec<Rule>,
+    /// What a decision reads of each rule, by rule index.
+    pub(crate) cores: Vec<RuleCore>,
+    /// Every rule's traffic ranges, one rule after another.
+    pub(crate) traffic: Vec<Range<Option<u32>>>,
+    /// Every flag's experiment rules then delivery rules, one flag after another.
+    pub(crate) rule_list: Vec<u32>,
     /// Experiments and delivery rules by id (holdouts are not in it).
     pub(crate) rule_index: FastMap<Arc<str>, u32>,
     pub(crate) variations: Vec<Variation>,
     pub(crate) groups: Vec<Group>,
     pub(crate) flags: Vec<Flag>,
-    pub(crate) flag_index: FastMap<Box<str>, u32>,
+    pub(crate) flag_index: index::FlagIndex,
     pub(crate) events: Vec<EventDef>,
     pub(crate) event_index: FastMap<Box<str>, u32>,
     pub(crate) global_holdouts: Vec<u32>,
@@ -280,12 +346,40 @@ impl ProjectConfig {
     }
 
     pub(crate) fn flag(&self, key: &str) -> Option<(u32, &Flag)> {
-        let idx = *self.flag_index.get(key)?;
+        let idx = self.flag_index.get(key, &self.flags)?;
         Some((idx, self.flags.get(idx as usize)?))
     }
 
     pub(crate) fn rule(&self, idx: u32) -> Option<&Rule> {
         self.rules.get(idx as usize)
+    }
+
+    /// What a decision reads of rule `idx`.
+    #[inline(always)]
+    pub(crate) fn core(&self, idx: u32) -> Option<&RuleCore> {
+        self.cores.get(idx as usize)
+    }
+
+    /// The traffic ranges of `core`.
+    #[inline(always)]
+    pub(crate) fn traffic_of(&self, core: &RuleCore) -> &[Range<Option<u32>>] {
+        let start = core.traffic_start as usize;
+        self.traffic
+            .get(start..start + core.traffic_len as usize)
+            .unwrap_or(&[])
+    }
+
+    /// The experiment rules and the delivery rules of `flag`.
+    #[inline(always)]
+    pub(crate) fn rules_of(&self, flag: &Flag) -> (&[u32], &[u32]) {
+        let span = flag.rules;
+        let start = span.start as usize;
+        let mid = start + span.experiments as usize;
+        let end = mid + span.deliveries as usize;
+        (
+            self.rule_list.get(start..mid).unwrap_or(&[]),
+            self.rule_list.get(mid..end).unwrap_or(&[]),
+        )
     }
 
     pub(crate) fn variation(&self, idx: u32) -> Option<&Variation> {

@@ -530,3 +530,8 @@ fn audience_conditions_win_over_audience_ids_and_empty_lists_admit_everyone() {
         assert_eq!(result(key, &fr), for_fr, "{label}: FR");
     }
 }
+
+#[test]
+fn a_rule_core_record_fits_a_cache_line() {
+    assert!(std::mem::size_of::<super::RuleCore>() <= 64);
+}

@@ -114,6 +114,8 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// [`Reader::ws`] past its common cases, out of line so that the common cases stay small.
+    #[inline(never)]
     fn ws_run(&mut self) {
         let mut i = self.pos;
         while let Some(&b) = self.bytes.get(i) {
@@ -140,6 +142,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next byte after white space, not consumed.
+    #[inline(always)]
     fn next_token(&mut self) -> Option<u8> {
         self.ws();
         self.peek()

@@ -17,7 +17,7 @@ pub use profile::{UserProfile, UserProfileError, UserProfileService};
 
 use crate::audience::{AttributeView, UserValue};
 use crate::bucketing::{self, BucketingKey};
-use crate::config::{Flag, ProjectConfig, Rule};
+use crate::config::{Flag, ProjectConfig, Rule, RuleCore};
 use crate::value::{BUCKETING_ID_ATTRIBUTE, BUCKETING_ID_SLOT};
 
 /// Where a flag decision came from; it decides the impression's `rule_type`.
@@ -121,7 +121,32 @@ pub(crate) struct Settings {
 }
 
 /// Decides `flag` for `user`.
+#[inline(always)]
 pub(crate) fn decide_flag(
+    config: &ProjectConfig,
+    flag: &Flag,
+    user: &User<'_>,
+    settings: &Settings,
+    profile: Option<&mut ProfileTracker<'_>>,
+    reasons: &mut Reasons,
+) -> (FlagDecision, Option<HeldOut>) {
+    if let (false, None, true, true, Some(key)) = (
+        reasons.enabled(),
+        &profile,
+        user.forced.is_empty(),
+        config.global_holdouts.is_empty(),
+        &user.bucketing,
+    ) {
+        if let Some(decision) = decide_plain(config, flag, user, key) {
+            return (decision, None);
+        }
+    }
+    decide_in_full(config, flag, user, settings, profile, reasons)
+}
+
+/// [`decide_flag`] step by step.
+#[inline(never)]
+fn decide_in_full(
     config: &ProjectConfig,
     flag: &Flag,
     user: &User<'_>,
@@ -166,36 +191,30 @@ pub(crate) fn decide_flag(
         }
     }
 
-    for &r in &flag.experiment_rules {
-        let Some(rule) = config.rule(r) else { continue };
-        if held.is_some() && !rule.targeted_delivery {
+    let (experiments, deliveries) = config.rules_of(flag);
+    for &r in experiments {
+        let Some(core) = config.core(r) else { continue };
+        if held.is_some() && !core.has(RuleCore::TARGETED_DELIVERY) {
             continue;
         }
-        if let Some(variation) = forced_variation(config, flag, Some(&rule.key), user, reasons) {
-            return (
-                FlagDecision {
-                    rule: Some(r),
-                    variation: Some(variation),
-                    source: Source::FeatureTest,
-                },
-                held,
+        if core.has(RuleCore::LOCAL_HOLDOUTS) || !user.forced.is_empty() {
+            let overridden = rule_override(
+                config,
+                flag,
+                r,
+                Source::FeatureTest,
+                user,
+                bucketing_id,
+                reasons,
             );
-        }
-        for &h in &rule.local_holdouts {
-            if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
-                return (
-                    FlagDecision {
-                        rule: Some(h),
-                        variation: Some(variation),
-                        source: Source::Holdout,
-                    },
-                    held,
-                );
+            if let Some(decision) = overridden {
+                return (decision, held);
             }
         }
         let variation = experiment_variation(
             config,
-            rule,
+            r,
+            core,
             user,
             bucketing_id,
             settings,
@@ -215,9 +234,86 @@ pub(crate) fn decide_flag(
     }
 
     (
-        delivery_variation(config, flag, user, bucketing_id, reasons),
+        delivery_variation(config, flag, deliveries, user, bucketing_id, reasons),
         held,
     )
+}
+
+/// [`decide_flag`] for a user without forced decisions, a config without global holdouts, and
+/// no reasons or user profile: the same steps with nothing to report or record. `None` when
+/// an experiment rule has local holdouts, a whitelist or a CMAB: the full path decides then.
+#[inline(never)]
+fn decide_plain(
+    config: &ProjectConfig,
+    flag: &Flag,
+    user: &User<'_>,
+    bucketing_id: &BucketingKey,
+) -> Option<FlagDecision> {
+    let reasons = &mut Reasons::new(false);
+    let (experiments, deliveries) = config.rules_of(flag);
+    for &r in experiments {
+        let core = config.core(r)?;
+        if core.flags & (RuleCore::LOCAL_HOLDOUTS | RuleCore::WHITELIST | RuleCore::CMAB) != 0 {
+            return None;
+        }
+        if !core.has(RuleCore::RUNNING) {
+            continue;
+        }
+        if let Gate::Variation(variation) =
+            admit(config, r, core, user, bucketing_id, reasons, false)
+        {
+            return Some(FlagDecision {
+                rule: Some(r),
+                variation: Some(variation),
+                source: Source::FeatureTest,
+            });
+        }
+    }
+    Some(delivery_variation(
+        config,
+        flag,
+        deliveries,
+        user,
+        bucketing_id,
+        reasons,
+    ))
+}
+
+/// The rule's forced decision, else the first of its local holdouts the user is in: a
+/// decision of `source`, or of the holdout.
+#[inline(never)]
+fn rule_override(
+    config: &ProjectConfig,
+    flag: &Flag,
+    r: u32,
+    source: Source,
+    user: &User<'_>,
+    bucketing_id: &BucketingKey,
+    reasons: &mut Reasons,
+) -> Option<FlagDecision> {
+    let rule = config.rule(r)?;
+    if let Some(variation) = forced_variation(config, flag, Some(&rule.key), user, reasons) {
+        return Some(FlagDecision {
+            rule: Some(r),
+            variation: Some(variation),
+            source,
+        });
+    }
+    for &h in &rule.local_holdouts {
+        if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
+            return Some(FlagDecision {
+                rule: Some(h),
+                variation: Some(variation),
+                source: Source::Holdout,
+            });
+        }
+    }
+    None
+}
+
+/// The key of rule `r`, for reasons.
+fn key_of(config: &ProjectConfig, r: u32) -> &str {
+    config.rule(r).map_or("", |rule| &rule.key)
 }
 
 /// A forced decision for the flag (or one of its rules) whose variation the flag has.
@@ -273,8 +369,31 @@ fn find_forced_variation(
 }
 
 /// Whether the user is in the rule's audiences (an unknown result is not).
+#[inline(always)]
+fn in_audience(
+    config: &ProjectConfig,
+    r: u32,
+    core: &RuleCore,
+    user: &User<'_>,
+    reasons: &mut Reasons,
+) -> bool {
+    if core.flags & (RuleCore::TERMS | RuleCore::MATCHER) == 0 {
+        return true;
+    }
+    if core.has(RuleCore::TERMS) && !reasons.enabled() {
+        if let Some(result) = core.terms.matches(&user.attributes) {
+            return result == Some(true);
+        }
+    }
+    match config.rule(r) {
+        Some(rule) => in_rule_audience(rule, user, reasons),
+        None => true,
+    }
+}
+
+/// [`in_audience`] from the rule's compiled audience.
 #[inline(never)]
-fn in_audience(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
+fn in_rule_audience(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
     let Some(tree) = &rule.matcher else {
         return true;
     };
@@ -286,7 +405,7 @@ fn in_audience(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
     in_audience_by_nodes(rule, user, reasons)
 }
 
-/// [`in_audience`] node by node, or with reasons.
+/// [`in_rule_audience`] node by node, or with reasons.
 #[inline(never)]
 fn in_audience_by_nodes(rule: &Rule, user: &User<'_>, reasons: &mut Reasons) -> bool {
     let Some(tree) = &rule.matcher else {
@@ -314,27 +433,35 @@ fn audience_reason(rule: &Rule, result: Option<bool>, reasons: &mut Reasons) {
 }
 
 /// Buckets the user into the rule: group gate first (random policy), then the rule's ranges.
-#[inline(never)]
+#[inline(always)]
 fn bucket(
     config: &ProjectConfig,
-    rule: &Rule,
+    r: u32,
+    core: &RuleCore,
     bucketing_id: &BucketingKey,
     reasons: &mut Reasons,
 ) -> Option<u32> {
-    if !rule.bucketable {
+    if !core.has(RuleCore::BUCKETABLE) {
         return None;
     }
-    if rule.group.is_some() || reasons.enabled() {
-        return bucket_in_full(config, rule, bucketing_id, reasons);
+    if core.has(RuleCore::GROUPED) || reasons.enabled() {
+        return bucket_in_full(config, config.rule(r)?, bucketing_id, reasons);
     }
     // Every bucket is below the first range's end when it reaches the last bucket, so a rule
     // whose first range covers all traffic needs no hash.
-    let first = rule.traffic.first()?;
+    if core.has(RuleCore::COVERS_ALL) {
+        return (!core.has(RuleCore::COVERS_ALL_NONE)).then_some(core.first_entity);
+    }
+    let traffic = config.traffic_of(core);
+    let first = traffic.first()?;
     if first.end >= bucketing::MAX_TRAFFIC_VALUE {
         return first.entity;
     }
-    let value = bucketing_id.bucket_entity(&rule.hash_key);
-    bucketing::find(&rule.traffic, value).copied().flatten()
+    let value = match &core.short_id {
+        Some(id) => bucketing_id.bucket_short(id),
+        None => bucketing_id.bucket_entity(&config.rule(r)?.hash_key),
+    };
+    bucketing::find(traffic, value).copied().flatten()
 }
 
 /// [`bucket`] for a rule of a group, or with reasons.
@@ -387,13 +514,13 @@ fn holdout_variation(
     bucketing_id: &BucketingKey,
     reasons: &mut Reasons,
 ) -> Option<u32> {
-    let holdout = config.rule(h)?;
-    if !holdout.running {
+    let holdout = config.core(h)?;
+    if !holdout.has(RuleCore::RUNNING) {
         return None;
     }
-    match admit(config, holdout, user, bucketing_id, reasons, false) {
+    match admit(config, h, holdout, user, bucketing_id, reasons, false) {
         Gate::Variation(v) => {
-            reasons.add(|| format!("user is in holdout {:?}", holdout.key));
+            reasons.add(|| format!("user is in holdout {:?}", key_of(config, h)));
             Some(v)
         }
         Gate::NotInAudience | Gate::NotBucketed => None,
@@ -412,27 +539,28 @@ enum Gate {
 /// collected or the caller must tell "not in the audience" from "not bucketed". Otherwise the
 /// cheaper bucketing runs first and the audience is evaluated only for a user it would admit:
 /// both are pure, so the outcome is the same.
-#[inline]
+#[inline(always)]
 fn admit(
     config: &ProjectConfig,
-    rule: &Rule,
+    r: u32,
+    core: &RuleCore,
     user: &User<'_>,
     bucketing_id: &BucketingKey,
     reasons: &mut Reasons,
     miss_needs_audience: bool,
 ) -> Gate {
     if reasons.enabled() || miss_needs_audience {
-        if !in_audience(rule, user, reasons) {
+        if !in_audience(config, r, core, user, reasons) {
             return Gate::NotInAudience;
         }
-        return match bucket(config, rule, bucketing_id, reasons) {
+        return match bucket(config, r, core, bucketing_id, reasons) {
             Some(v) => Gate::Variation(v),
             None => Gate::NotBucketed,
         };
     }
-    match bucket(config, rule, bucketing_id, reasons) {
+    match bucket(config, r, core, bucketing_id, reasons) {
         None => Gate::NotBucketed,
-        Some(v) if in_audience(rule, user, reasons) => Gate::Variation(v),
+        Some(v) if in_audience(config, r, core, user, reasons) => Gate::Variation(v),
         Some(_) => Gate::NotInAudience,
     }
 }
@@ -444,104 +572,122 @@ fn whitelisted(rule: &Rule, user_id: &str) -> Option<u32> {
     rule.whitelist.get(user_id).copied().flatten()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn experiment_variation(
     config: &ProjectConfig,
-    rule: &Rule,
+    r: u32,
+    core: &RuleCore,
     user: &User<'_>,
     bucketing_id: &BucketingKey,
     settings: &Settings,
     profile: Option<&mut ProfileTracker<'_>>,
     reasons: &mut Reasons,
 ) -> Option<u32> {
-    if !rule.running {
-        reasons.add(|| format!("experiment {:?} is not running", rule.key));
+    if !core.has(RuleCore::RUNNING) {
+        reasons.add(|| format!("experiment {:?} is not running", key_of(config, r)));
         return None;
     }
-    if !rule.whitelist.is_empty() {
-        if let Some(v) = whitelisted(rule, user.id) {
-            reasons.add(|| format!("user is whitelisted in {:?}", rule.key));
+    if core.has(RuleCore::WHITELIST) {
+        if let Some(v) = config.rule(r).and_then(|rule| whitelisted(rule, user.id)) {
+            reasons.add(|| format!("user is whitelisted in {:?}", key_of(config, r)));
             return Some(v);
         }
     }
-    let profile = if settings.ignore_user_profile || rule.cmab {
+    let cmab = core.has(RuleCore::CMAB);
+    let profile = if settings.ignore_user_profile || cmab {
         None
     } else {
         profile
     };
     if let Some(tracker) = &profile {
-        if let Some(stored) = tracker.stored_variation(&rule.id) {
-            let found = rule
-                .variations
-                .iter()
-                .copied()
-                .find(|&v| config.variation(v).is_some_and(|var| *var.id == *stored));
-            if let Some(v) = found {
-                reasons.add(|| {
-                    format!(
-                        "stored variation {stored:?} of {:?} from the user profile",
-                        rule.key
-                    )
-                });
-                return Some(v);
-            }
+        if let Some(v) = config
+            .rule(r)
+            .and_then(|rule| stored(config, rule, tracker, reasons))
+        {
+            return Some(v);
         }
     }
-    if rule.cmab {
-        if in_audience(rule, user, reasons) {
+    if cmab {
+        if in_audience(config, r, core, user, reasons) {
             reasons.add(|| {
                 format!(
                     "{:?} is a CMAB experiment, which this SDK does not decide",
-                    rule.key
+                    key_of(config, r)
                 )
             });
         }
         return None;
     }
-    let Gate::Variation(variation) = admit(config, rule, user, bucketing_id, reasons, false) else {
+    let Gate::Variation(variation) = admit(config, r, core, user, bucketing_id, reasons, false)
+    else {
         return None;
     };
     if let Some(tracker) = profile {
-        if let Some(var) = config.variation(variation) {
+        if let (Some(rule), Some(var)) = (config.rule(r), config.variation(variation)) {
             tracker.record(&rule.id, &var.id);
         }
     }
     Some(variation)
 }
 
+/// The variation of `rule` the user profile holds, when the rule still has it.
+#[inline(never)]
+fn stored(
+    config: &ProjectConfig,
+    rule: &Rule,
+    tracker: &ProfileTracker<'_>,
+    reasons: &mut Reasons,
+) -> Option<u32> {
+    let stored = tracker.stored_variation(&rule.id)?;
+    let found = rule
+        .variations
+        .iter()
+        .copied()
+        .find(|&v| config.variation(v).is_some_and(|var| *var.id == *stored));
+    if found.is_some() {
+        reasons.add(|| {
+            format!(
+                "stored variation {stored:?} of {:?} from the user profile",
+                rule.key
+            )
+        });
+    }
+    found
+}
+
+#[inline(always)]
 fn delivery_variation(
     config: &ProjectConfig,
     flag: &Flag,
+    rules: &[u32],
     user: &User<'_>,
     bucketing_id: &BucketingKey,
     reasons: &mut Reasons,
 ) -> FlagDecision {
-    let rules = &flag.delivery_rules;
     let last = rules.len().saturating_sub(1);
     let mut i = 0;
     while let Some(&r) = rules.get(i) {
-        let Some(rule) = config.rule(r) else {
+        let Some(core) = config.core(r) else {
             i += 1;
             continue;
         };
-        if let Some(variation) = forced_variation(config, flag, Some(&rule.key), user, reasons) {
-            return FlagDecision {
-                rule: Some(r),
-                variation: Some(variation),
-                source: Source::Rollout,
-            };
-        }
-        for &h in &rule.local_holdouts {
-            if let Some(variation) = holdout_variation(config, h, user, bucketing_id, reasons) {
-                return FlagDecision {
-                    rule: Some(h),
-                    variation: Some(variation),
-                    source: Source::Holdout,
-                };
+        if core.has(RuleCore::LOCAL_HOLDOUTS) || !user.forced.is_empty() {
+            let overridden = rule_override(
+                config,
+                flag,
+                r,
+                Source::Rollout,
+                user,
+                bucketing_id,
+                reasons,
+            );
+            if let Some(decision) = overridden {
+                return decision;
             }
         }
         // Past the second-to-last rule, "not in the audience" and "not bucketed" both lead to
         // the everyone-else rule (or the end), so the audience need not be known on a miss.
-        match admit(config, rule, user, bucketing_id, reasons, i + 1 < last) {
+        match admit(config, r, core, user, bucketing_id, reasons, i + 1 < last) {
             Gate::Variation(variation) => {
                 return FlagDecision {
                     rule: Some(r),
@@ -553,7 +699,7 @@ fn delivery_variation(
                 reasons.add(|| {
                     format!(
                         "not bucketed into delivery rule {:?}; trying everyone else",
-                        rule.key
+                        key_of(config, r)
                     )
                 });
                 i = last;
