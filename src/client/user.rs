@@ -11,7 +11,7 @@ use crate::config::ProjectConfig;
 use crate::decision::{
     self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
 };
-use crate::event::{self, Impressed, Tracked, Visitor};
+use crate::event::{self, Decided, Tracked, Visitor};
 use crate::value::BUCKETING_ID_ATTRIBUTE;
 use crate::value::{AttributeValue, Attributes};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -407,10 +407,12 @@ impl UserContext {
                 event::reported(fd, held_out, config.send_flag_decisions, disabled);
             for (reported, is_own) in [(holdout, false), (own, true)] {
                 let Some(reported) = reported else { continue };
-                let queued = events.process_decided(
-                    config,
-                    Impressed::new(Arc::clone(&data.visitor), flag_idx, reported),
-                );
+                let queued = events.process_decided(Decided::new(
+                    Arc::clone(config),
+                    Arc::clone(&data.visitor),
+                    flag_idx,
+                    reported,
+                ));
                 dispatched |= is_own && queued;
             }
         }

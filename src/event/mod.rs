@@ -17,7 +17,6 @@ pub(crate) mod dispatcher;
 pub(crate) mod http;
 mod ids;
 pub(crate) mod json;
-mod local;
 pub(crate) mod payload;
 pub(crate) mod processor;
 pub(crate) mod spool;
@@ -522,49 +521,6 @@ pub(crate) struct Decided {
     pub timestamp: u64,
 }
 
-/// An impression from the decide path before it is joined to the config that decided it:
-/// what [`Decided`] holds but the config. The batch processor keeps one config per run of
-/// these (see [`Impressed::bind`]), so queueing one costs its caller no reference count on
-/// the config.
-#[derive(Debug, Clone)]
-pub(crate) struct Impressed {
-    /// The user.
-    pub visitor: Arc<Visitor>,
-    /// The flag, as an index into the deciding config's flags.
-    pub flag: u32,
-    /// The outcome reported.
-    pub decision: FlagDecision,
-    /// The event's uuid, unformatted.
-    pub uuid: [u8; 16],
-    /// When the decision was made, in milliseconds since the Unix epoch.
-    pub timestamp: u64,
-}
-
-impl Impressed {
-    /// The impression of `decision` of flag `flag` for `visitor`, stamped now.
-    pub(crate) fn new(visitor: Arc<Visitor>, flag: u32, decision: FlagDecision) -> Impressed {
-        Impressed {
-            visitor,
-            flag,
-            decision,
-            uuid: uuid::new_uuid_bytes(),
-            timestamp: uuid::now_millis(),
-        }
-    }
-
-    /// This impression as made with `config`.
-    pub(crate) fn bind(self, config: Arc<ProjectConfig>) -> Decided {
-        Decided {
-            config,
-            visitor: self.visitor,
-            flag: self.flag,
-            decision: self.decision,
-            uuid: self.uuid,
-            timestamp: self.timestamp,
-        }
-    }
-}
-
 impl Decided {
     /// The impression of `decision` of flag `flag` for `visitor`, stamped now.
     pub(crate) fn new(
@@ -573,7 +529,14 @@ impl Decided {
         flag: u32,
         decision: FlagDecision,
     ) -> Decided {
-        Impressed::new(visitor, flag, decision).bind(config)
+        Decided {
+            config,
+            visitor,
+            flag,
+            decision,
+            uuid: uuid::new_uuid_bytes(),
+            timestamp: uuid::now_millis(),
+        }
     }
 
     /// The impression in wire form (what the event thread writes, as a value to compare).

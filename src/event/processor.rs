@@ -9,15 +9,13 @@
 
 use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use super::json::JsonWriter;
-use super::local::{self, Buffer, Chunk, Local, Pending, MAX_CHUNK};
 use super::payload::{BatchItem, ContextRef, Fragments};
 use super::spool::{Spool, SpoolOptions};
 use super::worker::{Channels, Worker};
-use super::{Decided, Impressed, LogEvent, Tracked, UserEvent};
-use crate::config::ProjectConfig;
+use super::{Decided, LogEvent, Tracked, UserEvent};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -42,13 +40,6 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Room for control messages (flush, flush-blocking, close) waiting for the thread.
 const CONTROL_CAPACITY: usize = 64;
 
-/// Per-thread buffers a processor makes at start (more are made as more threads queue
-/// events), and keeps when their threads finish.
-pub(super) const BUFFER_POOL: usize = 4;
-
-/// The id of the next processor (each thread's buffers are found by it).
-static NEXT_PROCESSOR: AtomicU64 = AtomicU64::new(1);
-
 /// How the [`BatchEventProcessor`] batches, queues, retries and stops.
 ///
 /// Start from `ProcessorOptions::default()` and set fields. Invalid values (zero sizes or
@@ -61,8 +52,7 @@ pub struct ProcessorOptions {
     pub batch_size: usize,
     /// A partial batch is sent this often (default 30 s).
     pub flush_interval: Duration,
-    /// Events that may wait to be sent, counting those in the per-thread buffers; more are
-    /// dropped (default 1000).
+    /// Events that may wait in the queue; more are dropped (default 1000).
     pub queue_capacity: usize,
     /// How long close may take to deliver what is queued (default 5 s).
     pub close_timeout: Duration,
@@ -145,10 +135,8 @@ impl ProcessorOptions {
 ///
 /// At rest (after close, or after a successful `flush_blocking` with no concurrent producers)
 /// every event given to `process` is in exactly one of `dispatched`, `failed` and `dropped`;
-/// `queued` counts the events the queue (a per-thread buffer or the channel) accepted, so
-/// events produced = `queued` + the drops at `process` (queue full or closed). The counters
-/// are read dispatched, dropped, failed and spooled first, `queued` last, so a snapshot never
-/// shows more dispatched than queued.
+/// `queued` counts the events the queue accepted, so events produced = `queued` + the drops
+/// at `process` (queue full or closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ProcessorStats {
@@ -172,25 +160,6 @@ pub struct ProcessorStats {
 /// A log-event listener.
 pub(super) type Listener = Arc<dyn Fn(&LogEvent, &DispatchOutcome) + Send + Sync>;
 
-/// Events of chunks the channel refused while a buffer's lock was held.
-#[derive(Default, Clone, Copy)]
-struct Refused {
-    /// How many.
-    events: u64,
-    /// Whether the channel was full (otherwise the event thread had stopped).
-    full: bool,
-}
-
-impl Refused {
-    /// Adds what a send returned.
-    fn add(&mut self, refused: Option<(u64, bool)>) {
-        if let Some((events, full)) = refused {
-            self.events += events;
-            self.full |= full;
-        }
-    }
-}
-
 /// A zero-sized field that starts the fields after it on a new cache line (two lines, for
 /// adjacent-line prefetch), so that what producers write and what the event thread writes do
 /// not share one.
@@ -198,44 +167,27 @@ impl Refused {
 #[repr(align(128))]
 pub(super) struct LineBreak;
 
-/// What the processor's handle and its thread share: first the fields producers read on
-/// every event (written once, by close), then, on lines of their own, those producers and the
-/// event thread write once per chunk, and those the event thread writes.
+/// What the processor's handle and its thread share: the fields producers touch on every
+/// event first, then, on lines of their own, the ones the event thread writes.
 #[derive(Default)]
 #[repr(C)]
 pub(super) struct Shared {
-    /// Set by close, under the write side of `gate`: `process` refuses events. Producers read
-    /// it under their buffer's lock, and the event thread drains every buffer after it is
-    /// set, so no event is accepted after the thread's final drain.
-    pub(super) closed: AtomicBool,
-    /// Whether a drop after close was logged.
-    pub(super) warned_closed: AtomicBool,
-    /// Makes "not closed, so send" atomic with respect to close for an event sent without a
-    /// buffer (from a thread that is finishing).
+    /// See [`ProcessorStats::queued`].
+    pub(super) queued: AtomicU64,
+    /// Makes "not closed, so enqueue" atomic with respect to close, so no event is accepted
+    /// after the thread's final drain.
     pub(super) gate: RwLock<()>,
-    /// Starts the fields written once per chunk.
-    _chunks: LineBreak,
-    /// Events in buffers and in the channel, counted against the queue capacity.
-    pub(super) reserved: AtomicUsize,
+    /// Set by close, under the write side of `gate`: `process` refuses events.
+    pub(super) closed: AtomicBool,
     /// Whether a queue-full warning was logged for the current burst of drops.
     pub(super) overflowing: AtomicBool,
-    /// Set by the producer that asks the thread to take a full batch out of the channel, and
-    /// by the thread while it polls the channel; cleared by the thread before it sleeps. While
-    /// set, producers send no wake-ups.
+    /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
+    /// by the thread when it wakes; while set, producers send no further wake-ups.
     pub(super) wake_pending: AtomicBool,
-    /// Set by the producer that wakes a polling thread because a quarter of the capacity is taken,
-    /// cleared by the thread when it wakes.
-    pub(super) urged: AtomicBool,
-    /// Set when a finishing thread left events in its buffer: the thread takes them at its
-    /// next wake-up.
-    pub(super) stray: AtomicBool,
+    /// Whether a drop after close was logged.
+    pub(super) warned_closed: AtomicBool,
     /// Starts the event thread's fields.
     _line: LineBreak,
-    /// Events accepted by buffers no longer registered and by sends without a buffer; see
-    /// [`Shared::accepted`].
-    pub(super) queued: AtomicU64,
-    /// Every thread's buffer (and buffers finished threads left), for flushes and close.
-    pub(super) locals: Mutex<Vec<Arc<Local>>>,
     /// See [`ProcessorStats::dispatched`].
     pub(super) dispatched: AtomicU64,
     /// See [`ProcessorStats::dropped`].
@@ -270,38 +222,6 @@ impl Shared {
     /// The close deadline, once close was called.
     pub(super) fn deadline(&self) -> Option<Instant> {
         *self.close_deadline.lock()
-    }
-
-    /// Reserves room for one event within `capacity`; false when there is none.
-    fn reserve(&self, capacity: usize) -> bool {
-        if self.reserved.fetch_add(1, Ordering::AcqRel) >= capacity {
-            self.release(1);
-            return false;
-        }
-        if self.overflowing.load(Ordering::Relaxed) {
-            self.overflowing.store(false, Ordering::Relaxed);
-        }
-        true
-    }
-
-    /// Gives back room for `n` events (they left the queue, or were never queued).
-    pub(super) fn release(&self, n: usize) {
-        if n > 0 {
-            let _ = self
-                .reserved
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
-                    Some(r.saturating_sub(n))
-                });
-        }
-    }
-
-    /// See [`ProcessorStats::queued`]: the events every buffer accepted, and the others.
-    pub(super) fn accepted(&self) -> u64 {
-        let locals = self.locals.lock();
-        locals
-            .iter()
-            .map(|l| l.queued.load(Ordering::Acquire))
-            .fold(self.queued.load(Ordering::Acquire), u64::saturating_add)
     }
 }
 
@@ -360,29 +280,11 @@ pub(super) enum Control {
 /// `decisive-events` thread, which this handle owns: [`close`](Self::close) (or dropping the
 /// handle) delivers what is queued within `close_timeout`, then stops and joins it. Share the
 /// handle between threads by reference or in an `Arc`; every method takes `&self`.
-///
-/// Each thread queues into a small buffer of its own, which goes to the event thread through a
-/// bounded channel as one chunk: once it holds 32 events, or a batch when the event thread
-/// sleeps. While events keep coming the event thread polls the channel (every 200 µs) instead
-/// of being woken, and takes what waits in the buffers once a poll finds the channel empty.
-/// An event can wait in its thread's buffer until then, or until the next flush interval,
-/// [`flush`](Self::flush), [`flush_blocking`](Self::flush_blocking) or [`close`](Self::close),
-/// all of which take every buffer's events, including those a finished thread left; it is never
-/// lost or counted twice.
 pub struct BatchEventProcessor {
-    /// Identifies this processor's buffer among a thread's buffers.
-    id: u64,
-    /// Events a buffer holds: a full one is sent.
-    chunk: usize,
-    /// Events after which a buffer is sent when the event thread sleeps (the batch size, at
-    /// most `chunk`).
-    early: usize,
-    /// Counters, listeners, buffers and the close gate.
+    /// Counters, listeners and the close gate.
     shared: Arc<Shared>,
-    /// The queue of chunks.
-    inbox: Sender<Chunk>,
-    /// Empty chunk vectors the event thread hands back.
-    spares: Receiver<Vec<Pending>>,
+    /// The queue of events.
+    inbox: Sender<Queued>,
     /// The control channel.
     control: Sender<Control>,
     /// Disconnected when the thread has finished.
@@ -431,24 +333,10 @@ impl BatchEventProcessor {
                 (Some(spool), recovered.batches, recovered.skipped_events)
             }
         };
-        // A slot for every event the capacity allows, so a chunk is never refused.
         let (inbox_tx, inbox_rx) = bounded(options.queue_capacity);
         let (control_tx, control_rx) = bounded(CONTROL_CAPACITY);
         let (done_tx, done_rx) = bounded::<()>(0);
-        let chunk = MAX_CHUNK;
-        // Vectors for every full chunk the channel can hold, made now, so that sending one
-        // does not allocate on the caller's thread (more are made if smaller chunks use them
-        // up).
-        let spare_count = options.queue_capacity.div_ceil(chunk) + 1;
-        let (spares_tx, spares_rx) = bounded(spare_count + BUFFER_POOL);
-        for _ in 0..spare_count {
-            let _ = spares_tx.try_send(Vec::with_capacity(chunk));
-        }
         let shared = Arc::new(Shared::default());
-        shared
-            .locals
-            .lock()
-            .extend((0..BUFFER_POOL).map(|_| Arc::new(Local::new(chunk, Arc::downgrade(&shared)))));
         let found: u64 = recovered.iter().map(|(_, e)| e.event_count as u64).sum();
         Shared::add(&shared.spooled, found);
         // Events of spool files that did not check out: lost, and reported so.
@@ -469,7 +357,6 @@ impl BatchEventProcessor {
         let channels = Channels {
             inbox: inbox_rx,
             control: control_rx,
-            spares: spares_tx,
         };
         let handle = std::thread::Builder::new()
             .name("decisive-events".into())
@@ -479,12 +366,8 @@ impl BatchEventProcessor {
             })
             .map_err(DispatchError::Spawn)?;
         Ok(BatchEventProcessor {
-            id: NEXT_PROCESSOR.fetch_add(1, Ordering::Relaxed),
-            chunk,
-            early: options.batch_size.clamp(1, chunk),
             shared,
             inbox: inbox_tx,
-            spares: spares_rx,
             control: control_tx,
             done: done_rx,
             thread_id: handle.thread().id(),
@@ -499,217 +382,76 @@ impl BatchEventProcessor {
     }
 
     /// Queues `event` for sending; false when it was dropped because the queue is full or
-    /// the processor is closed (it is then counted in `dropped`). Never blocks. The event
-    /// waits in this thread's buffer until a chunk is full or the next flush (see
-    /// [`BatchEventProcessor`]).
+    /// the processor is closed (it is then counted in `dropped`). Never blocks.
     pub fn process(&self, event: UserEvent) -> bool {
-        self.enqueue(Pending::Built(Box::new(event)), None)
+        self.enqueue(Queued::Built(Box::new(event)))
     }
 
-    /// Queues an impression from the decide path made with `config` (built on the event
-    /// thread); as [`process`](Self::process).
-    pub(crate) fn process_decided(&self, config: &Arc<ProjectConfig>, event: Impressed) -> bool {
-        self.enqueue(Pending::Impressed(event), Some(config))
+    /// Queues an impression from the decide path (built on the event thread); as
+    /// [`process`](Self::process).
+    pub(crate) fn process_decided(&self, event: Decided) -> bool {
+        self.enqueue(Queued::Decided(event))
     }
 
     /// Queues a conversion from `track_event` (written on the event thread); as
     /// [`process`](Self::process).
     pub(crate) fn process_tracked(&self, event: Tracked) -> bool {
-        self.enqueue(Pending::Tracked(event), None)
+        self.enqueue(Queued::Tracked(event))
     }
 
-    /// Queues `event` (an impression made with `config`) in this thread's buffer, or, when
-    /// the thread's buffers cannot be reached, on its own; see [`process`](Self::process).
-    fn enqueue(&self, event: Pending, config: Option<&Arc<ProjectConfig>>) -> bool {
-        let pushed = local::with_local(
-            self.id,
-            || self.claim(),
-            event,
-            |local, event| self.push(local, event, config),
-        );
-        pushed.unwrap_or_else(|event| self.send_one(event, config))
-    }
-
-    /// A buffer for the calling thread: one no thread uses, or a new one.
-    fn claim(&self) -> Arc<Local> {
-        let mut locals = self.shared.locals.lock();
-        if let Some(local) = locals.iter().find(|l| l.try_claim()) {
-            return Arc::clone(local);
-        }
-        let local = Arc::new(Local::new(self.chunk, Arc::downgrade(&self.shared)));
-        let _ = local.try_claim();
-        locals.push(Arc::clone(&local));
-        local
-    }
-
-    /// Pushes `event` into `local`, sending the buffer once it holds a chunk.
-    fn push(&self, local: &Local, event: Pending, config: Option<&Arc<ProjectConfig>>) -> bool {
-        let shared = &*self.shared;
-        let mut buffer = local.buffer.lock();
-        if shared.closed.load(Ordering::Acquire) {
-            drop(buffer);
-            return self.refuse_closed();
-        }
-        // Events the channel refused, counted and logged once the lock is let go (a logger may
-        // queue events itself).
-        let mut refused = Refused::default();
-        if let Some(config) = config {
-            match &buffer.config {
-                Some(held) if Arc::ptr_eq(held, config) => {}
-                Some(_) => {
-                    // A chunk holds impressions of one config: send those of the other.
-                    refused.add(self.send(local, &mut buffer));
-                    buffer.config = Some(Arc::clone(config));
-                }
-                None => buffer.config = Some(Arc::clone(config)),
-            }
-        }
-        if !shared.reserve(self.options.queue_capacity) {
-            drop(buffer);
-            self.note_all_refused(refused);
-            return self.refuse_full();
-        }
-        buffer.events.push(event);
-        // The count is written only under the buffer's lock.
-        local
-            .queued
-            .store(local.queued.load(Ordering::Relaxed) + 1, Ordering::Release);
-        // A full buffer is sent; so is one holding a batch when the event thread sleeps (it
-        // reads buffers only when it flushes, or when a poll finds the channel empty).
-        let len = buffer.events.len();
-        if len >= self.chunk || (len >= self.early && !shared.wake_pending.load(Ordering::Acquire))
-        {
-            refused.add(self.send(local, &mut buffer));
-        }
-        drop(buffer);
-        self.note_all_refused(refused);
-        true
-    }
-
-    /// Counts (and logs) the events of chunks the channel refused, if any.
-    fn note_all_refused(&self, refused: Refused) {
-        if refused.events > 0 {
-            self.note_refused(refused.events, refused.full);
-        }
-    }
-
-    /// Sends the events of `buffer` (of `local`) through the channel as one chunk.
-    /// When the channel refuses it (never while the event thread runs: there is a slot for
-    /// every event the capacity allows), its events are counted dropped instead of queued, and
-    /// their count and whether the channel was full are returned, for the caller to log once it
-    /// let go of the buffer's lock.
-    #[must_use]
-    fn send(&self, local: &Local, buffer: &mut Buffer) -> Option<(u64, bool)> {
-        if buffer.events.is_empty() {
-            return None;
-        }
-        let spare = self
-            .spares
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(self.chunk));
-        let chunk = Chunk {
-            config: buffer.config.take(),
-            events: std::mem::replace(&mut buffer.events, spare),
-        };
-        if let Err(refused) = self.inbox.try_send(chunk) {
-            let (n, full) = match refused {
-                TrySendError::Full(c) => (c.events.len(), true),
-                TrySendError::Disconnected(c) => (c.events.len(), false),
-            };
-            // Undo their acceptance; the caller counts them dropped.
-            let queued = local.queued.load(Ordering::Relaxed);
-            local
-                .queued
-                .store(queued.saturating_sub(n as u64), Ordering::Release);
-            self.shared.release(n);
-            return Some((n as u64, full));
-        }
-        self.wake();
-        None
-    }
-
-    /// Queues `event` as a chunk of its own, without a buffer (the thread is finishing).
-    fn send_one(&self, event: Pending, config: Option<&Arc<ProjectConfig>>) -> bool {
+    /// Queues `event`; see [`process`](Self::process).
+    fn enqueue(&self, event: Queued) -> bool {
         let shared = &*self.shared;
         let _gate = shared.gate.read();
         if shared.closed.load(Ordering::Acquire) {
-            return self.refuse_closed();
-        }
-        if !shared.reserve(self.options.queue_capacity) {
-            return self.refuse_full();
-        }
-        Shared::add(&shared.queued, 1);
-        let chunk = Chunk {
-            config: config.map(Arc::clone),
-            events: vec![event],
-        };
-        if let Err(refused) = self.inbox.try_send(chunk) {
-            Shared::sub(&shared.queued, 1);
-            shared.release(1);
-            self.note_refused(1, matches!(refused, TrySendError::Full(_)));
+            Shared::add(&shared.dropped, 1);
+            if !shared.warned_closed.swap(true, Ordering::AcqRel) {
+                log::warn!(target: "decisive", "event dropped: the event processor is closed");
+            }
             return false;
         }
-        self.wake();
-        true
-    }
-
-    /// After a chunk was sent: wakes the thread when a batch's worth is waiting in the
-    /// channel and the thread sleeps, or when a quarter of the capacity is taken. The thread does not
-    /// wait on the channel itself (see `Worker::run`).
-    fn wake(&self) {
-        let shared = &*self.shared;
-        // Pairs with the thread's fence before it sleeps (`Worker::settle`).
-        fence(Ordering::SeqCst);
-        let waiting = self.inbox.len().saturating_mul(self.early);
-        let wake = (waiting >= self.options.batch_size
-            && !shared.wake_pending.load(Ordering::Relaxed)
-            && !shared.wake_pending.swap(true, Ordering::AcqRel))
-            || (shared.reserved.load(Ordering::Relaxed) >= self.options.queue_capacity / 4
-                && !shared.urged.load(Ordering::Relaxed)
-                && !shared.urged.swap(true, Ordering::AcqRel));
-        if wake {
-            let _ = self.control.try_send(Control::Wake);
-        }
-    }
-
-    /// Counts an event refused after close as dropped (logged once).
-    fn refuse_closed(&self) -> bool {
-        let shared = &*self.shared;
-        Shared::add(&shared.dropped, 1);
-        if !shared.warned_closed.swap(true, Ordering::AcqRel) {
-            log::warn!(target: "decisive", "event dropped: the event processor is closed");
-        }
-        false
-    }
-
-    /// Counts an event refused for want of room as dropped (logged once per burst).
-    fn refuse_full(&self) -> bool {
-        self.note_refused(1, true);
-        false
-    }
-
-    /// Counts `n` events the queue could not take as dropped: `full`, it had no room (logged
-    /// once per burst); otherwise the event thread has stopped (logged once).
-    fn note_refused(&self, n: u64, full: bool) {
-        let shared = &*self.shared;
-        Shared::add(&shared.dropped, n);
-        if full {
-            if !shared.overflowing.load(Ordering::Relaxed)
-                && !shared.overflowing.swap(true, Ordering::AcqRel)
-            {
-                log::warn!(
-                    target: "decisive",
-                    "event queue full ({} events): dropping events until it drains",
-                    self.options.queue_capacity
-                );
+        // Count first so a snapshot never shows more dispatched than queued.
+        Shared::add(&shared.queued, 1);
+        match self.inbox.try_send(event) {
+            Ok(()) => {
+                if shared.overflowing.load(Ordering::Relaxed) {
+                    shared.overflowing.store(false, Ordering::Relaxed);
+                }
+                // The thread does not wait on the queue itself (a wake-up per event would cost
+                // each caller a system call): it is woken once a batch's worth is waiting.
+                if self.inbox.len() >= self.options.batch_size
+                    && !shared.wake_pending.load(Ordering::Relaxed)
+                    && !shared.wake_pending.swap(true, Ordering::AcqRel)
+                {
+                    let _ = self.control.try_send(Control::Wake);
+                }
+                true
             }
-        } else if !shared.warned_closed.swap(true, Ordering::AcqRel) {
-            log::error!(target: "decisive", "event dropped: the event thread has stopped");
+            Err(e) => {
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
+                Shared::add(&shared.dropped, 1);
+                match e {
+                    TrySendError::Full(_) => {
+                        if !shared.overflowing.swap(true, Ordering::AcqRel) {
+                            log::warn!(
+                                target: "decisive",
+                                "event queue full ({} events): dropping events until it drains",
+                                self.options.queue_capacity
+                            );
+                        }
+                    }
+                    TrySendError::Disconnected(_) => {
+                        if !shared.warned_closed.swap(true, Ordering::AcqRel) {
+                            log::error!(target: "decisive", "event dropped: the event thread has stopped");
+                        }
+                    }
+                }
+                false
+            }
         }
     }
 
-    /// Asks the thread to send what is queued now, every thread's buffer included; returns at
-    /// once.
+    /// Asks the thread to send what is queued now; returns at once.
     pub fn flush(&self) {
         if !self.shared.closed.load(Ordering::Acquire) {
             // A full control channel already holds messages that flush.
@@ -718,9 +460,8 @@ impl BatchEventProcessor {
     }
 
     /// Sends what is queued and waits up to `timeout`: true when every event queued before
-    /// the call (by any thread: it takes every thread's buffer) was delivered, failed for good
-    /// or dropped (sending disabled); false on timeout, after close, or when called from the
-    /// event thread (a log-event listener).
+    /// the call was delivered, failed for good or dropped (sending disabled); false on timeout,
+    /// after close, or when called from the event thread (a log-event listener).
     pub fn flush_blocking(&self, timeout: Duration) -> bool {
         if self.shared.closed.load(Ordering::Acquire) {
             return false;
@@ -798,19 +539,13 @@ impl BatchEventProcessor {
     /// The counters now.
     pub fn stats(&self) -> ProcessorStats {
         let s = &*self.shared;
-        // The outcomes first: an event is queued before it can have one.
-        let dispatched = s.dispatched.load(Ordering::Acquire);
-        let dropped = s.dropped.load(Ordering::Acquire);
-        let failed = s.failed.load(Ordering::Acquire);
-        let spooled = s.spooled.load(Ordering::Acquire);
-        let disabled = s.disabled.load(Ordering::Acquire);
         ProcessorStats {
-            queued: s.accepted(),
-            dispatched,
-            dropped,
-            failed,
-            spooled,
-            disabled,
+            queued: s.queued.load(Ordering::Acquire),
+            dispatched: s.dispatched.load(Ordering::Acquire),
+            dropped: s.dropped.load(Ordering::Acquire),
+            failed: s.failed.load(Ordering::Acquire),
+            spooled: s.spooled.load(Ordering::Acquire),
+            disabled: s.disabled.load(Ordering::Acquire),
         }
     }
 
@@ -839,10 +574,6 @@ impl BatchEventProcessor {
 impl Drop for BatchEventProcessor {
     fn drop(&mut self) {
         self.close();
-        // Threads let go of their buffers for this processor when they next register one.
-        for local in self.shared.locals.lock().iter() {
-            local.retired.store(true, Ordering::Release);
-        }
     }
 }
 

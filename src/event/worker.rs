@@ -3,22 +3,17 @@
 //! reports every event's fate.
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
-use super::local::{self, Chunk, Pending};
 use super::payload::BatchItem;
 use super::payload::{context_runs, log_event_with, Fragments};
-use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared, BUFFER_POOL};
+use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
 use super::spool::Spool;
 use super::LogEvent;
-use crate::config::ProjectConfig;
 use crossbeam_channel::{select, tick, Receiver, Sender};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How often the thread looks at the channel while events keep coming (see [`Worker::run`]).
-const POLL_INTERVAL: Duration = Duration::from_micros(200);
 
 /// What became of a request, for the caller of `deliver`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +28,10 @@ enum Fate {
 
 /// The thread's ends of the channels.
 pub(super) struct Channels {
-    /// Chunks of events.
-    pub(super) inbox: Receiver<Chunk>,
+    /// Events.
+    pub(super) inbox: Receiver<Queued>,
     /// Control messages.
     pub(super) control: Receiver<Control>,
-    /// Where emptied chunk vectors go back to the producers.
-    pub(super) spares: Sender<Vec<Pending>>,
 }
 
 /// The `decisive-events` thread's state.
@@ -69,54 +62,25 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// The loop: one select over the control channel and the flush ticker. Every wake-up
-    /// moves the events in the channel into batches, sending each batch once full, and a tick
-    /// also takes every thread's buffer and sends the partial batch.
-    ///
-    /// While events keep coming the thread polls the channel every [`POLL_INTERVAL`] and
-    /// producers send no wake-ups: a wake-up per chunk would cost each caller a system call and
-    /// keep this thread reading their lines all the time. Once a poll finds nothing the thread
-    /// sleeps, and the producer that next fills a batch wakes it (a `Wake` message); a producer
-    /// also wakes it early once a quarter of the queue capacity is taken.
+    /// The loop: one select over the control channel and the flush ticker. Producers wake the
+    /// thread (a `Wake` message) once a batch's worth of events is queued; every wake-up moves
+    /// the queued events into batches, sending each batch once full, and a tick also sends
+    /// the partial batch.
     pub(super) fn run(mut self, channels: &Channels) {
         let ticker = tick(self.options.flush_interval);
         self.retry_pending(channels);
-        let mut polling = false;
         loop {
             let mut ticked = false;
-            if polling {
-                select! {
-                    recv(channels.control) -> message => match message {
-                        Ok(message) => self.note(message),
-                        Err(_) => self.note_disconnect(),
-                    },
-                    recv(ticker) -> _ => ticked = true,
-                    default(POLL_INTERVAL) => {}
-                }
-            } else {
-                select! {
-                    recv(channels.control) -> message => match message {
-                        Ok(message) => self.note(message),
-                        Err(_) => self.note_disconnect(),
-                    },
-                    recv(ticker) -> _ => ticked = true,
-                }
+            select! {
+                recv(channels.control) -> message => match message {
+                    Ok(message) => self.note(message),
+                    Err(_) => self.note_disconnect(),
+                },
+                recv(ticker) -> _ => ticked = true,
             }
-            // Stores only when needed: producers read these lines on every chunk.
-            if self.shared.urged.load(Ordering::Relaxed) {
-                self.shared.urged.store(false, Ordering::Release);
-            }
-            polling = if self.drain(channels) {
-                // Producers need not wake a thread that polls.
-                if !self.shared.wake_pending.load(Ordering::Relaxed) {
-                    self.shared.wake_pending.store(true, Ordering::Release);
-                }
-                true
-            } else {
-                self.settle(channels)
-            };
+            self.shared.wake_pending.store(false, Ordering::Release);
+            self.drain(channels);
             if ticked {
-                self.drain_buffers(channels);
                 self.flush_batch(channels);
                 self.retry_pending(channels);
             }
@@ -129,25 +93,6 @@ impl Worker {
             }
             self.serve_flushes(channels);
         }
-    }
-
-    /// Before sleeping: lets producers wake the thread again, takes what waits in every
-    /// buffer (producers keep up to a chunk while the thread polls), then looks at the channel
-    /// once more (a chunk sent before producers could see the thread sleeps is found here).
-    /// True when there is enough to do that the thread should poll instead of sleeping.
-    fn settle(&mut self, channels: &Channels) -> bool {
-        self.shared.wake_pending.store(false, Ordering::SeqCst);
-        // Pairs with the producers' fence between sending a chunk and reading `wake_pending`:
-        // either they see it clear and wake the thread, or the thread sees their chunk. A
-        // producer reads it under its buffer's lock, which the thread takes below: it sees it
-        // clear, or its events are taken.
-        fence(Ordering::SeqCst);
-        let taken = self.take_buffers(true, channels);
-        if taken < self.options.batch_size && channels.inbox.is_empty() {
-            return false;
-        }
-        self.shared.wake_pending.store(true, Ordering::Release);
-        true
     }
 
     /// Records a control message; flushes it asks for are served by the main loop.
@@ -167,13 +112,12 @@ impl Worker {
         }
     }
 
-    /// Serves pending flushes: sends everything queued so far (every thread's buffer too),
-    /// then answers the waiters.
+    /// Serves pending flushes: sends everything queued so far, then answers the waiters.
     fn serve_flushes(&mut self, channels: &Channels) {
         while self.closing.is_none() && (self.flush_requested || !self.waiters.is_empty()) {
             self.flush_requested = false;
             let waiters = std::mem::take(&mut self.waiters);
-            self.drain_buffers(channels);
+            self.drain(channels);
             self.flush_batch(channels);
             for waiter in waiters {
                 let _ = waiter.try_send(());
@@ -181,118 +125,12 @@ impl Worker {
         }
     }
 
-    /// Moves the events in the channel now (not those arriving meanwhile) into batches, and
-    /// those finished threads left in their buffers; whether the channel had any.
-    fn drain(&mut self, channels: &Channels) -> bool {
-        let mut took = false;
+    /// Moves the events queued now (not those arriving meanwhile) into batches.
+    fn drain(&mut self, channels: &Channels) {
         for _ in 0..channels.inbox.len() {
             match channels.inbox.try_recv() {
-                Ok(chunk) => {
-                    took = true;
-                    self.take(chunk, channels);
-                }
+                Ok(event) => self.add(event, channels),
                 Err(_) => break,
-            }
-        }
-        let shared = &*self.shared;
-        if shared.stray.load(Ordering::Acquire) && shared.stray.swap(false, Ordering::AcqRel) {
-            let _ = self.take_buffers(false, channels);
-        }
-        took
-    }
-
-    /// Moves every event queued now into batches: those in the channel, then those in every
-    /// thread's buffer, then the chunks sent meanwhile (a buffer sent after the first pass
-    /// over the channel and before its lock was taken is among them).
-    fn drain_buffers(&mut self, channels: &Channels) {
-        let _ = self.drain(channels);
-        let _ = self.take_buffers(true, channels);
-        let _ = self.drain(channels);
-    }
-
-    /// Moves the events of `chunk` into batches and hands its vector back.
-    fn take(&mut self, chunk: Chunk, channels: &Channels) {
-        let Chunk { config, mut events } = chunk;
-        self.shared.release(events.len());
-        self.add_all(config.as_ref(), events.drain(..), channels);
-        let _ = channels.spares.try_send(events);
-    }
-
-    /// Takes the events out of the buffers (`all`, or those no thread uses), gives back the
-    /// room they reserved, and moves the events into batches; then lets go of unused, empty
-    /// buffers beyond the pool. How many events it took, counting chunks it took from the
-    /// channel: under each buffer's lock it first takes the channel's chunks (those its thread
-    /// sent before), so each thread's events keep their order.
-    fn take_buffers(&mut self, all: bool, channels: &Channels) -> usize {
-        // Chunks in order, each marked whether it came from the channel.
-        let mut taken: Vec<(Chunk, bool)> = Vec::new();
-        {
-            let mut locals = self.shared.locals.lock();
-            for local in locals.iter() {
-                if !all && local.claimed.load(Ordering::Acquire) {
-                    continue;
-                }
-                let mut buffer = local.buffer.lock();
-                let count = buffer.events.len();
-                if count == 0 {
-                    continue;
-                }
-                while let Ok(chunk) = channels.inbox.try_recv() {
-                    taken.push((chunk, true));
-                }
-                self.shared.release(count);
-                let config = buffer.config.take();
-                if count > 0 {
-                    let chunk = Chunk {
-                        config,
-                        events: buffer.events.drain(..).collect(),
-                    };
-                    taken.push((chunk, false));
-                }
-            }
-            let shared = &*self.shared;
-            let mut excess = locals.len().saturating_sub(BUFFER_POOL);
-            locals.retain(|local| {
-                if excess == 0 || local.claimed.load(Ordering::Acquire) {
-                    return true;
-                }
-                let buffer = local.buffer.lock();
-                if !buffer.events.is_empty() {
-                    return true;
-                }
-                drop(buffer);
-                Shared::add(&shared.queued, local.queued.load(Ordering::Acquire));
-                local.retired.store(true, Ordering::Release);
-                excess -= 1;
-                false
-            });
-        }
-        let count = taken.iter().map(|(c, _)| c.events.len()).sum();
-        for (chunk, from_channel) in taken {
-            if from_channel {
-                self.take(chunk, channels);
-            } else {
-                let Chunk { config, events } = chunk;
-                self.add_all(config.as_ref(), events.into_iter(), channels);
-            }
-        }
-        count
-    }
-
-    /// Adds `events` (impressions made with `config`) to batches.
-    fn add_all(
-        &mut self,
-        config: Option<&Arc<ProjectConfig>>,
-        events: impl Iterator<Item = Pending>,
-        channels: &Channels,
-    ) {
-        for event in events {
-            match local::queued(config, event) {
-                Some(event) => self.add(event, channels),
-                None => {
-                    Shared::add(&self.shared.dropped, 1);
-                    log::error!(target: "decisive", "an impression without its config was dropped");
-                }
             }
         }
     }
@@ -520,15 +358,9 @@ impl Worker {
     /// answers flush waiters unless something was abandoned.
     fn finish(&mut self, deadline: Instant, channels: &Channels) {
         self.closing = Some(deadline);
-        // After close no event enters a buffer or the channel: once every buffer was taken
-        // (under its lock) the channel holds all that is left, so this ends.
-        let _ = self.drain(channels);
-        let _ = self.take_buffers(true, channels);
-        while let Ok(chunk) = channels.inbox.try_recv() {
-            self.take(chunk, channels);
-        }
-        for local in self.shared.locals.lock().iter() {
-            local.retired.store(true, Ordering::Release);
+        // After close no event enters the queue, so this ends.
+        while let Ok(event) = channels.inbox.try_recv() {
+            self.add(event, channels);
         }
         self.flush_batch(channels);
         while let Ok(message) = channels.control.try_recv() {
@@ -543,7 +375,7 @@ impl Worker {
         log::debug!(
             target: "decisive",
             "event thread stopped: {} queued, {} dispatched, {} failed, {} dropped",
-            s.accepted(),
+            s.queued.load(Ordering::Acquire),
             s.dispatched.load(Ordering::Acquire),
             s.failed.load(Ordering::Acquire),
             s.dropped.load(Ordering::Acquire)
