@@ -71,6 +71,7 @@ mod event;
 mod hash;
 mod manager;
 pub mod replay;
+mod scan;
 mod value;
 
 pub use bucketing::bucket_value;

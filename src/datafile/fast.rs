@@ -59,11 +59,6 @@ macro_rules! fields {
     };
 }
 
-/// Whether `b` ends an unescaped run inside a string.
-fn special(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
-}
-
 /// A string as written in the document.
 enum Literal<'a> {
     /// No escapes: the text itself.
@@ -238,30 +233,7 @@ impl<'a> Reader<'a> {
 
     /// The position of the first byte at or after `pos` that ends an unescaped run.
     fn run_end(&self) -> usize {
-        let mut i = self.pos;
-        while let Some(chunk) = self.bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let x = u64::from_le_bytes(word);
-            const ONES: u64 = 0x0101_0101_0101_0101;
-            const HIGHS: u64 = 0x8080_8080_8080_8080;
-            let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-            let hits = (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
-                | zero(x ^ (ONES * u64::from(b'"')))
-                | zero(x ^ (ONES * u64::from(b'\\')));
-            if hits != 0 {
-                // The lowest flagged byte is exact; later flags may be borrow artefacts.
-                return i + (hits.trailing_zeros() / 8) as usize;
-            }
-            i += 8;
-        }
-        while let Some(&b) = self.bytes.get(i) {
-            if special(b) {
-                return i;
-            }
-            i += 1;
-        }
-        i
+        crate::scan::string_run_end(self.bytes, self.pos)
     }
 
     /// A string value: borrowed when it holds no escapes.

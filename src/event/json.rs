@@ -24,31 +24,11 @@ fn short_escape(b: u8) -> Option<&'static str> {
     })
 }
 
-/// Whether `b` must be escaped inside a JSON string.
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
+use crate::scan::is_string_special as needs_escape;
 
-/// Whether any byte of `bytes` must be escaped, eight bytes at a time.
+/// Whether any byte of `bytes` must be escaped.
 fn any_needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Whether some byte of `x` is zero / below `n` (n ≤ 128): exact as a yes-or-no answer.
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let has_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        if has_below(x, 0x20)
-            || has_zero(x ^ (ONES * u64::from(b'"')))
-            || has_zero(x ^ (ONES * u64::from(b'\\')))
-        {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&b| needs_escape(b))
+    crate::scan::string_run_end(bytes, 0) < bytes.len()
 }
 
 /// The lowercase hex digit of `n` (below 16).
