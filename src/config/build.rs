@@ -350,8 +350,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         text.push_str(value);
         ranges.push((start, text.len() as u32));
     };
-    // Per variation: (first index into raw_ranges, count).
-    let usage_ranges: Vec<(u32, u32)> = b
+    // Per variation: the index in raw_ranges of its first value (its values follow in order).
+    let first_usage: Vec<u32> = b
         .usages
         .iter()
         .map(|usages| {
@@ -359,7 +359,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             for u in *usages {
                 push_raw(&u.value, &mut raw_ranges);
             }
-            (first, usages.len() as u32)
+            first
         })
         .collect();
     let defaults: Vec<Vec<(u32, u32)>> = d
@@ -461,9 +461,9 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             let set = typed_set(&pool, &variables, |i, def| {
                 // The last value the variation gives the variable, else its default.
                 match usages.iter().rposition(|u| *u.id == *def.id) {
-                    Some(at) => usage_ranges
+                    Some(at) => first_usage
                         .get(v as usize)
-                        .and_then(|&(first, _)| raw_ranges.get(first as usize + at))
+                        .and_then(|&first| raw_ranges.get(first as usize + at))
                         .copied(),
                     None => default_of(i),
                 }
