@@ -83,7 +83,7 @@ pub use config::{
     ConfigView, ProjectConfig, Region, VariableType, VariableValue, Variables, ViewAttribute,
     ViewAudience, ViewEvent, ViewExperiment, ViewFeature, ViewVariable, ViewVariation,
 };
-pub use datafile::{DatafileError, SUPPORTED_VERSIONS};
+pub use datafile::{DatafileError, IntoDatafileBytes, SUPPORTED_VERSIONS};
 pub use decision::{
     DecisionContext, ForcedDecision, UserProfile, UserProfileError, UserProfileService,
 };

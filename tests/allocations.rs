@@ -11,12 +11,24 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Allocations of at least [`LARGE`] bytes.
+    static LARGE_ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What counts as a large allocation: the size of a copy of the bench datafile's text.
+const LARGE: usize = 300_000;
+
+fn count(size: usize) {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    if size >= LARGE {
+        let _ = LARGE_ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    }
 }
 
 // SAFETY: every call is forwarded unchanged to the system allocator; the wrapper only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        count(layout.size());
         // SAFETY: forwarded with the caller's layout.
         unsafe { System.alloc(layout) }
     }
@@ -25,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        count(new_size);
         // SAFETY: forwarded unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -160,4 +172,54 @@ fn loading_the_bench_datafile_allocates_about_eight_thousand_times() {
     println!("building a client from the bench datafile: {count} allocations");
     assert!(client.is_some());
     assert!((7_000..8_500).contains(&count), "{count} allocations");
+}
+
+fn large_allocations_during(f: impl FnOnce()) -> usize {
+    let before = LARGE_ALLOCATIONS.with(Cell::get);
+    f();
+    LARGE_ALLOCATIONS.with(Cell::get) - before
+}
+
+/// An owned datafile buffer becomes the config's text as it is; a borrowed one is copied once.
+#[test]
+fn an_owned_datafile_is_not_copied_and_a_borrowed_one_is_copied_once() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let bytes = std::fs::read(format!("{root}/datafiles/bench_datafile.json")).unwrap();
+    assert!(bytes.len() >= LARGE);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let build = |b: ClientBuilder| b.without_events().build().unwrap();
+
+    let owned = bytes.clone();
+    assert_eq!(
+        large_allocations_during(|| drop(build(Client::builder().datafile(owned)))),
+        0
+    );
+    let owned = text.clone();
+    assert_eq!(
+        large_allocations_during(|| drop(build(Client::builder().datafile(owned)))),
+        0
+    );
+    let owned = bytes.clone();
+    assert_eq!(
+        large_allocations_during(|| drop(Client::from_datafile(owned).unwrap())),
+        0
+    );
+    let owned = text.clone();
+    assert_eq!(
+        large_allocations_during(|| drop(decisive::ProjectConfig::from_datafile(owned).unwrap())),
+        0
+    );
+
+    assert_eq!(
+        large_allocations_during(|| drop(build(Client::builder().datafile(&bytes)))),
+        1
+    );
+    assert_eq!(
+        large_allocations_during(|| drop(build(Client::builder().datafile(text.as_str())))),
+        1
+    );
+    assert_eq!(
+        large_allocations_during(|| drop(Client::from_datafile(&text).unwrap())),
+        1
+    );
 }

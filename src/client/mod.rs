@@ -22,7 +22,7 @@ pub(crate) use decision::FlagRef;
 pub(crate) use options::OptionSet;
 
 use crate::config::ProjectConfig;
-use crate::datafile::DatafileError;
+use crate::datafile::{DatafileError, IntoDatafileBytes};
 use crate::decision::UserProfileService;
 use crate::event::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use crate::event::http::HttpDispatcher;
@@ -188,9 +188,10 @@ enum DatafileSource {
 }
 
 impl ClientBuilder {
-    /// Uses the datafile `datafile` (JSON text or bytes).
-    pub fn datafile(mut self, datafile: impl AsRef<[u8]>) -> ClientBuilder {
-        self.datafile = Some(DatafileSource::Bytes(datafile.as_ref().to_vec()));
+    /// Uses the datafile `datafile` (JSON text or bytes; an owned buffer is taken without a
+    /// copy).
+    pub fn datafile(mut self, datafile: impl IntoDatafileBytes) -> ClientBuilder {
+        self.datafile = Some(DatafileSource::Bytes(datafile.into_datafile_bytes()));
         self
     }
 
@@ -332,8 +333,9 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// A client deciding from `datafile` (JSON text or bytes).
-    pub fn from_datafile(datafile: impl AsRef<[u8]>) -> Result<Client, ClientError> {
+    /// A client deciding from `datafile` (JSON text or bytes; an owned buffer is taken
+    /// without a copy).
+    pub fn from_datafile(datafile: impl IntoDatafileBytes) -> Result<Client, ClientError> {
         let config = ProjectConfig::from_datafile(datafile)?;
         ClientBuilder {
             datafile: Some(DatafileSource::Config(Box::new(config))),
@@ -385,7 +387,7 @@ impl Client {
     /// Replaces the config with one built from `datafile`. Returns `Ok(true)` when the revision
     /// changed, `Ok(false)` when the new datafile has the current revision (nothing changes),
     /// and an error (keeping the current config) when the datafile is unusable.
-    pub fn update_datafile(&self, datafile: impl AsRef<[u8]>) -> Result<bool, DatafileError> {
+    pub fn update_datafile(&self, datafile: impl IntoDatafileBytes) -> Result<bool, DatafileError> {
         let config = Arc::new(ProjectConfig::from_datafile(datafile)?);
         {
             let mut slot = self.inner.config.write();

@@ -257,9 +257,11 @@ pub struct ProjectConfig {
 }
 
 impl ProjectConfig {
-    /// Parses and indexes a datafile.
-    pub fn from_datafile(datafile: impl AsRef<[u8]>) -> Result<ProjectConfig, DatafileError> {
-        ProjectConfig::from_bytes(datafile.as_ref().to_vec())
+    /// Parses and indexes a datafile; an owned buffer becomes the config's text without a copy.
+    pub fn from_datafile(
+        datafile: impl crate::datafile::IntoDatafileBytes,
+    ) -> Result<ProjectConfig, DatafileError> {
+        ProjectConfig::from_bytes(datafile.into_datafile_bytes())
     }
 
     /// Parses and indexes a datafile the caller owns: its bytes become the text the config

@@ -16,6 +16,56 @@ use std::fmt;
 /// Datafile versions this SDK reads.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2", "3", "4"];
 
+/// A datafile as a client or config can take it: an owned buffer (`Vec<u8>`, `String`, a
+/// boxed or copy-on-write one) becomes the config's text as it is, without a copy; a borrowed
+/// one (`&str`, `&[u8]`, `&Vec<u8>`, ...) is copied once.
+pub trait IntoDatafileBytes {
+    /// The datafile's bytes, owned.
+    fn into_datafile_bytes(self) -> Vec<u8>;
+}
+
+impl IntoDatafileBytes for Vec<u8> {
+    fn into_datafile_bytes(self) -> Vec<u8> {
+        self
+    }
+}
+
+impl IntoDatafileBytes for String {
+    fn into_datafile_bytes(self) -> Vec<u8> {
+        self.into_bytes()
+    }
+}
+
+impl IntoDatafileBytes for Box<[u8]> {
+    fn into_datafile_bytes(self) -> Vec<u8> {
+        self.into_vec()
+    }
+}
+
+impl IntoDatafileBytes for Box<str> {
+    fn into_datafile_bytes(self) -> Vec<u8> {
+        self.into_string().into_bytes()
+    }
+}
+
+impl IntoDatafileBytes for std::borrow::Cow<'_, [u8]> {
+    fn into_datafile_bytes(self) -> Vec<u8> {
+        self.into_owned()
+    }
+}
+
+impl IntoDatafileBytes for std::borrow::Cow<'_, str> {
+    fn into_datafile_bytes(self) -> Vec<u8> {
+        self.into_owned().into_bytes()
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> IntoDatafileBytes for &T {
+    fn into_datafile_bytes(self) -> Vec<u8> {
+        self.as_ref().to_vec()
+    }
+}
+
 /// Why a datafile could not be loaded.
 #[derive(Debug)]
 #[non_exhaustive]

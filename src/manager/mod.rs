@@ -74,10 +74,11 @@ pub struct StaticConfigManager {
 }
 
 impl StaticConfigManager {
-    /// A manager delivering `datafile` (JSON text or bytes).
-    pub fn new(datafile: impl AsRef<[u8]>) -> StaticConfigManager {
+    /// A manager delivering `datafile` (JSON text or bytes; an owned buffer is taken without
+    /// a copy).
+    pub fn new(datafile: impl crate::datafile::IntoDatafileBytes) -> StaticConfigManager {
         StaticConfigManager {
-            datafile: datafile.as_ref().to_vec(),
+            datafile: datafile.into_datafile_bytes(),
         }
     }
 
