@@ -134,9 +134,11 @@ impl ProcessorOptions {
 /// A snapshot of the processor's counters.
 ///
 /// At rest (after close, or after a successful `flush_blocking` with no concurrent producers)
-/// every event given to `process` is in exactly one of `dispatched`, `failed` and `dropped`;
-/// `queued` counts the events the queue accepted, so events produced = `queued` + the drops
-/// at `process` (queue full or closed).
+/// every event given to `process` is in exactly one of `dispatched`, `failed`, `dropped` and
+/// `spooled`; `queued` counts the events the queue accepted, so events produced = `queued` +
+/// the drops at `process` (queue full or closed). A snapshot taken at any other moment never
+/// counts an event twice: `dispatched + failed + dropped + spooled` and `queued + dropped` never
+/// exceed the events produced, and `dispatched + failed` never exceeds `queued`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ProcessorStats {
@@ -536,15 +538,26 @@ impl BatchEventProcessor {
         self.shared.closed.load(Ordering::Acquire)
     }
 
-    /// The counters now.
+    /// The counters now. A snapshot taken while events move never counts one twice: it
+    /// may miss an event in flight between two counters, never more (see the ledger in
+    /// [`ProcessorStats`]).
     pub fn stats(&self) -> ProcessorStats {
         let s = &*self.shared;
+        // An event moves from `queued` (a full queue takes it back) or `spooled` to
+        // `dispatched`, `failed` or `dropped`, and the source is always decreased before the
+        // destination grows. Reading the destinations first and the sources last then sees
+        // a moving event in one place at most, and never more dispatched than queued.
+        let dispatched = s.dispatched.load(Ordering::Acquire);
+        let failed = s.failed.load(Ordering::Acquire);
+        let dropped = s.dropped.load(Ordering::Acquire);
+        let spooled = s.spooled.load(Ordering::Acquire);
+        let queued = s.queued.load(Ordering::Acquire);
         ProcessorStats {
-            queued: s.queued.load(Ordering::Acquire),
-            dispatched: s.dispatched.load(Ordering::Acquire),
-            dropped: s.dropped.load(Ordering::Acquire),
-            failed: s.failed.load(Ordering::Acquire),
-            spooled: s.spooled.load(Ordering::Acquire),
+            queued,
+            dispatched,
+            dropped,
+            failed,
+            spooled,
             disabled: s.disabled.load(Ordering::Acquire),
         }
     }

@@ -166,6 +166,7 @@ fn serve(listener: TcpListener, state: &Mutex<State>, stop: &AtomicBool) {
         }
         let Ok(stream) = stream else { continue };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.set_nodelay(true);
         let _ = handle(stream, state, stop);
     }
 }
