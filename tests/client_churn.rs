@@ -14,9 +14,11 @@ fn threads() -> usize {
 
 #[test]
 fn dropping_a_thousand_clients_delivers_each_ones_event_and_leaks_no_thread() {
-    let datafile =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/datafiles/quickstart.json"))
-            .expect("quickstart datafile");
+    let datafile = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datafiles/quickstart.json"
+    ))
+    .expect("quickstart datafile");
     let recorder = RecordingDispatcher::new();
     let before = threads();
     let started = Instant::now();

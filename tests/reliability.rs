@@ -669,3 +669,69 @@ fn r19_a_stats_snapshot_taken_at_any_moment_never_counts_more_than_was_produced(
         "nothing delivered twice"
     );
 }
+
+#[test]
+fn r11_panicking_slow_and_reentrant_listeners_neither_stop_nor_stall_delivery() {
+    let server = FaultServer::always(Answer::Status(204));
+    let p = Arc::new(
+        BatchEventProcessor::new(http(&server.url(), Duration::from_secs(5)), options(10, 3))
+            .expect("processor"),
+    );
+    let config = Arc::new(config("1"));
+    let calls = Arc::new([
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ]);
+    let c = Arc::clone(&calls);
+    p.on_log_event(move |_, _| {
+        let n = c[0].fetch_add(1, Ordering::SeqCst) + 1;
+        if n % 3 == 0 {
+            panic!("listener failure on batch {n}");
+        }
+    });
+    let c = Arc::clone(&calls);
+    p.on_log_event(move |_, _| {
+        c[1].fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(20));
+    });
+    // Re-enters the processor from its own thread: queues one more event for each of the
+    // first five batches, and asks for flushes, which must neither block nor deadlock.
+    let (c, weak, cfg) = (Arc::clone(&calls), Arc::downgrade(&p), Arc::clone(&config));
+    p.on_log_event(move |_, _| {
+        let n = c[2].fetch_add(1, Ordering::SeqCst);
+        if let Some(p) = weak.upgrade() {
+            if n < 5 {
+                assert!(p.process(event(&cfg, &format!("from-listener-{n}"))));
+            }
+            p.flush();
+            let t = Instant::now();
+            assert!(
+                !p.flush_blocking(Duration::from_secs(5)),
+                "not from the event thread"
+            );
+            assert!(t.elapsed() < Duration::from_millis(100));
+        }
+    });
+    for i in 0..100 {
+        assert!(p.process(event(&config, &format!("user-{i}"))));
+    }
+    assert!(p.flush_blocking(Duration::from_secs(30)));
+    // The listeners' own events went out in later batches; wait for those too.
+    assert!(
+        eventually(|| p.stats().dispatched == 105),
+        "{:?}",
+        p.stats()
+    );
+    assert!(p.flush_blocking(Duration::from_secs(30)));
+    let batches = server.seen().len();
+    assert!(batches >= 11, "{batches} requests");
+    for (i, listener) in calls.iter().enumerate() {
+        assert_eq!(listener.load(Ordering::SeqCst), batches, "listener {i}");
+    }
+    let delivered = server.acknowledged_uuids();
+    assert_eq!(delivered.iter().collect::<HashSet<_>>().len(), 105);
+    assert!(p.close());
+    let stats = p.stats();
+    assert_eq!((stats.dispatched, stats.failed, stats.dropped), (105, 0, 0));
+}
