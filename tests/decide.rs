@@ -1077,3 +1077,24 @@ fn rule_audience_combinations_use_three_valued_logic() {
         assert_eq!(outcome(&decision), expected, "{label}");
     }
 }
+
+/// A flag key listed twice: the official SDKs' key maps keep the last flag with the key, so
+/// `decide` follows the later flag's rules (checked against the Python SDK 5.7.0).
+#[test]
+fn a_flag_key_listed_twice_decides_by_its_last_flag() {
+    let mut datafile = base();
+    datafile["featureFlags"]
+        .as_array_mut()
+        .expect("flags")
+        .push(json!({"id": "f9", "key": "flag", "rolloutId": "", "experimentIds": [], "variables": []}));
+    let d = client(&datafile)
+        .create_user_context("whitelisted", us())
+        .decide("flag", &[]);
+    assert_eq!(outcome(&d), (None, None, false));
+    assert!(d.variables().is_empty());
+    // Without the later flag, the first one whitelists this user into `treatment`.
+    let d = client(&base())
+        .create_user_context("whitelisted", us())
+        .decide("flag", &[]);
+    assert_eq!(outcome(&d), (Some("treatment"), Some("exp"), true));
+}

@@ -378,7 +378,15 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
     let mut rule_list: Vec<u32> = Vec::new();
-    for f in &d.feature_flags {
+    // Where each flag key is listed last: a flag listed again later under the same key is
+    // never decided (the key finds the later one), and the official SDKs build its
+    // load-time changes (feature-rollout injection) only for the one the key finds.
+    let mut last_of_key: FastMap<&str, usize> = FastMap::default();
+    for (i, f) in d.feature_flags.iter().enumerate() {
+        last_of_key.insert(f.key.as_str(), i);
+    }
+    for (position, f) in d.feature_flags.iter().enumerate() {
+        let shadowed = last_of_key.get(f.key.as_str()) != Some(&position);
         let experiment_rules: Vec<u32> = f
             .experiment_ids
             .iter()
@@ -397,6 +405,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         // traffic the experiment does not allocate.
         let everyone_else = delivery_rules
             .last()
+            .filter(|_| !shadowed)
             .and_then(|&r| b.rules.get(r as usize))
             .and_then(|r| r.variations.first().copied());
         if let Some(ee) = everyone_else {

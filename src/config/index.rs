@@ -61,9 +61,11 @@ impl FlagIndex {
             shift: 64 - capacity.trailing_zeros(),
         };
         let mask = capacity - 1;
-        for (i, flag) in flags.iter().enumerate() {
+        // A key listed twice finds its last flag, as in the official SDKs' key maps: the flags
+        // are entered last first and a key already entered is skipped.
+        for (i, flag) in flags.iter().enumerate().rev() {
             let Some(i) = u32::try_from(i).ok().filter(|&i| i < u32::MAX) else {
-                break;
+                continue;
             };
             if index.get(&flag.key, flags).is_some() {
                 continue;
@@ -92,7 +94,7 @@ impl FlagIndex {
         hash.checked_shr(self.shift).unwrap_or(0) as usize
     }
 
-    /// The index of the first of `flags` (the ones this index was built from) with key `key`.
+    /// The index of the last of `flags` (the ones this index was built from) with key `key`.
     #[inline]
     pub(crate) fn get(&self, key: &str, flags: &[Flag]) -> Option<u32> {
         let bytes = key.as_bytes();
@@ -125,7 +127,7 @@ mod tests {
     use crate::config::ProjectConfig;
 
     #[test]
-    fn every_key_finds_its_first_flag_and_other_keys_find_none() {
+    fn every_key_finds_its_last_flag_and_other_keys_find_none() {
         let keys: Vec<String> = (0..40)
             .map(|i| match i % 30 {
                 n if n < 20 => format!("flag_{n}"),
@@ -155,10 +157,10 @@ mod tests {
         );
         let config = ProjectConfig::from_datafile(datafile).unwrap();
         for (i, key) in keys.iter().enumerate() {
-            let first = keys.iter().position(|k| k == key).unwrap() as u32;
+            let last = keys.iter().rposition(|k| k == key).unwrap() as u32;
             assert_eq!(
                 config.flag(key).map(|(idx, _)| idx),
-                Some(first),
+                Some(last),
                 "{key} ({i})"
             );
         }
