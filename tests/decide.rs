@@ -1098,3 +1098,28 @@ fn a_flag_key_listed_twice_decides_by_its_last_flag() {
         .decide("flag", &[]);
     assert_eq!(outcome(&d), (Some("treatment"), Some("exp"), true));
 }
+
+/// A rollout id listed twice: the flag's delivery rules are the last rollout's (checked
+/// against the Python SDK 5.7.0).
+#[test]
+fn a_rollout_id_listed_twice_gives_the_flag_the_last_rollouts_rules() {
+    let mut datafile = base();
+    datafile["rollouts"].as_array_mut().expect("rollouts").push(json!(
+        {"id": "2000", "experiments": [
+          {"id": "2400", "key": "later_everyone", "layerId": "l2400", "status": "Running",
+           "audienceIds": [], "forcedVariations": {},
+           "variations": [{"id": "2401", "key": "later_on", "featureEnabled": true, "variables": []}],
+           "trafficAllocation": [{"entityId": "2401", "endOfRange": 10000}]}]}
+    ));
+    let d = client(&datafile)
+        .create_user_context("someone", fr())
+        .decide("flag", &[]);
+    assert_eq!(
+        outcome(&d),
+        (Some("later_on"), Some("later_everyone"), true)
+    );
+    let d = client(&base())
+        .create_user_context("someone", fr())
+        .decide("flag", &[]);
+    assert_eq!(outcome(&d), (Some("second_on"), Some("second"), true));
+}

@@ -289,7 +289,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             rule_index.insert(b.rule_id(idx), idx);
             rule_ids.push(idx);
         }
-        rollouts.entry(r.id.as_str()).or_insert(rule_ids);
+        // A rollout id listed twice names the last rollout, as in the official SDKs' id maps.
+        rollouts.insert(r.id.as_str(), rule_ids);
     }
     let mut groups = Vec::with_capacity(d.groups.len());
     for g in &d.groups {
