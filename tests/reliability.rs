@@ -735,3 +735,51 @@ fn r11_panicking_slow_and_reentrant_listeners_neither_stop_nor_stall_delivery() 
     let stats = p.stats();
     assert_eq!((stats.dispatched, stats.failed, stats.dropped), (105, 0, 0));
 }
+
+#[test]
+fn r13_two_hundred_thousand_events_from_two_threads_all_arrive_over_reused_connections() {
+    let server = FaultServer::always(Answer::Status(204));
+    let mut opts = options(500, 3);
+    opts.queue_capacity = 200_000;
+    let p = Arc::new(
+        BatchEventProcessor::new(http(&server.url(), Duration::from_secs(5)), opts)
+            .expect("processor"),
+    );
+    let config = Arc::new(config("1"));
+    let started = Instant::now();
+    let producers: Vec<_> = (0..2)
+        .map(|t| {
+            let (p, config) = (Arc::clone(&p), Arc::clone(&config));
+            std::thread::spawn(move || {
+                let template = event(&config, &format!("user-{t}"));
+                (0..100_000).filter(|_| p.process(template.clone())).count()
+            })
+        })
+        .collect();
+    let accepted: usize = producers
+        .into_iter()
+        .map(|t| t.join().expect("producer"))
+        .sum();
+    assert_eq!(
+        accepted, 200_000,
+        "a queue sized for the load drops nothing"
+    );
+    assert!(p.flush_blocking(Duration::from_secs(60)));
+    let elapsed = started.elapsed();
+    assert!(p.close());
+    let stats = p.stats();
+    assert_eq!(
+        (stats.dispatched, stats.failed, stats.dropped),
+        (200_000, 0, 0)
+    );
+    assert_eq!(server.seen().len(), 400, "batches of 500");
+    assert!(
+        server.connections() <= 2,
+        "one connection, reused: {} opened",
+        server.connections()
+    );
+    eprintln!(
+        "200,000 events in {elapsed:?}: {:.0} events/s",
+        200_000.0 / elapsed.as_secs_f64()
+    );
+}
