@@ -9,7 +9,8 @@ use crate::audience::{AttributeView, Resolution};
 use crate::bucketing::BucketingKey;
 use crate::config::ProjectConfig;
 use crate::decision::{
-    self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
+    self, DecisionContext, ForcedDecision, ForcedDecisions, PackedDecision, ProfileTracker,
+    Reasons, Settings, User,
 };
 use crate::event::{self, Decided, Tracked, Visitor};
 use crate::value::BUCKETING_ID_ATTRIBUTE;
@@ -359,7 +360,7 @@ impl UserContext {
                 Err(key) => list.push(unknown_flag(key, self.clone())),
                 Ok(idx) => {
                     let d = self.decide_one(config, &user, idx, options, tracker.as_mut());
-                    if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
+                    if d.enabled() || !options.has(DecideOption::EnabledFlagsOnly) {
                         list.push(d);
                     }
                 }
@@ -420,35 +421,18 @@ impl UserContext {
             .variation
             .and_then(|v| config.variation(v))
             .is_some_and(|v| v.feature_enabled);
-        let variables = match (
-            options.has(DecideOption::ExcludeVariables),
-            enabled,
-            fd.variation,
-        ) {
-            (true, _, _) => None,
-            (false, true, Some(v)) => Some(
-                flag.variation_sets
-                    .iter()
-                    .find(|(var, _)| *var == v)
-                    .map_or(1, |(_, set)| *set),
-            ),
-            // Disabled (or no variation): the defaults.
-            (false, _, _) => Some(0),
-        };
-        let decision = Decision {
-            flag: FlagRef::Known {
-                config: current.for_decision(),
-                flag: flag_idx,
-                rule: fd.rule,
-                variation: fd.variation,
-                variables,
-                source: fd.source,
+        let decision = Decision::known(
+            self.clone(),
+            current.for_decision(),
+            FlagRef::new(
+                flag_idx,
+                PackedDecision::pack(fd),
                 held_out,
-            },
-            enabled,
-            user_context: self.clone(),
-            reasons: reasons.into_vec(),
-        };
+                enabled,
+                options.has(DecideOption::ExcludeVariables),
+            ),
+            reasons.into_vec(),
+        );
         let listeners = &data.client.inner.notifications.decision;
         if !listeners.is_empty() {
             let notification = DecisionNotification {

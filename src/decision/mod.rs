@@ -47,6 +47,59 @@ pub(crate) struct FlagDecision {
     pub source: Source,
 }
 
+/// No index: the `None` of a [`PackedDecision`] (no config has `u32::MAX` entries).
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// A [`FlagDecision`] with its `Option`s packed into `u32`s ([`NONE`] for none), the two
+/// indexes in one scalar: kept so in a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedDecision {
+    /// The rule index in the low 32 bits, the variation's in the high 32.
+    pub indexes: u64,
+    pub source: Source,
+}
+
+impl PackedDecision {
+    #[inline]
+    pub(crate) fn new(rule: u32, variation: u32, source: Source) -> PackedDecision {
+        PackedDecision {
+            indexes: u64::from(rule) | u64::from(variation) << 32,
+            source,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pack(decision: FlagDecision) -> PackedDecision {
+        PackedDecision::new(
+            decision.rule.unwrap_or(NONE),
+            decision.variation.unwrap_or(NONE),
+            decision.source,
+        )
+    }
+
+    /// The rule index, [`NONE`] for none.
+    #[inline]
+    pub(crate) fn rule(self) -> u32 {
+        self.indexes as u32
+    }
+
+    /// The variation index, [`NONE`] for none.
+    #[inline]
+    pub(crate) fn variation(self) -> u32 {
+        (self.indexes >> 32) as u32
+    }
+
+    #[inline]
+    pub(crate) fn unpack(self) -> FlagDecision {
+        let (rule, variation) = (self.rule(), self.variation());
+        FlagDecision {
+            rule: (rule != NONE).then_some(rule),
+            variation: (variation != NONE).then_some(variation),
+            source: self.source,
+        }
+    }
+}
+
 /// A global holdout the user is in that lets targeted deliveries run
 /// (`excludeTargetedDeliveries`): the flag is decided by its targeted-delivery experiments and
 /// delivery rules, and the holdout is reported with an impression of its own.
