@@ -112,8 +112,22 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The decision `flag` of a known flag, without reasons.
+    #[inline(always)]
+    pub(crate) fn quiet(
+        user_context: UserContext,
+        config: Option<Arc<ProjectConfig>>,
+        flag: FlagRef,
+    ) -> Decision {
+        Decision {
+            user_context,
+            config,
+            extra: None,
+            flag,
+        }
+    }
+
     /// The decision `flag` of a known flag.
-    #[inline]
     pub(crate) fn known(
         user_context: UserContext,
         config: Option<Arc<ProjectConfig>>,

@@ -51,7 +51,7 @@ pub(crate) struct FlagDecision {
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// A [`FlagDecision`] with its `Option`s packed into `u32`s ([`NONE`] for none), the two
-/// indexes in one scalar: kept so in a decision.
+/// indexes in one scalar: small enough to be returned in registers, and kept so in a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PackedDecision {
     /// The rule index in the low 32 bits, the variation's in the high 32.
@@ -111,33 +111,32 @@ pub(crate) struct HeldOut {
 
 /// Decision reasons, collected only when asked for.
 pub(crate) struct Reasons {
-    enabled: bool,
-    list: Vec<String>,
+    /// `None` when reasons are not collected.
+    list: Option<Vec<String>>,
 }
 
 impl Reasons {
     pub(crate) fn new(enabled: bool) -> Reasons {
         Reasons {
-            enabled,
-            list: Vec::new(),
+            list: enabled.then(Vec::new),
         }
     }
 
     /// Whether reasons are being collected.
     #[inline]
     pub(crate) fn enabled(&self) -> bool {
-        self.enabled
+        self.list.is_some()
     }
 
     #[inline]
     pub(crate) fn add(&mut self, message: impl FnOnce() -> String) {
-        if self.enabled {
-            self.list.push(message());
+        if let Some(list) = &mut self.list {
+            list.push(message());
         }
     }
 
     pub(crate) fn into_vec(self) -> Vec<String> {
-        self.list
+        self.list.unwrap_or_default()
     }
 }
 
@@ -173,8 +172,9 @@ pub(crate) struct Settings {
     pub ignore_user_profile: bool,
 }
 
-/// Decides `flag` for `user`.
-#[inline(always)]
+/// Decides `flag` for `user`: the plain path when it applies, else the full one (a decide call
+/// makes the same choice, with [`plain_key`] settled once per call).
+#[cfg(test)]
 pub(crate) fn decide_flag(
     config: &ProjectConfig,
     flag: &Flag,
@@ -183,23 +183,39 @@ pub(crate) fn decide_flag(
     profile: Option<&mut ProfileTracker<'_>>,
     reasons: &mut Reasons,
 ) -> (FlagDecision, Option<HeldOut>) {
-    if let (false, None, true, true, Some(key)) = (
-        reasons.enabled(),
-        &profile,
-        user.forced.is_empty(),
-        config.global_holdouts.is_empty(),
-        &user.bucketing,
-    ) {
+    if let Some(key) = plain_key(config, user, reasons.enabled(), profile.is_some()) {
         if let Some(decision) = decide_plain(config, flag, user, key) {
-            return (decision, None);
+            return (decision.unpack(), None);
         }
     }
     decide_in_full(config, flag, user, settings, profile, reasons)
 }
 
+/// The bucketing key to decide with when any flag of `config` may take [`decide_plain`]: no
+/// reasons, no user profile, no forced decisions and no global holdouts. A call that decides
+/// several flags settles this once.
+#[inline(always)]
+pub(crate) fn plain_key<'u>(
+    config: &ProjectConfig,
+    user: &'u User<'_>,
+    reasons: bool,
+    profile: bool,
+) -> Option<&'u BucketingKey> {
+    match (
+        reasons,
+        profile,
+        user.forced.is_empty(),
+        config.global_holdouts.is_empty(),
+        &user.bucketing,
+    ) {
+        (false, false, true, true, Some(key)) => Some(key),
+        _ => None,
+    }
+}
+
 /// [`decide_flag`] step by step.
 #[inline(never)]
-fn decide_in_full(
+pub(crate) fn decide_in_full(
     config: &ProjectConfig,
     flag: &Flag,
     user: &User<'_>,
@@ -296,12 +312,12 @@ fn decide_in_full(
 /// no reasons or user profile: the same steps with nothing to report or record. `None` when
 /// an experiment rule has local holdouts, a whitelist or a CMAB: the full path decides then.
 #[inline(never)]
-fn decide_plain(
+pub(crate) fn decide_plain(
     config: &ProjectConfig,
     flag: &Flag,
     user: &User<'_>,
     bucketing_id: &BucketingKey,
-) -> Option<FlagDecision> {
+) -> Option<PackedDecision> {
     let reasons = &mut Reasons::new(false);
     let (experiments, deliveries) = config.rules_of(flag);
     for &r in experiments {
@@ -315,21 +331,17 @@ fn decide_plain(
         if let Gate::Variation(variation) =
             admit(config, r, core, user, bucketing_id, reasons, false)
         {
-            return Some(FlagDecision {
-                rule: Some(r),
-                variation: Some(variation),
-                source: Source::FeatureTest,
-            });
+            return Some(PackedDecision::new(r, variation, Source::FeatureTest));
         }
     }
-    Some(delivery_variation(
+    Some(PackedDecision::pack(delivery_variation(
         config,
         flag,
         deliveries,
         user,
         bucketing_id,
         reasons,
-    ))
+    )))
 }
 
 /// The rule's forced decision, else the first of its local holdouts the user is in: a
