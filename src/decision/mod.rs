@@ -140,6 +140,56 @@ impl Reasons {
     }
 }
 
+/// Where the steps shared by both decision paths send their reasons: [`Reasons`] on the full
+/// path, [`NoReasons`] on the plain one, where every check of whether reasons are collected
+/// is then settled at compile time.
+pub(crate) trait Report {
+    /// Whether reasons are being collected.
+    fn enabled(&self) -> bool;
+
+    /// Adds the reason `message` makes, when reasons are being collected.
+    fn add(&mut self, message: impl FnOnce() -> String);
+
+    /// Calls `f`, a step kept out of line, with these reasons (a disabled list of its own for
+    /// [`NoReasons`]).
+    fn out_of_line<T>(&mut self, f: impl FnOnce(&mut Reasons) -> T) -> T;
+}
+
+impl Report for Reasons {
+    #[inline(always)]
+    fn enabled(&self) -> bool {
+        Reasons::enabled(self)
+    }
+
+    #[inline(always)]
+    fn add(&mut self, message: impl FnOnce() -> String) {
+        Reasons::add(self, message);
+    }
+
+    #[inline(always)]
+    fn out_of_line<T>(&mut self, f: impl FnOnce(&mut Reasons) -> T) -> T {
+        f(self)
+    }
+}
+
+/// No reasons, and no list to keep them in: the plain path's [`Report`].
+pub(crate) struct NoReasons;
+
+impl Report for NoReasons {
+    #[inline(always)]
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn add(&mut self, _: impl FnOnce() -> String) {}
+
+    #[inline(always)]
+    fn out_of_line<T>(&mut self, f: impl FnOnce(&mut Reasons) -> T) -> T {
+        f(&mut Reasons::new(false))
+    }
+}
+
 /// The user as a decision sees it.
 pub(crate) struct User<'a> {
     pub id: &'a str,
@@ -318,7 +368,7 @@ pub(crate) fn decide_plain(
     user: &User<'_>,
     bucketing_id: &BucketingKey,
 ) -> Option<PackedDecision> {
-    let reasons = &mut Reasons::new(false);
+    let reasons = &mut NoReasons;
     let (experiments, deliveries) = config.rules_of(flag);
     for &r in experiments {
         let core = config.core(r)?;
@@ -435,12 +485,12 @@ fn find_forced_variation(
 
 /// Whether the user is in the rule's audiences (an unknown result is not).
 #[inline(always)]
-fn in_audience(
+fn in_audience<R: Report>(
     config: &ProjectConfig,
     r: u32,
     core: &RuleCore,
     user: &User<'_>,
-    reasons: &mut Reasons,
+    reasons: &mut R,
 ) -> bool {
     if core.flags & (RuleCore::TERMS | RuleCore::MATCHER) == 0 {
         return true;
@@ -451,7 +501,7 @@ fn in_audience(
         }
     }
     match config.rule(r) {
-        Some(rule) => in_rule_audience(rule, user, reasons),
+        Some(rule) => reasons.out_of_line(|reasons| in_rule_audience(rule, user, reasons)),
         None => true,
     }
 }
@@ -499,18 +549,19 @@ fn audience_reason(rule: &Rule, result: Option<bool>, reasons: &mut Reasons) {
 
 /// Buckets the user into the rule: group gate first (random policy), then the rule's ranges.
 #[inline(always)]
-fn bucket(
+fn bucket<R: Report>(
     config: &ProjectConfig,
     r: u32,
     core: &RuleCore,
     bucketing_id: &BucketingKey,
-    reasons: &mut Reasons,
+    reasons: &mut R,
 ) -> Option<u32> {
     if !core.has(RuleCore::BUCKETABLE) {
         return None;
     }
     if core.has(RuleCore::GROUPED) || reasons.enabled() {
-        return bucket_in_full(config, config.rule(r)?, bucketing_id, reasons);
+        let rule = config.rule(r)?;
+        return reasons.out_of_line(|reasons| bucket_in_full(config, rule, bucketing_id, reasons));
     }
     // Every bucket is below the first range's end when it reaches the last bucket, so a rule
     // whose first range covers all traffic needs no hash.
@@ -605,13 +656,13 @@ enum Gate {
 /// cheaper bucketing runs first and the audience is evaluated only for a user it would admit:
 /// both are pure, so the outcome is the same.
 #[inline(always)]
-fn admit(
+fn admit<R: Report>(
     config: &ProjectConfig,
     r: u32,
     core: &RuleCore,
     user: &User<'_>,
     bucketing_id: &BucketingKey,
-    reasons: &mut Reasons,
+    reasons: &mut R,
     miss_needs_audience: bool,
 ) -> Gate {
     if reasons.enabled() || miss_needs_audience {
@@ -721,13 +772,13 @@ fn stored(
 }
 
 #[inline(always)]
-fn delivery_variation(
+fn delivery_variation<R: Report>(
     config: &ProjectConfig,
     flag: &Flag,
     rules: &[u32],
     user: &User<'_>,
     bucketing_id: &BucketingKey,
-    reasons: &mut Reasons,
+    reasons: &mut R,
 ) -> FlagDecision {
     let last = rules.len().saturating_sub(1);
     let mut i = 0;
@@ -737,15 +788,17 @@ fn delivery_variation(
             continue;
         };
         if core.has(RuleCore::LOCAL_HOLDOUTS) || !user.forced.is_empty() {
-            let overridden = rule_override(
-                config,
-                flag,
-                r,
-                Source::Rollout,
-                user,
-                bucketing_id,
-                reasons,
-            );
+            let overridden = reasons.out_of_line(|reasons| {
+                rule_override(
+                    config,
+                    flag,
+                    r,
+                    Source::Rollout,
+                    user,
+                    bucketing_id,
+                    reasons,
+                )
+            });
             if let Some(decision) = overridden {
                 return decision;
             }
