@@ -170,7 +170,6 @@ impl Decision {
 
     /// The flag decision and the global holdout that let it be made (`None` for an unknown
     /// flag).
-    #[allow(dead_code, reason = "read by the replay")]
     pub(crate) fn decided(&self) -> Option<(FlagDecision, Option<HeldOut>)> {
         self.flag.flag().map(|_| self.flag.decided())
     }
