@@ -12,8 +12,6 @@
 //! the fixtures' normalisation: every `uuid` is `"<uuid>"`, every `timestamp` 0, and the
 //! batch has no `client_name` or `client_version`.
 
-use crate::client::FlagRef;
-use crate::decision::FlagDecision;
 use crate::event::{self, LogEvent, UserEvent};
 use crate::{
     Attributes, Client, DecideOption, Decision, DecisionContext, ForcedDecision, UserContext,
@@ -111,26 +109,11 @@ pub fn decision_json(decision: &Decision) -> Value {
 /// The impressions `decision` sends: a holdout's first when the user is in a global holdout
 /// that let targeted deliveries decide, then the decision's own when its rule type sends one.
 fn impressions_of(decision: &Decision, disabled: bool) -> Vec<UserEvent> {
-    let (
-        FlagRef::Known {
-            rule,
-            variation,
-            source,
-            held_out,
-            ..
-        },
-        Some(config),
-    ) = (&decision.flag, decision.config())
-    else {
+    let (Some((decided, held_out)), Some(config)) = (decision.decided(), decision.config()) else {
         return Vec::new();
     };
     let user = decision.user_context();
-    let decided = FlagDecision {
-        rule: *rule,
-        variation: *variation,
-        source: *source,
-    };
-    event::reported(decided, *held_out, config.send_flag_decisions, disabled)
+    event::reported(decided, held_out, config.send_flag_decisions, disabled)
         .into_iter()
         .flatten()
         .map(|reported| {

@@ -7,10 +7,12 @@ use super::{
 };
 use crate::audience::{AttributeView, Resolution};
 use crate::bucketing::BucketingKey;
-use crate::config::ProjectConfig;
+use crate::config::{Flag, ProjectConfig};
 use crate::decision::{
-    self, DecisionContext, ForcedDecision, ForcedDecisions, ProfileTracker, Reasons, Settings, User,
+    self, DecisionContext, ForcedDecision, ForcedDecisions, PackedDecision, ProfileTracker,
+    Reasons, Settings, User,
 };
+use crate::event::processor::BatchEventProcessor;
 use crate::event::{self, Decided, Tracked, Visitor};
 use crate::value::BUCKETING_ID_ATTRIBUTE;
 use crate::value::{AttributeValue, Attributes};
@@ -48,12 +50,26 @@ impl Current<'_> {
     }
 
     /// What a decision must hold to reach the config: nothing when its user context has it.
-    fn for_decision(&self) -> Option<Arc<ProjectConfig>> {
+    fn for_decision(&self) -> Option<&Arc<ProjectConfig>> {
         match self {
             Current::Resolved(_) => None,
-            Current::Fresh(config) => Some(Arc::clone(config)),
+            Current::Fresh(config) => Some(config),
         }
     }
+}
+
+/// What a decide call settles once for every flag it decides.
+struct Plan<'p> {
+    config: &'p Arc<ProjectConfig>,
+    /// What each decision holds of the config: `None` when its user context has it.
+    fresh: Option<&'p Arc<ProjectConfig>>,
+    /// The bucketing key when flags may take the plain decision path.
+    plain: Option<&'p BucketingKey>,
+    include_reasons: bool,
+    exclude_variables: bool,
+    settings: Settings,
+    /// Where impressions go: `None` without events or with `DisableDecisionEvent`.
+    events: Option<&'p BatchEventProcessor>,
 }
 
 impl std::ops::Deref for Current<'_> {
@@ -304,12 +320,18 @@ impl UserContext {
         let options = OptionSet::from_slice(options)
             .union(self.data.client.inner.default_options)
             .without(DecideOption::EnabledFlagsOnly);
-        let Some((flag_idx, _)) = config.flag(flag_key) else {
+        let Some((flag_idx, flag)) = config.flag(flag_key) else {
             return unknown_flag(flag_key, self.clone());
         };
         let mut tracker = self.profile_tracker(options);
         let user = self.data.user(&config);
-        let decision = self.decide_one(&config, &user, flag_idx, options, tracker.as_mut());
+        let plan = self.plan(&config, &user, options, tracker.is_some());
+        let quiet = self.decide_quietly(&plan, &user, flag_idx, flag);
+        let (decision, dispatched) = match quiet {
+            Some(decision) => (decision, false),
+            None => self.decide_one(&plan, &user, flag_idx, flag, tracker.as_mut()),
+        };
+        self.notify(&decision, dispatched);
         if let Some(t) = tracker {
             t.save();
         }
@@ -321,7 +343,7 @@ impl UserContext {
         let Some(config) = self.data.config() else {
             return Decisions::default();
         };
-        let flags = (0..config.flags.len() as u32).map(Ok);
+        let flags = (0..config.flags.len() as u32).zip(&config.flags).map(Ok);
         self.decide_many(&config, options, flags)
     }
 
@@ -337,30 +359,60 @@ impl UserContext {
         };
         let flags = keys.iter().map(|key| {
             let key = key.as_ref();
-            config.flag(key).map(|(idx, _)| idx).ok_or(key)
+            config.flag(key).ok_or(key)
         });
         self.decide_many(&config, options, flags)
     }
 
-    /// Decides several flags with one user profile lookup and save; `flags` gives each flag's
-    /// index, or the key that names no flag.
-    fn decide_many<'k>(
+    /// Decides several flags with one user profile lookup and save; `flags` gives each flag
+    /// with its index, or the key that names no flag.
+    fn decide_many<'c, 'k>(
         &self,
         config: &Current<'_>,
         options: &[DecideOption],
-        flags: impl ExactSizeIterator<Item = Result<u32, &'k str>>,
+        flags: impl ExactSizeIterator<Item = Result<(u32, &'c Flag), &'k str>>,
     ) -> Decisions {
         let options = OptionSet::from_slice(options).union(self.data.client.inner.default_options);
         let mut tracker = self.profile_tracker(options);
         let user = self.data.user(config);
+        let plan = self.plan(config, &user, options, tracker.is_some());
         let mut list = Vec::with_capacity(flags.len());
-        for flag in flags {
-            match flag {
-                Err(key) => list.push(unknown_flag(key, self.clone())),
-                Ok(idx) => {
-                    let d = self.decide_one(config, &user, idx, options, tracker.as_mut());
-                    if d.enabled || !options.has(DecideOption::EnabledFlagsOnly) {
-                        list.push(d);
+        let enabled_only = options.has(DecideOption::EnabledFlagsOnly);
+        if !enabled_only && self.data.client.inner.notifications.decision.is_empty() {
+            // Each decision is written straight into the list.
+            for flag in flags {
+                match flag {
+                    Ok((idx, flag)) => {
+                        if let Some(decision) = self.decide_quietly(&plan, &user, idx, flag) {
+                            list.push(decision);
+                        } else {
+                            let decision = self.decide_one_out_of_line(
+                                &plan,
+                                &user,
+                                idx,
+                                flag,
+                                tracker.as_mut(),
+                            );
+                            list.push(decision);
+                        }
+                    }
+                    Err(key) => list.push(unknown_flag(key, self.clone())),
+                }
+            }
+        } else {
+            for flag in flags {
+                match flag {
+                    Err(key) => list.push(unknown_flag(key, self.clone())),
+                    Ok((idx, flag)) => {
+                        let quiet = self.decide_quietly(&plan, &user, idx, flag);
+                        let (d, dispatched) = match quiet {
+                            Some(decision) => (decision, false),
+                            None => self.decide_one(&plan, &user, idx, flag, tracker.as_mut()),
+                        };
+                        self.notify(&d, dispatched);
+                        if d.enabled() || !enabled_only {
+                            list.push(d);
+                        }
                     }
                 }
             }
@@ -380,36 +432,117 @@ impl UserContext {
         Some(ProfileTracker::load(service, &self.data.visitor.user_id))
     }
 
+    /// What a decide call with `options` settles once for all its flags.
+    #[inline(always)]
+    fn plan<'p>(
+        &'p self,
+        current: &'p Current<'p>,
+        user: &'p User<'p>,
+        options: OptionSet,
+        profile: bool,
+    ) -> Plan<'p> {
+        let include_reasons = options.has(DecideOption::IncludeReasons);
+        let events = self
+            .data
+            .client
+            .inner
+            .events
+            .as_ref()
+            .filter(|_| !options.has(DecideOption::DisableDecisionEvent));
+        Plan {
+            config: current.arc(),
+            fresh: current.for_decision(),
+            plain: decision::plain_key(current, user, include_reasons, profile),
+            include_reasons,
+            exclude_variables: options.has(DecideOption::ExcludeVariables),
+            settings: Settings {
+                ignore_user_profile: options.has(DecideOption::IgnoreUserProfileService),
+            },
+            events,
+        }
+    }
+
+    /// Decides flag `flag_idx` on the plain path when the plan allows it and there are no
+    /// impressions to queue; `None` when the full [`decide_one`](Self::decide_one) is needed.
+    #[inline(always)]
+    fn decide_quietly(
+        &self,
+        plan: &Plan<'_>,
+        user: &User<'_>,
+        flag_idx: u32,
+        flag: &Flag,
+    ) -> Option<Decision> {
+        let (Some(key), None) = (plan.plain, plan.events) else {
+            return None;
+        };
+        let config = plan.config;
+        let fd = decision::decide_plain(config, flag, user, key)?;
+        // `NONE`, no variation, is no index of the config's either.
+        let enabled = config
+            .variation(fd.variation())
+            .is_some_and(|v| v.feature_enabled);
+        Some(Decision::quiet(
+            self.clone(),
+            plan.fresh.cloned(),
+            FlagRef::new(flag_idx, fd, None, enabled, plan.exclude_variables),
+        ))
+    }
+
+    /// [`decide_one`](Self::decide_one) kept out of the loop of a `decide_all`: most flags
+    /// are decided quietly.
+    #[inline(never)]
+    fn decide_one_out_of_line(
+        &self,
+        plan: &Plan<'_>,
+        user: &User<'_>,
+        flag_idx: u32,
+        flag: &Flag,
+        tracker: Option<&mut ProfileTracker<'_>>,
+    ) -> Decision {
+        self.decide_one(plan, user, flag_idx, flag, tracker).0
+    }
+
+    /// Decides flag `flag_idx` and queues its impressions; also whether the decision's own
+    /// impression was queued. The DECISION listeners are the caller's to notify. Called when
+    /// [`decide_quietly`](Self::decide_quietly) gave `None`: without impressions to queue, the
+    /// plain path has been tried already.
     #[inline(always)]
     fn decide_one(
         &self,
-        current: &Current<'_>,
+        plan: &Plan<'_>,
         user: &User<'_>,
         flag_idx: u32,
-        options: OptionSet,
+        flag: &Flag,
         tracker: Option<&mut ProfileTracker<'_>>,
-    ) -> Decision {
-        let config = current.arc();
-        let Some(flag) = config.flags.get(flag_idx as usize) else {
-            return unknown_flag("", self.clone());
+    ) -> (Decision, bool) {
+        let config = plan.config;
+        let plain = match (plan.plain, plan.events) {
+            (Some(key), Some(_)) => decision::decide_plain(config, flag, user, key),
+            _ => None,
         };
-        let data = &*self.data;
-        let mut reasons = Reasons::new(options.has(DecideOption::IncludeReasons));
-        let settings = Settings {
-            ignore_user_profile: options.has(DecideOption::IgnoreUserProfileService),
+        let (fd, held_out, reasons) = match plain {
+            Some(fd) => (fd.unpack(), None, Vec::new()),
+            None => {
+                let mut reasons = Reasons::new(plan.include_reasons);
+                let (fd, held_out) = decision::decide_in_full(
+                    config,
+                    flag,
+                    user,
+                    &plan.settings,
+                    tracker,
+                    &mut reasons,
+                );
+                (fd, held_out, reasons.into_vec())
+            }
         };
-        let (fd, held_out) =
-            decision::decide_flag(config, flag, user, &settings, tracker, &mut reasons);
         let mut dispatched = false;
-        if let Some(events) = &data.client.inner.events {
-            let disabled = options.has(DecideOption::DisableDecisionEvent);
-            let [holdout, own] =
-                event::reported(fd, held_out, config.send_flag_decisions, disabled);
+        if let Some(events) = plan.events {
+            let [holdout, own] = event::reported(fd, held_out, config.send_flag_decisions, false);
             for (reported, is_own) in [(holdout, false), (own, true)] {
                 let Some(reported) = reported else { continue };
                 let queued = events.process_decided(Decided::new(
                     Arc::clone(config),
-                    Arc::clone(&data.visitor),
+                    Arc::clone(&self.data.visitor),
                     flag_idx,
                     reported,
                 ));
@@ -420,44 +553,31 @@ impl UserContext {
             .variation
             .and_then(|v| config.variation(v))
             .is_some_and(|v| v.feature_enabled);
-        let variables = match (
-            options.has(DecideOption::ExcludeVariables),
-            enabled,
-            fd.variation,
-        ) {
-            (true, _, _) => None,
-            (false, true, Some(v)) => Some(
-                flag.variation_sets
-                    .iter()
-                    .find(|(var, _)| *var == v)
-                    .map_or(1, |(_, set)| *set),
-            ),
-            // Disabled (or no variation): the defaults.
-            (false, _, _) => Some(0),
-        };
-        let decision = Decision {
-            flag: FlagRef::Known {
-                config: current.for_decision(),
-                flag: flag_idx,
-                rule: fd.rule,
-                variation: fd.variation,
-                variables,
-                source: fd.source,
+        let decision = Decision::known(
+            self.clone(),
+            plan.fresh.cloned(),
+            FlagRef::new(
+                flag_idx,
+                PackedDecision::pack(fd),
                 held_out,
-            },
-            enabled,
-            user_context: self.clone(),
-            reasons: reasons.into_vec(),
-        };
-        let listeners = &data.client.inner.notifications.decision;
+                enabled,
+                plan.exclude_variables,
+            ),
+            reasons,
+        );
+        (decision, dispatched)
+    }
+
+    /// Tells the DECISION listeners of `decision`.
+    fn notify(&self, decision: &Decision, dispatched: bool) {
+        let listeners = &self.data.client.inner.notifications.decision;
         if !listeners.is_empty() {
             let notification = DecisionNotification {
-                decision: &decision,
+                decision,
                 decision_event_dispatched: dispatched,
             };
             listeners.each("decision", |listener| listener(&notification));
         }
-        decision
     }
 }
 

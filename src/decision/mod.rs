@@ -47,6 +47,59 @@ pub(crate) struct FlagDecision {
     pub source: Source,
 }
 
+/// No index: the `None` of a [`PackedDecision`] (no config has `u32::MAX` entries).
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// A [`FlagDecision`] with its `Option`s packed into `u32`s ([`NONE`] for none), the two
+/// indexes in one scalar: small enough to be returned in registers, and kept so in a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedDecision {
+    /// The rule index in the low 32 bits, the variation's in the high 32.
+    pub indexes: u64,
+    pub source: Source,
+}
+
+impl PackedDecision {
+    #[inline]
+    pub(crate) fn new(rule: u32, variation: u32, source: Source) -> PackedDecision {
+        PackedDecision {
+            indexes: u64::from(rule) | u64::from(variation) << 32,
+            source,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pack(decision: FlagDecision) -> PackedDecision {
+        PackedDecision::new(
+            decision.rule.unwrap_or(NONE),
+            decision.variation.unwrap_or(NONE),
+            decision.source,
+        )
+    }
+
+    /// The rule index, [`NONE`] for none.
+    #[inline]
+    pub(crate) fn rule(self) -> u32 {
+        self.indexes as u32
+    }
+
+    /// The variation index, [`NONE`] for none.
+    #[inline]
+    pub(crate) fn variation(self) -> u32 {
+        (self.indexes >> 32) as u32
+    }
+
+    #[inline]
+    pub(crate) fn unpack(self) -> FlagDecision {
+        let (rule, variation) = (self.rule(), self.variation());
+        FlagDecision {
+            rule: (rule != NONE).then_some(rule),
+            variation: (variation != NONE).then_some(variation),
+            source: self.source,
+        }
+    }
+}
+
 /// A global holdout the user is in that lets targeted deliveries run
 /// (`excludeTargetedDeliveries`): the flag is decided by its targeted-delivery experiments and
 /// delivery rules, and the holdout is reported with an impression of its own.
@@ -58,33 +111,82 @@ pub(crate) struct HeldOut {
 
 /// Decision reasons, collected only when asked for.
 pub(crate) struct Reasons {
-    enabled: bool,
-    list: Vec<String>,
+    /// `None` when reasons are not collected.
+    list: Option<Vec<String>>,
 }
 
 impl Reasons {
     pub(crate) fn new(enabled: bool) -> Reasons {
         Reasons {
-            enabled,
-            list: Vec::new(),
+            list: enabled.then(Vec::new),
         }
     }
 
     /// Whether reasons are being collected.
     #[inline]
     pub(crate) fn enabled(&self) -> bool {
-        self.enabled
+        self.list.is_some()
     }
 
     #[inline]
     pub(crate) fn add(&mut self, message: impl FnOnce() -> String) {
-        if self.enabled {
-            self.list.push(message());
+        if let Some(list) = &mut self.list {
+            list.push(message());
         }
     }
 
     pub(crate) fn into_vec(self) -> Vec<String> {
-        self.list
+        self.list.unwrap_or_default()
+    }
+}
+
+/// Where the steps shared by both decision paths send their reasons: [`Reasons`] on the full
+/// path, [`NoReasons`] on the plain one, where every check of whether reasons are collected
+/// is then settled at compile time.
+pub(crate) trait Report {
+    /// Whether reasons are being collected.
+    fn enabled(&self) -> bool;
+
+    /// Adds the reason `message` makes, when reasons are being collected.
+    fn add(&mut self, message: impl FnOnce() -> String);
+
+    /// Calls `f`, a step kept out of line, with these reasons (a disabled list of its own for
+    /// [`NoReasons`]).
+    fn out_of_line<T>(&mut self, f: impl FnOnce(&mut Reasons) -> T) -> T;
+}
+
+impl Report for Reasons {
+    #[inline(always)]
+    fn enabled(&self) -> bool {
+        Reasons::enabled(self)
+    }
+
+    #[inline(always)]
+    fn add(&mut self, message: impl FnOnce() -> String) {
+        Reasons::add(self, message);
+    }
+
+    #[inline(always)]
+    fn out_of_line<T>(&mut self, f: impl FnOnce(&mut Reasons) -> T) -> T {
+        f(self)
+    }
+}
+
+/// No reasons, and no list to keep them in: the plain path's [`Report`].
+pub(crate) struct NoReasons;
+
+impl Report for NoReasons {
+    #[inline(always)]
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn add(&mut self, _: impl FnOnce() -> String) {}
+
+    #[inline(always)]
+    fn out_of_line<T>(&mut self, f: impl FnOnce(&mut Reasons) -> T) -> T {
+        f(&mut Reasons::new(false))
     }
 }
 
@@ -120,8 +222,9 @@ pub(crate) struct Settings {
     pub ignore_user_profile: bool,
 }
 
-/// Decides `flag` for `user`.
-#[inline(always)]
+/// Decides `flag` for `user`: the plain path when it applies, else the full one (a decide call
+/// makes the same choice, with [`plain_key`] settled once per call).
+#[cfg(test)]
 pub(crate) fn decide_flag(
     config: &ProjectConfig,
     flag: &Flag,
@@ -130,23 +233,39 @@ pub(crate) fn decide_flag(
     profile: Option<&mut ProfileTracker<'_>>,
     reasons: &mut Reasons,
 ) -> (FlagDecision, Option<HeldOut>) {
-    if let (false, None, true, true, Some(key)) = (
-        reasons.enabled(),
-        &profile,
-        user.forced.is_empty(),
-        config.global_holdouts.is_empty(),
-        &user.bucketing,
-    ) {
+    if let Some(key) = plain_key(config, user, reasons.enabled(), profile.is_some()) {
         if let Some(decision) = decide_plain(config, flag, user, key) {
-            return (decision, None);
+            return (decision.unpack(), None);
         }
     }
     decide_in_full(config, flag, user, settings, profile, reasons)
 }
 
+/// The bucketing key to decide with when any flag of `config` may take [`decide_plain`]: no
+/// reasons, no user profile, no forced decisions and no global holdouts. A call that decides
+/// several flags settles this once.
+#[inline(always)]
+pub(crate) fn plain_key<'u>(
+    config: &ProjectConfig,
+    user: &'u User<'_>,
+    reasons: bool,
+    profile: bool,
+) -> Option<&'u BucketingKey> {
+    match (
+        reasons,
+        profile,
+        user.forced.is_empty(),
+        config.global_holdouts.is_empty(),
+        &user.bucketing,
+    ) {
+        (false, false, true, true, Some(key)) => Some(key),
+        _ => None,
+    }
+}
+
 /// [`decide_flag`] step by step.
 #[inline(never)]
-fn decide_in_full(
+pub(crate) fn decide_in_full(
     config: &ProjectConfig,
     flag: &Flag,
     user: &User<'_>,
@@ -243,13 +362,13 @@ fn decide_in_full(
 /// no reasons or user profile: the same steps with nothing to report or record. `None` when
 /// an experiment rule has local holdouts, a whitelist or a CMAB: the full path decides then.
 #[inline(never)]
-fn decide_plain(
+pub(crate) fn decide_plain(
     config: &ProjectConfig,
     flag: &Flag,
     user: &User<'_>,
     bucketing_id: &BucketingKey,
-) -> Option<FlagDecision> {
-    let reasons = &mut Reasons::new(false);
+) -> Option<PackedDecision> {
+    let reasons = &mut NoReasons;
     let (experiments, deliveries) = config.rules_of(flag);
     for &r in experiments {
         let core = config.core(r)?;
@@ -262,21 +381,17 @@ fn decide_plain(
         if let Gate::Variation(variation) =
             admit(config, r, core, user, bucketing_id, reasons, false)
         {
-            return Some(FlagDecision {
-                rule: Some(r),
-                variation: Some(variation),
-                source: Source::FeatureTest,
-            });
+            return Some(PackedDecision::new(r, variation, Source::FeatureTest));
         }
     }
-    Some(delivery_variation(
+    Some(PackedDecision::pack(delivery_variation(
         config,
         flag,
         deliveries,
         user,
         bucketing_id,
         reasons,
-    ))
+    )))
 }
 
 /// The rule's forced decision, else the first of its local holdouts the user is in: a
@@ -370,12 +485,12 @@ fn find_forced_variation(
 
 /// Whether the user is in the rule's audiences (an unknown result is not).
 #[inline(always)]
-fn in_audience(
+fn in_audience<R: Report>(
     config: &ProjectConfig,
     r: u32,
     core: &RuleCore,
     user: &User<'_>,
-    reasons: &mut Reasons,
+    reasons: &mut R,
 ) -> bool {
     if core.flags & (RuleCore::TERMS | RuleCore::MATCHER) == 0 {
         return true;
@@ -386,7 +501,7 @@ fn in_audience(
         }
     }
     match config.rule(r) {
-        Some(rule) => in_rule_audience(rule, user, reasons),
+        Some(rule) => reasons.out_of_line(|reasons| in_rule_audience(rule, user, reasons)),
         None => true,
     }
 }
@@ -434,18 +549,19 @@ fn audience_reason(rule: &Rule, result: Option<bool>, reasons: &mut Reasons) {
 
 /// Buckets the user into the rule: group gate first (random policy), then the rule's ranges.
 #[inline(always)]
-fn bucket(
+fn bucket<R: Report>(
     config: &ProjectConfig,
     r: u32,
     core: &RuleCore,
     bucketing_id: &BucketingKey,
-    reasons: &mut Reasons,
+    reasons: &mut R,
 ) -> Option<u32> {
     if !core.has(RuleCore::BUCKETABLE) {
         return None;
     }
     if core.has(RuleCore::GROUPED) || reasons.enabled() {
-        return bucket_in_full(config, config.rule(r)?, bucketing_id, reasons);
+        let rule = config.rule(r)?;
+        return reasons.out_of_line(|reasons| bucket_in_full(config, rule, bucketing_id, reasons));
     }
     // Every bucket is below the first range's end when it reaches the last bucket, so a rule
     // whose first range covers all traffic needs no hash.
@@ -540,13 +656,13 @@ enum Gate {
 /// cheaper bucketing runs first and the audience is evaluated only for a user it would admit:
 /// both are pure, so the outcome is the same.
 #[inline(always)]
-fn admit(
+fn admit<R: Report>(
     config: &ProjectConfig,
     r: u32,
     core: &RuleCore,
     user: &User<'_>,
     bucketing_id: &BucketingKey,
-    reasons: &mut Reasons,
+    reasons: &mut R,
     miss_needs_audience: bool,
 ) -> Gate {
     if reasons.enabled() || miss_needs_audience {
@@ -656,13 +772,13 @@ fn stored(
 }
 
 #[inline(always)]
-fn delivery_variation(
+fn delivery_variation<R: Report>(
     config: &ProjectConfig,
     flag: &Flag,
     rules: &[u32],
     user: &User<'_>,
     bucketing_id: &BucketingKey,
-    reasons: &mut Reasons,
+    reasons: &mut R,
 ) -> FlagDecision {
     let last = rules.len().saturating_sub(1);
     let mut i = 0;
@@ -672,15 +788,17 @@ fn delivery_variation(
             continue;
         };
         if core.has(RuleCore::LOCAL_HOLDOUTS) || !user.forced.is_empty() {
-            let overridden = rule_override(
-                config,
-                flag,
-                r,
-                Source::Rollout,
-                user,
-                bucketing_id,
-                reasons,
-            );
+            let overridden = reasons.out_of_line(|reasons| {
+                rule_override(
+                    config,
+                    flag,
+                    r,
+                    Source::Rollout,
+                    user,
+                    bucketing_id,
+                    reasons,
+                )
+            });
             if let Some(decision) = overridden {
                 return decision;
             }
