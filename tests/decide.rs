@@ -1087,11 +1087,17 @@ fn a_flag_key_listed_twice_decides_by_its_last_flag() {
         .as_array_mut()
         .expect("flags")
         .push(json!({"id": "f9", "key": "flag", "rolloutId": "", "experimentIds": [], "variables": []}));
-    let d = client(&datafile)
-        .create_user_context("whitelisted", us())
-        .decide("flag", &[]);
+    let user = client(&datafile).create_user_context("whitelisted", us());
+    let d = user.decide("flag", &[]);
     assert_eq!(outcome(&d), (None, None, false));
     assert!(d.variables().is_empty());
+    // decide_all: one decision per key, in the order keys first come, each by its last flag.
+    let all = user.decide_all(&[]);
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["flag", "grouped", "off"]);
+    assert_eq!(outcome(all.get("flag").expect("flag")), (None, None, false));
+    // A key asked for twice is one decision too.
+    let some = user.decide_for_keys(&["off", "flag", "off", "nope", "nope"], &[]);
+    assert_eq!(some.keys().collect::<Vec<_>>(), ["off", "flag", "nope"]);
     // Without the later flag, the first one whitelists this user into `treatment`.
     let d = client(&base())
         .create_user_context("whitelisted", us())

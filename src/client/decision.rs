@@ -277,6 +277,39 @@ pub struct Decisions {
 }
 
 impl Decisions {
+    /// One decision per flag key, as a map keyed by flag key holds them (the official SDKs
+    /// return one): at the place the key first came, the last decision made for it. A key
+    /// comes twice when the caller asks for it twice or the datafile lists it twice.
+    pub(crate) fn keep_one_per_key(&mut self) {
+        // Most lists repeat nothing: check the known flags' indexes against a bit set first.
+        let mut seen = [0u64; 8];
+        let mut unknown = 0;
+        let mut repeats = false;
+        for d in &self.list {
+            match d.flag.flag() {
+                Some(idx) if (idx as usize) < seen.len() * 64 => {
+                    let (word, bit) = ((idx / 64) as usize, 1u64 << (idx % 64));
+                    if let Some(w) = seen.get_mut(word) {
+                        repeats |= *w & bit != 0;
+                        *w |= bit;
+                    }
+                }
+                _ => unknown += 1,
+            }
+        }
+        if !repeats && unknown < 2 {
+            return;
+        }
+        let mut kept: Vec<Decision> = Vec::with_capacity(self.list.len());
+        for d in self.list.drain(..) {
+            match kept.iter_mut().find(|k| k.flag_key() == d.flag_key()) {
+                Some(earlier) => *earlier = d,
+                None => kept.push(d),
+            }
+        }
+        self.list = kept;
+    }
+
     /// The decision for `flag_key`.
     pub fn get(&self, flag_key: &str) -> Option<&Decision> {
         self.list.iter().find(|d| d.flag_key() == flag_key)

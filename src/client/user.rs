@@ -343,12 +343,19 @@ impl UserContext {
         let Some(config) = self.data.config() else {
             return Decisions::default();
         };
+        if config.repeated_flag_keys {
+            // Each flag listed is decided by its key, which finds the last flag with it, as
+            // the official SDKs decide all flags: for every key listed, in datafile order.
+            let keys: Vec<&str> = config.flags.iter().map(|f| &*f.key).collect();
+            return self.decide_for_keys(&keys, options);
+        }
         let flags = (0..config.flags.len() as u32).zip(&config.flags).map(Ok);
         self.decide_many(&config, options, flags)
     }
 
     /// Decides the flags `keys`, in that order. An unknown key gives a decision with an error
-    /// reason.
+    /// reason. A key given twice is decided each time (as the official SDKs do, with an
+    /// impression each time) and kept once, at its first place, with its last decision.
     pub fn decide_for_keys<K: AsRef<str>>(
         &self,
         keys: &[K],
@@ -361,7 +368,9 @@ impl UserContext {
             let key = key.as_ref();
             config.flag(key).ok_or(key)
         });
-        self.decide_many(&config, options, flags)
+        let mut decisions = self.decide_many(&config, options, flags);
+        decisions.keep_one_per_key();
+        decisions
     }
 
     /// Decides several flags with one user profile lookup and save; `flags` gives each flag

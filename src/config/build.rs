@@ -386,6 +386,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     for (i, f) in d.feature_flags.iter().enumerate() {
         last_of_key.insert(f.key.as_str(), i);
     }
+    let repeated_flag_keys = last_of_key.len() != d.feature_flags.len();
     for (position, f) in d.feature_flags.iter().enumerate() {
         let shadowed = last_of_key.get(f.key.as_str()) != Some(&position);
         let experiment_rules: Vec<u32> = f
@@ -556,6 +557,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         groups,
         flags,
         flag_index,
+        repeated_flag_keys,
         events,
         event_index,
         global_holdouts,

@@ -246,6 +246,8 @@ pub struct ProjectConfig {
     pub(crate) groups: Vec<Group>,
     pub(crate) flags: Vec<Flag>,
     pub(crate) flag_index: index::FlagIndex,
+    /// Whether some flag key is listed more than once (the key then finds the last flag).
+    pub(crate) repeated_flag_keys: bool,
     pub(crate) events: Vec<EventDef>,
     pub(crate) event_index: FastMap<Box<str>, u32>,
     pub(crate) global_holdouts: Vec<u32>,
