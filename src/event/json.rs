@@ -44,6 +44,13 @@ impl JsonWriter {
         }
     }
 
+    /// A writer into `buf`, emptied, with room for `capacity` bytes.
+    pub(crate) fn reusing(mut buf: String, capacity: usize) -> JsonWriter {
+        buf.clear();
+        buf.reserve(capacity);
+        JsonWriter { buf }
+    }
+
     /// The text written.
     pub(crate) fn finish(self) -> String {
         self.buf

@@ -76,16 +76,19 @@ pub(crate) fn endpoint(region: Region) -> &'static str {
 /// context (as the Python SDK does); `None` for no events. Callers batch together only events
 /// with equal contexts ([`log_events`] splits for them).
 pub(crate) fn log_event<T: BatchItem>(events: &[T]) -> Option<LogEvent> {
-    log_event_with(events, &mut Fragments::default())
+    log_event_with(events, &mut Fragments::default(), String::new())
 }
 
-/// [`log_event`], reusing the text `fragments` of earlier batches.
+/// [`log_event`], reusing the text `fragments` of earlier batches and writing into `buf` (its
+/// text is replaced; its capacity is kept, so a buffer from an earlier batch saves the
+/// allocation).
 pub(crate) fn log_event_with<T: BatchItem>(
     events: &[T],
     fragments: &mut Fragments,
+    buf: String,
 ) -> Option<LogEvent> {
     let context = events.first()?.context();
-    let mut w = JsonWriter::with_capacity(256 + 768 * events.len());
+    let mut w = JsonWriter::reusing(buf, 256 + 768 * events.len());
     w.raw("{\"account_id\":");
     w.string(context.account_id);
     w.raw(",\"project_id\":");

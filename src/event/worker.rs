@@ -15,6 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The largest request buffer kept for reuse (bytes).
+const MAX_SPARE_BODY: usize = 1 << 20;
+
 /// What became of a request, for the caller of `deliver`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -42,8 +45,11 @@ pub(super) struct Worker {
     pub(super) options: ProcessorOptions,
     /// Counters and listeners.
     pub(super) shared: Arc<Shared>,
-    /// The batch being filled; its events share one context.
+    /// The batch being filled; its events share one context. Its capacity is kept from one
+    /// batch to the next.
     pub(super) batch: Vec<Queued>,
+    /// The text buffer of a request already sent, for the next request to write into.
+    pub(super) spare_body: String,
     /// The close deadline, once seen.
     pub(super) closing: Option<Instant>,
     /// A flush arrived while a batch was being retried.
@@ -156,21 +162,27 @@ impl Worker {
         if self.batch.is_empty() {
             return;
         }
-        let events = std::mem::take(&mut self.batch);
+        let mut events = std::mem::take(&mut self.batch);
         for run in context_runs(&events) {
             self.send_run(run, channels);
         }
+        events.clear();
+        self.batch = events;
     }
 
     /// Sends `run` (events of one context) as one request, written to the spool first when
     /// there is one; when the service finds it too large, sends each half the same way.
     fn send_run(&mut self, run: &[Queued], channels: &Channels) {
-        let Some(log_event) = log_event_with(run, &mut self.fragments) else {
+        let buf = std::mem::take(&mut self.spare_body);
+        let Some(log_event) = log_event_with(run, &mut self.fragments, buf) else {
             return;
         };
         let seq = self.store(&log_event);
         match self.deliver(&log_event, run.len() as u64, seq.is_some(), channels) {
-            Fate::Done => self.unspool(seq),
+            Fate::Done => {
+                self.unspool(seq);
+                self.keep_body(log_event.body);
+            }
             Fate::Kept => {
                 if let Some(seq) = seq {
                     self.pending.push_back((seq, log_event));
@@ -178,11 +190,20 @@ impl Worker {
             }
             Fate::TooLarge => {
                 self.unspool(seq);
+                self.keep_body(log_event.body);
                 let (first, second) = run.split_at(run.len() / 2);
                 log::debug!(target: "decisive", "a batch of {} events was too large; sending it in halves", run.len());
                 self.send_run(first, channels);
                 self.send_run(second, channels);
             }
+        }
+    }
+
+    /// Keeps the text buffer of a request sent for the next one, unless it grew unusually
+    /// large.
+    fn keep_body(&mut self, body: String) {
+        if body.capacity() <= MAX_SPARE_BODY {
+            self.spare_body = body;
         }
     }
 
