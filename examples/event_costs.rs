@@ -49,6 +49,44 @@ const CHUNK: u64 = 500;
 /// How long a flush may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// On-CPU time of a thread of this process so far (Linux `schedstat`), in nanoseconds: time
+/// spent waiting for a CPU is left out, so figures stay comparable on a busy machine.
+fn cpu_ns(task: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/self/task/{task}/schedstat"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The task id of this process's thread named `name`.
+fn task_named(name: &str) -> Option<String> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .find_map(|entry| {
+            let id = entry.ok()?.file_name().into_string().ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/self/task/{id}/comm")).ok()?;
+            (comm.trim_end() == name).then_some(id)
+        })
+}
+
+/// On-CPU time of the calling thread so far, in nanoseconds: after a yield, so that the
+/// kernel has brought the figure up to date.
+fn own_cpu_ns(task: &str) -> u64 {
+    std::thread::yield_now();
+    cpu_ns(task).unwrap_or(0)
+}
+
+/// The task id of the calling thread.
+fn this_task() -> Option<String> {
+    std::fs::read_link("/proc/thread-self")
+        .ok()?
+        .file_name()?
+        .to_str()
+        .map(str::to_owned)
+}
+
 fn per(d: Duration, n: u64) -> f64 {
     d.as_nanos() as f64 / n.max(1) as f64
 }
@@ -69,10 +107,15 @@ fn decide(scenario: &str, n: u64) {
     };
     let client = builder.build().expect("client");
     let users = users(&client);
+    let me = this_task().unwrap_or_default();
+    let worker = task_named("decisive-events").unwrap_or_default();
+    let worker_cpu = cpu_ns(&worker).unwrap_or(0);
     let (mut deciding, mut flushing) = (Duration::ZERO, Duration::ZERO);
+    let mut deciding_cpu = 0;
     let (mut next, mut left) = (0usize, n);
     while left > 0 {
         let chunk = left.min(CHUNK);
+        let cpu = own_cpu_ns(&me);
         let t = Instant::now();
         for _ in 0..chunk {
             let user = &users[next % users.len()];
@@ -80,6 +123,7 @@ fn decide(scenario: &str, n: u64) {
             black_box(user.decide(black_box("flag_05"), &[]));
         }
         deciding += t.elapsed();
+        deciding_cpu += own_cpu_ns(&me).saturating_sub(cpu);
         let t = Instant::now();
         if client.event_stats().is_some() {
             assert!(client.flush_events_blocking(TIMEOUT), "flush timed out");
@@ -87,11 +131,15 @@ fn decide(scenario: &str, n: u64) {
         flushing += t.elapsed();
         left -= chunk;
     }
+    let worker_cpu = cpu_ns(&worker).unwrap_or(0).saturating_sub(worker_cpu);
     println!(
-        "{scenario}: decide {:.1} ns, flush {:.1} ns per decide ({:.1} µs per flush), stats {:?}",
+        "{scenario}: decide {:.1} ns, flush {:.1} ns per decide ({:.1} µs per flush); \
+         on-CPU per decide: caller {:.1} ns, event thread {:.1} ns; stats {:?}",
         per(deciding, n),
         per(flushing, n),
         per(flushing, n.div_ceil(CHUNK)) / 1000.0,
+        deciding_cpu as f64 / n as f64,
+        worker_cpu as f64 / n as f64,
         client.event_stats()
     );
 }
