@@ -60,15 +60,24 @@ fn cpu_ns(task: &str) -> Option<u64> {
         .ok()
 }
 
-/// The task id of this process's thread named `name`.
+/// The task id of this process's thread named `name` (a new thread names itself once it
+/// runs: waits up to a second for it).
 fn task_named(name: &str) -> Option<String> {
-    std::fs::read_dir("/proc/self/task")
-        .ok()?
-        .find_map(|entry| {
-            let id = entry.ok()?.file_name().into_string().ok()?;
-            let comm = std::fs::read_to_string(format!("/proc/self/task/{id}/comm")).ok()?;
-            (comm.trim_end() == name).then_some(id)
+    let find = || {
+        std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .find_map(|entry| {
+                let id = entry.ok()?.file_name().into_string().ok()?;
+                let comm = std::fs::read_to_string(format!("/proc/self/task/{id}/comm")).ok()?;
+                (comm.trim_end() == name).then_some(id)
+            })
+    };
+    (0..1000).find_map(|_| {
+        find().or_else(|| {
+            std::thread::sleep(Duration::from_millis(1));
+            None
         })
+    })
 }
 
 /// On-CPU time of the calling thread so far, in nanoseconds: after a yield, so that the
@@ -183,6 +192,8 @@ fn processor(n: u64) {
     let processor = BatchEventProcessor::new(Discard::default(), ProcessorOptions::default())
         .expect("processor");
     let rounds = n.div_ceil(2 * CHUNK);
+    let worker = task_named("decisive-events").unwrap_or_default();
+    let worker_cpu = cpu_ns(&worker).unwrap_or(0);
     let mut total = Duration::ZERO;
     for _ in 0..rounds {
         let batches: Vec<Vec<UserEvent>> = (0..2)
@@ -202,9 +213,12 @@ fn processor(n: u64) {
         assert!(processor.flush_blocking(TIMEOUT), "flush timed out");
         total += start.elapsed();
     }
+    let events = rounds * 2 * CHUNK;
+    let worker_cpu = cpu_ns(&worker).unwrap_or(0).saturating_sub(worker_cpu);
     println!(
-        "processor: {:.0} events/s, stats {:?}",
-        (rounds * 2 * CHUNK) as f64 / total.as_secs_f64(),
+        "processor: {:.0} events/s; on-CPU per event: event thread {:.1} ns; stats {:?}",
+        events as f64 / total.as_secs_f64(),
+        worker_cpu as f64 / events as f64,
         processor.stats()
     );
 }
