@@ -169,6 +169,23 @@ impl JsonWriter {
         }
     }
 
+    /// Appends a JSON value as `serde_json` writes it: strings, booleans, null and integers
+    /// directly, floats, arrays and objects through `serde_json`.
+    pub(crate) fn json(&mut self, value: &serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => self.string(s),
+            Value::Bool(b) => self.bool(*b),
+            Value::Null => self.null(),
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => self.unsigned(u),
+                (None, Some(i)) => self.integer(i),
+                _ => self.value(n),
+            },
+            Value::Array(_) | Value::Object(_) => self.value(value),
+        }
+    }
+
     /// Appends any serialisable value (floats, tag objects) as `serde_json` writes it.
     pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) {
         match serde_json::to_string(value) {
@@ -233,6 +250,23 @@ mod tests {
         let mut w = JsonWriter::with_capacity(0);
         w.uuid(&bytes);
         assert_eq!(w.finish(), "\"123e4567-e89b-42d3-a456-426614174000\"");
+    }
+
+    #[test]
+    fn json_values_are_serde_json_text() {
+        let values = serde_json::json!([
+            "plain", "quote\"d", true, false, null, 0, 7, -7, u64::MAX, i64::MIN, 1.5, -0.0,
+            1e21, [1, "a"], {"k": [null]}
+        ]);
+        for value in values.as_array().unwrap() {
+            let mut w = JsonWriter::with_capacity(0);
+            w.json(value);
+            assert_eq!(
+                w.finish(),
+                serde_json::to_string(value).unwrap(),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl BatchItem for UserEvent {
             if i > 0 {
                 w.raw(",");
             }
-            write_attribute(w, &a.entity_id, &a.key, |w| w.value(&a.value));
+            write_attribute(w, &a.entity_id, &a.key, |w| w.json(&a.value));
         }
         w.raw("],\"snapshots\":[");
         match &self.0 {
