@@ -28,7 +28,7 @@ use crate::scan::is_string_special as needs_escape;
 
 /// Whether any byte of `bytes` must be escaped.
 fn any_needs_escape(bytes: &[u8]) -> bool {
-    crate::scan::string_run_end(bytes, 0) < bytes.len()
+    crate::scan::has_string_special(bytes)
 }
 
 /// The lowercase hex digit of `n` (below 16).
@@ -151,6 +151,15 @@ impl JsonWriter {
 
     /// Appends an unsigned integer.
     pub(crate) fn unsigned(&mut self, mut n: u64) {
+        // One or two digits (ages, counts) as characters: no UTF-8 check of a digit buffer.
+        if n < 100 {
+            let digit = |d: u64| char::from(b'0' + (d % 10) as u8);
+            if n >= 10 {
+                self.buf.push(digit(n / 10));
+            }
+            self.buf.push(digit(n));
+            return;
+        }
         let mut digits = [0u8; 20];
         let mut start = digits.len();
         for slot in digits.iter_mut().rev() {
@@ -234,7 +243,20 @@ mod tests {
 
     #[test]
     fn integers_are_written_in_decimal() {
-        for n in [0i64, 7, -7, 10, 1_800_000_000_000, i64::MIN, i64::MAX] {
+        for n in [
+            0i64,
+            7,
+            -7,
+            9,
+            10,
+            42,
+            99,
+            -99,
+            100,
+            1_800_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut w = JsonWriter::with_capacity(0);
             w.integer(n);
             assert_eq!(w.finish(), n.to_string());
