@@ -6,6 +6,49 @@ pub(crate) fn is_string_special(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// Whether the word `x` (eight bytes) holds a byte that [`is_string_special`] flags. The
+/// SWAR tests may flag a byte above a true hit by borrow, never one when there is none, so the
+/// answer is exact.
+#[inline(always)]
+fn word_has_special(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    ((x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
+        | zero(x ^ (ONES * u64::from(b'"')))
+        | zero(x ^ (ONES * u64::from(b'\\'))))
+        != 0
+}
+
+/// Whether any byte of `bytes` ends an unescaped run of a JSON string: eight bytes at a time,
+/// the last (partial) eight read as a word that overlaps the one before, or, for a string
+/// shorter than eight bytes, padded with spaces.
+#[inline]
+pub(crate) fn has_string_special(bytes: &[u8]) -> bool {
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        u64::from_le_bytes(w)
+    };
+    let n = bytes.len();
+    if n == 0 {
+        return false;
+    }
+    if n < 8 {
+        // The bytes past the end read as spaces (0x20), which are never special.
+        const SPACES: u64 = 0x2020_2020_2020_2020;
+        return word_has_special(crate::hash::tail_word(bytes) | (SPACES << (8 * n)));
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    if chunks.any(|c| word_has_special(word(c))) {
+        return true;
+    }
+    !chunks.remainder().is_empty()
+        && bytes
+            .get(n - 8..)
+            .is_some_and(|last| word_has_special(word(last)))
+}
+
 /// The position of the first byte at or after `from` that ends an unescaped run of a JSON
 /// string (`bytes.len()` when there is none).
 pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
@@ -39,6 +82,25 @@ pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_special_byte_is_found_at_every_position_of_every_length() {
+        for len in 0..40 {
+            assert!(!has_string_special(&vec![b'x'; len]), "{len}");
+            assert!(!has_string_special(&vec![0xff; len]), "{len}");
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[pos] = b;
+                    assert_eq!(
+                        has_string_special(&bytes),
+                        is_string_special(b),
+                        "{len} {pos} {b}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_run_ends_at_the_first_special_byte_from_any_start() {

@@ -28,7 +28,7 @@ use crate::scan::is_string_special as needs_escape;
 
 /// Whether any byte of `bytes` must be escaped.
 fn any_needs_escape(bytes: &[u8]) -> bool {
-    crate::scan::string_run_end(bytes, 0) < bytes.len()
+    crate::scan::has_string_special(bytes)
 }
 
 /// The lowercase hex digit of `n` (below 16).
@@ -42,6 +42,13 @@ impl JsonWriter {
         JsonWriter {
             buf: String::with_capacity(capacity),
         }
+    }
+
+    /// A writer into `buf`, emptied, with room for `capacity` bytes.
+    pub(crate) fn reusing(mut buf: String, capacity: usize) -> JsonWriter {
+        buf.clear();
+        buf.reserve(capacity);
+        JsonWriter { buf }
     }
 
     /// The text written.
@@ -144,6 +151,15 @@ impl JsonWriter {
 
     /// Appends an unsigned integer.
     pub(crate) fn unsigned(&mut self, mut n: u64) {
+        // One or two digits (ages, counts) as characters: no UTF-8 check of a digit buffer.
+        if n < 100 {
+            let digit = |d: u64| char::from(b'0' + (d % 10) as u8);
+            if n >= 10 {
+                self.buf.push(digit(n / 10));
+            }
+            self.buf.push(digit(n));
+            return;
+        }
         let mut digits = [0u8; 20];
         let mut start = digits.len();
         for slot in digits.iter_mut().rev() {
@@ -159,6 +175,23 @@ impl JsonWriter {
             .and_then(|d| std::str::from_utf8(d).ok())
         {
             self.buf.push_str(text);
+        }
+    }
+
+    /// Appends a JSON value as `serde_json` writes it: strings, booleans, null and integers
+    /// directly, floats, arrays and objects through `serde_json`.
+    pub(crate) fn json(&mut self, value: &serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => self.string(s),
+            Value::Bool(b) => self.bool(*b),
+            Value::Null => self.null(),
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => self.unsigned(u),
+                (None, Some(i)) => self.integer(i),
+                _ => self.value(n),
+            },
+            Value::Array(_) | Value::Object(_) => self.value(value),
         }
     }
 
@@ -210,7 +243,20 @@ mod tests {
 
     #[test]
     fn integers_are_written_in_decimal() {
-        for n in [0i64, 7, -7, 10, 1_800_000_000_000, i64::MIN, i64::MAX] {
+        for n in [
+            0i64,
+            7,
+            -7,
+            9,
+            10,
+            42,
+            99,
+            -99,
+            100,
+            1_800_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut w = JsonWriter::with_capacity(0);
             w.integer(n);
             assert_eq!(w.finish(), n.to_string());
@@ -226,6 +272,23 @@ mod tests {
         let mut w = JsonWriter::with_capacity(0);
         w.uuid(&bytes);
         assert_eq!(w.finish(), "\"123e4567-e89b-42d3-a456-426614174000\"");
+    }
+
+    #[test]
+    fn json_values_are_serde_json_text() {
+        let values = serde_json::json!([
+            "plain", "quote\"d", true, false, null, 0, 7, -7, u64::MAX, i64::MIN, 1.5, -0.0,
+            1e21, [1, "a"], {"k": [null]}
+        ]);
+        for value in values.as_array().unwrap() {
+            let mut w = JsonWriter::with_capacity(0);
+            w.json(value);
+            assert_eq!(
+                w.finish(),
+                serde_json::to_string(value).unwrap(),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -76,16 +76,19 @@ pub(crate) fn endpoint(region: Region) -> &'static str {
 /// context (as the Python SDK does); `None` for no events. Callers batch together only events
 /// with equal contexts ([`log_events`] splits for them).
 pub(crate) fn log_event<T: BatchItem>(events: &[T]) -> Option<LogEvent> {
-    log_event_with(events, &mut Fragments::default())
+    log_event_with(events, &mut Fragments::default(), String::new())
 }
 
-/// [`log_event`], reusing the text `fragments` of earlier batches.
+/// [`log_event`], reusing the text `fragments` of earlier batches and writing into `buf` (its
+/// text is replaced; its capacity is kept, so a buffer from an earlier batch saves the
+/// allocation).
 pub(crate) fn log_event_with<T: BatchItem>(
     events: &[T],
     fragments: &mut Fragments,
+    buf: String,
 ) -> Option<LogEvent> {
     let context = events.first()?.context();
-    let mut w = JsonWriter::with_capacity(256 + 768 * events.len());
+    let mut w = JsonWriter::reusing(buf, 256 + 768 * events.len());
     w.raw("{\"account_id\":");
     w.string(context.account_id);
     w.raw(",\"project_id\":");
@@ -139,9 +142,24 @@ pub(crate) struct Fragments {
     snapshots: FastMap<(u32, FlagDecision), Box<str>>,
     /// Attribute entry text up to and including `"value":`, by the keys the datafile lists.
     attributes: FastMap<Box<str>, Box<str>>,
+    /// The last timestamp written, and its text: events made within the same millisecond
+    /// (most of them, when many are made) copy it.
+    timestamp: (u64, String),
 }
 
 impl Fragments {
+    /// The decimal text of `timestamp`.
+    fn timestamp(&mut self, timestamp: u64) -> &str {
+        let (last, text) = &mut self.timestamp;
+        if *last != timestamp || text.is_empty() {
+            let mut w = JsonWriter::reusing(std::mem::take(text), 20);
+            w.unsigned(timestamp);
+            *text = w.finish();
+            *last = timestamp;
+        }
+        text
+    }
+
     /// Makes the fragments those of `config`.
     fn use_config(&mut self, config: &Arc<ProjectConfig>) {
         if !self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config)) {
@@ -210,7 +228,7 @@ impl BatchItem for UserEvent {
         ContextRef::of_event(UserEvent::context(self))
     }
 
-    fn write_visitor(&self, w: &mut JsonWriter, _: &mut Fragments) {
+    fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let header = self.header();
         w.raw("{\"visitor_id\":");
         w.string(&header.visitor_id);
@@ -219,7 +237,7 @@ impl BatchItem for UserEvent {
             if i > 0 {
                 w.raw(",");
             }
-            write_attribute(w, &a.entity_id, &a.key, |w| w.value(&a.value));
+            write_attribute(w, &a.entity_id, &a.key, |w| w.json(&a.value));
         }
         w.raw("],\"snapshots\":[");
         match &self.0 {
@@ -235,10 +253,12 @@ impl BatchItem for UserEvent {
                     enabled: impression.enabled,
                     cmab_uuid: impression.cmab_uuid.as_deref(),
                 };
-                write_impression_snapshot(w, &parts, header.timestamp, Uuid::Text(&header.uuid));
+                let timestamp = fragments.timestamp(header.timestamp);
+                write_impression_snapshot(w, &parts, timestamp, Uuid::Text(&header.uuid));
             }
             Kind::Conversion { header, conversion } => {
-                write_conversion_snapshot(w, header, conversion);
+                let timestamp = fragments.timestamp(header.timestamp);
+                write_conversion_snapshot(w, header, timestamp, conversion);
             }
         }
         w.raw("]}");
@@ -268,7 +288,11 @@ impl BatchItem for Decided {
                 text.finish().into_boxed_str()
             });
         w.raw(snapshot);
-        write_impression_tail(w, self.timestamp, Uuid::Bytes(&self.uuid));
+        write_impression_tail(
+            w,
+            fragments.timestamp(self.timestamp),
+            Uuid::Bytes(&self.uuid),
+        );
         w.raw("]}");
     }
 }
@@ -343,7 +367,7 @@ impl BatchItem for Tracked {
             w,
             event_id,
             event_key,
-            self.timestamp,
+            fragments.timestamp(self.timestamp),
             Uuid::Bytes(&self.uuid),
         );
         write_conversion_extras(w, self.tags.as_ref(), self.revenue, self.value);
@@ -409,7 +433,7 @@ fn write_attribute(
 fn write_impression_snapshot(
     w: &mut JsonWriter,
     parts: &ImpressionParts<'_>,
-    timestamp: u64,
+    timestamp: &str,
     uuid: Uuid<'_>,
 ) {
     write_impression_head(w, parts);
@@ -449,9 +473,10 @@ fn write_impression_head(w: &mut JsonWriter, parts: &ImpressionParts<'_>) {
     w.raw(",\"timestamp\":");
 }
 
-/// The rest of an impression's snapshot: the activation's timestamp and uuid.
-fn write_impression_tail(w: &mut JsonWriter, timestamp: u64, uuid: Uuid<'_>) {
-    w.unsigned(timestamp);
+/// The rest of an impression's snapshot: the activation's timestamp (its decimal text) and
+/// uuid.
+fn write_impression_tail(w: &mut JsonWriter, timestamp: &str, uuid: Uuid<'_>) {
+    w.raw(timestamp);
     w.raw(",\"uuid\":");
     match uuid {
         Uuid::Text(text) => w.string(text),
@@ -465,7 +490,7 @@ fn write_snapshot_event(
     w: &mut JsonWriter,
     entity_id: &str,
     key: &str,
-    timestamp: u64,
+    timestamp: &str,
     uuid: Uuid<'_>,
 ) {
     w.raw("{\"entity_id\":");
@@ -473,7 +498,7 @@ fn write_snapshot_event(
     w.raw(",\"key\":");
     w.string(key);
     w.raw(",\"timestamp\":");
-    w.unsigned(timestamp);
+    w.raw(timestamp);
     w.raw(",\"uuid\":");
     match uuid {
         Uuid::Text(text) => w.string(text),
@@ -482,13 +507,18 @@ fn write_snapshot_event(
 }
 
 /// A conversion's snapshot: one event with its tags, revenue and value when present.
-fn write_conversion_snapshot(w: &mut JsonWriter, header: &EventHeader, conversion: &Conversion) {
+fn write_conversion_snapshot(
+    w: &mut JsonWriter,
+    header: &EventHeader,
+    timestamp: &str,
+    conversion: &Conversion,
+) {
     w.raw("{\"events\":[");
     write_snapshot_event(
         w,
         &conversion.event_id,
         &conversion.event_key,
-        header.timestamp,
+        timestamp,
         Uuid::Text(&header.uuid),
     );
     write_conversion_extras(

@@ -350,6 +350,7 @@ impl BatchEventProcessor {
             options: options.clone(),
             shared: Arc::clone(&shared),
             batch: Vec::with_capacity(options.batch_size),
+            spare_body: String::new(),
             closing: None,
             flush_requested: false,
             waiters: Vec::new(),

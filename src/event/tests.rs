@@ -829,7 +829,11 @@ fn an_impression_written_from_the_decide_path_is_byte_identical_to_the_built_one
     for d in decisions.iter().chain(&decisions) {
         let decided = Decided::new(Arc::clone(&c), Arc::clone(&visitor), flag, *d);
         // The second round writes from the fragments the first one kept.
-        let written = payload::log_event_with(std::slice::from_ref(&decided), &mut fragments);
+        let written = payload::log_event_with(
+            std::slice::from_ref(&decided),
+            &mut fragments,
+            String::new(),
+        );
         let written = written.unwrap();
         let built = log_event(&[decided.build()]).unwrap();
         assert_eq!(written, built);
@@ -853,7 +857,11 @@ fn a_conversion_written_from_track_event_is_byte_identical_to_the_built_one() {
     for tags in tag_sets.iter().chain(&tag_sets) {
         let tracked =
             Tracked::new(Arc::clone(&c), Arc::clone(&visitor), "purchase", *tags).unwrap();
-        let written = payload::log_event_with(std::slice::from_ref(&tracked), &mut fragments);
+        let written = payload::log_event_with(
+            std::slice::from_ref(&tracked),
+            &mut fragments,
+            String::new(),
+        );
         let built = log_event(&[tracked.build()]).unwrap();
         assert_eq!(written.unwrap(), built);
     }
