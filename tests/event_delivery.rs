@@ -171,6 +171,7 @@ fn status_400_is_not_retried_and_the_pipeline_goes_on() {
     assert!(p.flush_blocking(Duration::from_secs(10)));
     assert_eq!(server.request_count(), 2);
     assert_eq!((p.stats().failed, p.stats().dispatched), (3, 1));
+    assert_eq!(p.stats().failed_rejected, 3);
 }
 
 #[test]
@@ -184,6 +185,7 @@ fn status_401_stops_sending_and_counts_later_batches_dropped() {
     assert!(p.flush_blocking(Duration::from_secs(10)));
     let stats = p.stats();
     assert_eq!((stats.failed, stats.dropped, stats.dispatched), (2, 4, 0));
+    assert_eq!((stats.failed_refused, stats.dropped_disabled), (2, 4));
     assert!(stats.disabled);
     p.process(event("1", "later"));
     assert!(p.flush_blocking(Duration::from_secs(10)));
@@ -258,6 +260,7 @@ fn a_flood_from_two_threads_past_capacity_counts_every_drop_exactly() {
     let produced = (warmup + 2 * per_thread) as u64;
     let stats = p.stats();
     assert_eq!(stats.queued + stats.dropped, produced);
+    assert_eq!(stats.dropped_queue_full, stats.dropped);
     assert_eq!(stats.queued, (warmup + accepted) as u64);
     assert_eq!(
         accepted, 50,
@@ -302,6 +305,7 @@ fn close_during_an_in_flight_dispatch_delivers_what_was_accepted() {
     assert!(!p.process(event("1", "late")));
     let stats = p.stats();
     assert_eq!((stats.queued, stats.dispatched, stats.dropped), (25, 25, 1));
+    assert_eq!(stats.dropped_closed, 1, "the event given after close");
     let sizes: Vec<usize> = recorder
         .events()
         .iter()

@@ -314,11 +314,25 @@ fn eventually(done: impl Fn() -> bool) -> bool {
     done()
 }
 
-/// Every event produced is accounted for exactly once.
+/// Every event produced is accounted for exactly once, and every drop and failure has its
+/// reason.
 fn assert_ledger(stats: &ProcessorStats, produced: u64) {
     assert_eq!(
         stats.dispatched + stats.failed + stats.dropped + stats.spooled,
         produced,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.dropped,
+        stats.dropped_queue_full
+            + stats.dropped_closed
+            + stats.dropped_disabled
+            + stats.dropped_spool,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.failed,
+        stats.failed_rejected + stats.failed_retries_exhausted + stats.failed_refused,
         "{stats:?}"
     );
 }
@@ -394,6 +408,7 @@ fn r2_with_the_service_down_every_batch_gets_its_retries_then_counts_failed() {
     }
     let stats = p.stats();
     assert_eq!((stats.dispatched, stats.failed, stats.dropped), (0, 100, 0));
+    assert_eq!(stats.failed_retries_exhausted, 100);
     assert_ledger(&stats, 100);
 }
 
@@ -488,29 +503,34 @@ fn one_event_against(answer: Answer) -> (usize, ProcessorStats) {
 
 #[test]
 fn r8_odd_responses_are_classified_and_nothing_panics() {
-    // (answer, requests expected, delivered)
+    // (answer, requests expected, outcome: delivered, rejected or retried until out of tries)
+    let (delivered, rejected, retried) = ((1, 0, 0), (0, 1, 0), (0, 0, 1));
     let cases = [
-        (Answer::Body(200, "<html>not json</html>"), 1, true),
-        (Answer::Status(200), 1, true),
-        (Answer::Status(202), 1, true),
-        (Answer::Http10(200, "closed when done"), 1, true),
-        (Answer::ShortBody(200), 1, true),
-        (Answer::HugeBody, 1, true),
-        (Answer::Status(599), 2, false),
-        (Answer::Status(999), 1, false),
-        (Answer::Redirect, 1, false),
-        (Answer::Hangup, 2, false),
-        (Answer::Reset, 2, false),
+        (Answer::Body(200, "<html>not json</html>"), 1, delivered),
+        (Answer::Status(200), 1, delivered),
+        (Answer::Status(202), 1, delivered),
+        (Answer::Http10(200, "closed when done"), 1, delivered),
+        (Answer::ShortBody(200), 1, delivered),
+        (Answer::HugeBody, 1, delivered),
+        (Answer::Status(599), 2, retried),
+        (Answer::Status(999), 1, rejected),
+        (Answer::Redirect, 1, rejected),
+        (Answer::Hangup, 2, retried),
+        (Answer::Reset, 2, retried),
         // A header line of 1 MB: the response is unreadable, as if the connection broke.
-        (Answer::HugeHeader(200), 2, false),
+        (Answer::HugeHeader(200), 2, retried),
     ];
-    for (answer, requests, delivered) in cases {
+    for (answer, requests, outcome) in cases {
         let started = Instant::now();
         let (seen, stats) = one_event_against(answer);
         assert_eq!(seen, requests, "{answer:?}: requests");
         assert_eq!(
-            (stats.dispatched, stats.failed),
-            if delivered { (1, 0) } else { (0, 1) },
+            (
+                stats.dispatched,
+                stats.failed_rejected,
+                stats.failed_retries_exhausted
+            ),
+            outcome,
             "{answer:?}: {stats:?}"
         );
         assert!(

@@ -176,6 +176,7 @@ fn a_full_spool_drops_the_oldest_batches_and_counts_them() {
     assert!(down.close());
     let stats = down.event_stats().unwrap();
     assert_eq!((stats.dropped, stats.spooled), (20, 20), "{stats:?}");
+    assert_eq!(stats.dropped_spool, 20, "evicted from the full spool");
     assert_eq!(stats.spooled + stats.dropped, produced as u64, "{stats:?}");
     let on_disk: u64 = std::fs::read_dir(&dir)
         .unwrap()

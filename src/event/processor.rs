@@ -157,6 +157,42 @@ pub struct ProcessorStats {
     pub spooled: u64,
     /// Whether sending stopped after the service answered 401 or 403.
     pub disabled: bool,
+    /// Of `dropped`: events refused at `process` because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Of `dropped`: events given after close (or after the event thread stopped), or still
+    /// unsent when close's timeout ran out.
+    pub dropped_closed: u64,
+    /// Of `dropped`: events not sent because sending stopped after a 401 or 403.
+    pub dropped_disabled: u64,
+    /// Of `dropped`: events of batches evicted from a full spool, or in spool files found
+    /// damaged.
+    pub dropped_spool: u64,
+    /// Of `failed`: events whose batch the service rejected (a 4xx other than 401, 403, 408,
+    /// 413 and 429; a redirect; an unknown status), a single event too large, or a batch the
+    /// dispatcher panicked on.
+    pub failed_rejected: u64,
+    /// Of `failed`: events whose batch still met a retryable failure (network error,
+    /// timeout, 5xx, 408, 429) after its last retry.
+    pub failed_retries_exhausted: u64,
+    /// Of `failed`: events of the batch the service refused with 401 or 403.
+    pub failed_refused: u64,
+}
+
+/// Why events were not delivered: the parts of [`ProcessorStats::dropped`] and
+/// [`ProcessorStats::failed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Loss {
+    QueueFull,
+    Closed,
+    Disabled,
+    Spool,
+    Rejected,
+    RetriesExhausted,
+    Refused,
+}
+
+impl Loss {
+    const COUNT: usize = 7;
 }
 
 /// A log-event listener.
@@ -198,6 +234,8 @@ pub(super) struct Shared {
     pub(super) failed: AtomicU64,
     /// See [`ProcessorStats::spooled`].
     pub(super) spooled: AtomicU64,
+    /// Why events were dropped or failed, by [`Loss`].
+    pub(super) losses: [AtomicU64; Loss::COUNT],
     /// Set (once) by a 401/403: nothing more is sent.
     pub(super) disabled: AtomicBool,
     /// When close must be done by; set by close before it wakes the thread.
@@ -219,6 +257,28 @@ impl Shared {
         let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
             Some(c.saturating_sub(n))
         });
+    }
+
+    /// Counts `n` events dropped for `why` (a [`Loss`] of `dropped`).
+    pub(super) fn drop_events(&self, n: u64, why: Loss) {
+        if let Some(counter) = self.losses.get(why as usize) {
+            Shared::add(counter, n);
+        }
+        Shared::add(&self.dropped, n);
+    }
+
+    /// Counts `n` events failed for `why` (a [`Loss`] of `failed`).
+    pub(super) fn fail_events(&self, n: u64, why: Loss) {
+        if let Some(counter) = self.losses.get(why as usize) {
+            Shared::add(counter, n);
+        }
+        Shared::add(&self.failed, n);
+    }
+
+    fn loss(&self, why: Loss) -> u64 {
+        self.losses
+            .get(why as usize)
+            .map_or(0, |c| c.load(Ordering::Acquire))
     }
 
     /// The close deadline, once close was called.
@@ -342,7 +402,7 @@ impl BatchEventProcessor {
         let found: u64 = recovered.iter().map(|(_, e)| e.event_count as u64).sum();
         Shared::add(&shared.spooled, found);
         // Events of spool files that did not check out: lost, and reported so.
-        Shared::add(&shared.dropped, lost);
+        shared.drop_events(lost, Loss::Spool);
         let worker = Worker {
             spool,
             pending: recovered.into(),
@@ -407,7 +467,7 @@ impl BatchEventProcessor {
         let shared = &*self.shared;
         let _gate = shared.gate.read();
         if shared.closed.load(Ordering::Acquire) {
-            Shared::add(&shared.dropped, 1);
+            shared.drop_events(1, Loss::Closed);
             if !shared.warned_closed.swap(true, Ordering::AcqRel) {
                 log::warn!(target: "decisive", "event dropped: the event processor is closed");
             }
@@ -432,9 +492,9 @@ impl BatchEventProcessor {
             }
             Err(e) => {
                 shared.queued.fetch_sub(1, Ordering::AcqRel);
-                Shared::add(&shared.dropped, 1);
                 match e {
                     TrySendError::Full(_) => {
+                        shared.drop_events(1, Loss::QueueFull);
                         if !shared.overflowing.swap(true, Ordering::AcqRel) {
                             log::warn!(
                                 target: "decisive",
@@ -444,6 +504,7 @@ impl BatchEventProcessor {
                         }
                     }
                     TrySendError::Disconnected(_) => {
+                        shared.drop_events(1, Loss::Closed);
                         if !shared.warned_closed.swap(true, Ordering::AcqRel) {
                             log::error!(target: "decisive", "event dropped: the event thread has stopped");
                         }
@@ -560,6 +621,13 @@ impl BatchEventProcessor {
             failed,
             spooled,
             disabled: s.disabled.load(Ordering::Acquire),
+            dropped_queue_full: s.loss(Loss::QueueFull),
+            dropped_closed: s.loss(Loss::Closed),
+            dropped_disabled: s.loss(Loss::Disabled),
+            dropped_spool: s.loss(Loss::Spool),
+            failed_rejected: s.loss(Loss::Rejected),
+            failed_retries_exhausted: s.loss(Loss::RetriesExhausted),
+            failed_refused: s.loss(Loss::Refused),
         }
     }
 

@@ -5,7 +5,7 @@
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::payload::BatchItem;
 use super::payload::{context_runs, log_event_with, Fragments};
-use super::processor::{Control, Listener, ProcessorOptions, Queued, Shared};
+use super::processor::{Control, Listener, Loss, ProcessorOptions, Queued, Shared};
 use super::spool::Spool;
 use super::LogEvent;
 use crossbeam_channel::{select, tick, Receiver, Sender};
@@ -216,7 +216,7 @@ impl Worker {
             Ok((seq, evicted)) => {
                 if evicted > 0 {
                     Shared::sub(&self.shared.spooled, evicted);
-                    Shared::add(&self.shared.dropped, evicted);
+                    self.shared.drop_events(evicted, Loss::Spool);
                 }
                 Some(seq)
             }
@@ -255,7 +255,7 @@ impl Worker {
                 Fate::TooLarge => {
                     // A stored batch cannot be cut apart any more.
                     log::warn!(target: "decisive", "a spooled batch of {count} events was rejected as too large");
-                    Shared::add(&self.shared.failed, count);
+                    self.shared.fail_events(count, Loss::Rejected);
                     self.unspool(Some(seq));
                 }
             }
@@ -275,7 +275,7 @@ impl Worker {
     ) -> Fate {
         let shared = Arc::clone(&self.shared);
         if shared.disabled.load(Ordering::Acquire) {
-            Shared::add(&shared.dropped, count);
+            shared.drop_events(count, Loss::Disabled);
             return Fate::Done;
         }
         if self.closing.is_some_and(|d| Instant::now() >= d) {
@@ -283,7 +283,7 @@ impl Worker {
                 Shared::add(&shared.spooled, count);
                 return Fate::Kept;
             }
-            Shared::add(&shared.dropped, count);
+            shared.drop_events(count, Loss::Closed);
             self.abandoned = true;
             return Fate::Done;
         }
@@ -328,20 +328,20 @@ impl Worker {
                 fate = Fate::Kept;
             }
             DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) => {
-                Shared::add(&shared.failed, count);
+                shared.fail_events(count, Loss::RetriesExhausted);
                 log::warn!(target: "decisive", "{count} events failed after {} attempts: {why}", retries + 1);
             }
             DispatchOutcome::Rejected(why) => {
-                Shared::add(&shared.failed, count);
+                shared.fail_events(count, Loss::Rejected);
                 log::warn!(target: "decisive", "{count} events rejected: {why}");
             }
             DispatchOutcome::TooLarge(why) if count <= 1 => {
-                Shared::add(&shared.failed, count);
+                shared.fail_events(count, Loss::Rejected);
                 log::warn!(target: "decisive", "an event was rejected as too large: {why}");
             }
             DispatchOutcome::TooLarge(_) => fate = Fate::TooLarge,
             DispatchOutcome::MustShutDown(why) => {
-                Shared::add(&shared.failed, count);
+                shared.fail_events(count, Loss::Refused);
                 if !shared.disabled.swap(true, Ordering::AcqRel) {
                     log::error!(target: "decisive", "event service refused the request ({why}); no more events will be sent");
                 }
