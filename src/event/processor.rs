@@ -416,6 +416,7 @@ impl BatchEventProcessor {
             waiters: Vec::new(),
             abandoned: false,
             fragments: Fragments::default(),
+            failed_in_a_row: 0,
         };
         let channels = Channels {
             inbox: inbox_rx,

@@ -65,6 +65,9 @@ pub(super) struct Worker {
     /// Spooled batches waiting for another attempt (found at start, or kept when their
     /// retries ran out), oldest first.
     pub(super) pending: VecDeque<(u64, LogEvent)>,
+    /// Batches not delivered since the last one that was: a run of failures is logged as a
+    /// warning once, then at debug level, and its end once.
+    pub(super) failed_in_a_row: u64,
 }
 
 impl Worker {
@@ -320,24 +323,42 @@ impl Worker {
             backoff = (backoff * 2).min(self.options.max_retry_backoff);
         };
         let mut fate = Fate::Done;
+        // The first failure of a run is a warning; the rest of the run (an outage, a wrong
+        // endpoint) is logged at debug level until a batch is delivered again.
+        let level = if matches!(outcome, DispatchOutcome::TooLarge(_)) && count > 1 {
+            log::Level::Debug // sent again in halves: not a failure yet
+        } else if matches!(outcome, DispatchOutcome::Delivered) {
+            if self.failed_in_a_row > 0 {
+                log::info!(target: "decisive", "event batches delivered again after {} that were not", self.failed_in_a_row);
+            }
+            self.failed_in_a_row = 0;
+            log::Level::Debug
+        } else {
+            self.failed_in_a_row += 1;
+            if self.failed_in_a_row == 1 {
+                log::Level::Warn
+            } else {
+                log::Level::Debug
+            }
+        };
         match &outcome {
             DispatchOutcome::Delivered => Shared::add(&shared.dispatched, count),
             DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) if spooled => {
                 Shared::add(&shared.spooled, count);
-                log::warn!(target: "decisive", "{count} events not delivered after {} attempts ({why}); kept in the spool", retries + 1);
+                log::log!(target: "decisive", level, "{count} events not delivered after {} attempts ({why}); kept in the spool", retries + 1);
                 fate = Fate::Kept;
             }
             DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) => {
                 shared.fail_events(count, Loss::RetriesExhausted);
-                log::warn!(target: "decisive", "{count} events failed after {} attempts: {why}", retries + 1);
+                log::log!(target: "decisive", level, "{count} events failed after {} attempts: {why}", retries + 1);
             }
             DispatchOutcome::Rejected(why) => {
                 shared.fail_events(count, Loss::Rejected);
-                log::warn!(target: "decisive", "{count} events rejected: {why}");
+                log::log!(target: "decisive", level, "{count} events rejected: {why}");
             }
             DispatchOutcome::TooLarge(why) if count <= 1 => {
                 shared.fail_events(count, Loss::Rejected);
-                log::warn!(target: "decisive", "an event was rejected as too large: {why}");
+                log::log!(target: "decisive", level, "an event was rejected as too large: {why}");
             }
             DispatchOutcome::TooLarge(_) => fate = Fate::TooLarge,
             DispatchOutcome::MustShutDown(why) => {
