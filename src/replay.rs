@@ -193,10 +193,19 @@ pub(crate) fn play(client: &Client, case: &Case) -> Result<Outcome, ReplayError>
                 .filter(|o| *o != DecideOption::EnabledFlagsOnly)
                 .collect();
             let mut decisions = Map::new();
-            for d in user.decide_all(&all).iter() {
-                user_events.extend(impressions_of(d, disabled));
+            let all = user.decide_all(&all);
+            for d in all.iter() {
                 if d.enabled() || !enabled_only {
                     decisions.insert(d.flag_key().to_owned(), decision_json(d));
+                }
+            }
+            // An impression per flag listed, in datafile order: a key listed twice is decided
+            // (and sends its impression) twice, as in the official SDKs.
+            if let Some(config) = client.config() {
+                for key in config.flag_keys() {
+                    if let Some(d) = all.get(key) {
+                        user_events.extend(impressions_of(d, disabled));
+                    }
                 }
             }
             Some(decisions)

@@ -74,7 +74,7 @@ fn replay_prints_exactly_the_expected_file_for_every_fixture_set() {
         .filter(|p| p.join("cases.jsonl").is_file())
         .collect();
     sets.sort();
-    assert_eq!(sets.len(), 13, "expected the 13 fixture sets");
+    assert_eq!(sets.len(), 19, "expected the 19 fixture sets");
     let mut checked = 0;
     for set in &sets {
         let name = set.file_name().unwrap().to_string_lossy().to_string();
@@ -100,7 +100,7 @@ fn replay_prints_exactly_the_expected_file_for_every_fixture_set() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8500);
+    assert_eq!(checked, 8984);
 }
 
 #[test]

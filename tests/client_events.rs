@@ -105,7 +105,7 @@ fn every_fixture_case_sends_the_official_requests_through_the_client() {
         failures.len(),
         failures[..failures.len().min(5)].join("\n")
     );
-    assert_eq!(requests, 9820);
+    assert_eq!(requests, 10_589);
 }
 
 #[test]
