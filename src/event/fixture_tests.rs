@@ -91,7 +91,7 @@ fn requests(client: &Client, case: &Case) -> Result<Vec<LogEvent>, String> {
 #[test]
 fn every_fixture_case_sends_the_official_events() {
     let sets = fixture_sets();
-    assert_eq!(sets.len(), 13, "expected the 13 fixture sets");
+    assert_eq!(sets.len(), 19, "expected the 19 fixture sets");
     let mut cases_checked = 0;
     let mut events_checked = 0;
     let mut impressions = 0;
@@ -171,5 +171,5 @@ fn every_fixture_case_sends_the_official_events() {
                 .join("\n")
         );
     }
-    assert_eq!(cases_checked, 8500);
+    assert_eq!(cases_checked, 8984);
 }
