@@ -7,15 +7,11 @@
 mod workload;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use decisive::{
-    Attributes, BatchEventProcessor, Client, DispatchOutcome, EventDispatcher, LogEvent,
-    ProcessorOptions, UserContext, UserEvent,
-};
+use decisive::{BatchEventProcessor, Client, ProcessorOptions, UserContext};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use workload::{datafile, users};
+use workload::{datafile, purchase_event, queue_from_two_threads, users, Discard};
 
 /// How many decides run between two flushes: below the default queue capacity (1000), so
 /// the caller never outruns the queue and no event is dropped.
@@ -23,20 +19,6 @@ const CHUNK: u64 = 500;
 
 /// How long a flush may take before the bench gives up on it.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A dispatcher that counts the events it is given and sends nothing.
-#[derive(Clone, Default)]
-struct Discard {
-    events: Arc<AtomicU64>,
-}
-
-impl EventDispatcher for Discard {
-    fn dispatch(&self, event: &LogEvent) -> DispatchOutcome {
-        self.events
-            .fetch_add(event.event_count as u64, Ordering::Relaxed);
-        DispatchOutcome::Delivered
-    }
-}
 
 /// Runs `iters` decides in chunks of [`CHUNK`], flushing after each chunk; returns the time
 /// spent in the decides alone and the time including the flushes.
@@ -96,18 +78,7 @@ fn scenario_b(c: &mut Criterion) {
 }
 
 fn processor_two_producers(c: &mut Criterion) {
-    let config = Client::builder()
-        .datafile(datafile())
-        .without_events()
-        .build()
-        .expect("client")
-        .config()
-        .expect("config");
-    let mut attributes = Attributes::new();
-    attributes.insert("country", "US");
-    attributes.insert("tier", "gold");
-    let event = UserEvent::conversion(&config, "purchase", "user-1", &attributes)
-        .expect("the bench datafile has a purchase event");
+    let event = purchase_event();
     let discard = Discard::default();
     let processor =
         BatchEventProcessor::new(discard.clone(), ProcessorOptions::default()).expect("processor");
@@ -121,22 +92,7 @@ fn processor_two_producers(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let batches: Vec<Vec<UserEvent>> = (0..2)
-                    .map(|_| (0..CHUNK).map(|_| event.clone()).collect())
-                    .collect();
-                let start = Instant::now();
-                std::thread::scope(|s| {
-                    for events in batches {
-                        let processor = &processor;
-                        s.spawn(move || {
-                            for e in events {
-                                processor.process(e);
-                            }
-                        });
-                    }
-                });
-                assert!(processor.flush_blocking(FLUSH_TIMEOUT), "flush timed out");
-                total += start.elapsed();
+                total += queue_from_two_threads(&processor, &event, CHUNK, FLUSH_TIMEOUT);
             }
             total
         })

@@ -19,29 +19,10 @@
 #[path = "../benches/workload/mod.rs"]
 mod workload;
 
-use decisive::{
-    Attributes, BatchEventProcessor, Client, DispatchOutcome, EventDispatcher, LogEvent,
-    ProcessorOptions, UserEvent,
-};
+use decisive::{BatchEventProcessor, Client, ProcessorOptions};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use workload::{datafile, users};
-
-/// A dispatcher that counts the events it is given and sends nothing.
-#[derive(Clone, Default)]
-struct Discard {
-    events: Arc<AtomicU64>,
-}
-
-impl EventDispatcher for Discard {
-    fn dispatch(&self, event: &LogEvent) -> DispatchOutcome {
-        self.events
-            .fetch_add(event.event_count as u64, Ordering::Relaxed);
-        DispatchOutcome::Delivered
-    }
-}
+use workload::{datafile, purchase_event, queue_from_two_threads, users, Discard};
 
 /// Decides between two flushes.
 const CHUNK: u64 = 500;
@@ -177,18 +158,7 @@ fn flush(n: u64) {
 }
 
 fn processor(n: u64) {
-    let config = Client::builder()
-        .datafile(datafile())
-        .without_events()
-        .build()
-        .expect("client")
-        .config()
-        .expect("config");
-    let mut attributes = Attributes::new();
-    attributes.insert("country", "US");
-    attributes.insert("tier", "gold");
-    let event = UserEvent::conversion(&config, "purchase", "user-1", &attributes)
-        .expect("the bench datafile has a purchase event");
+    let event = purchase_event();
     let processor = BatchEventProcessor::new(Discard::default(), ProcessorOptions::default())
         .expect("processor");
     let rounds = n.div_ceil(2 * CHUNK);
@@ -196,22 +166,7 @@ fn processor(n: u64) {
     let worker_cpu = cpu_ns(&worker).unwrap_or(0);
     let mut total = Duration::ZERO;
     for _ in 0..rounds {
-        let batches: Vec<Vec<UserEvent>> = (0..2)
-            .map(|_| (0..CHUNK).map(|_| event.clone()).collect())
-            .collect();
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for events in batches {
-                let processor = &processor;
-                s.spawn(move || {
-                    for e in events {
-                        processor.process(e);
-                    }
-                });
-            }
-        });
-        assert!(processor.flush_blocking(TIMEOUT), "flush timed out");
-        total += start.elapsed();
+        total += queue_from_two_threads(&processor, &event, CHUNK, TIMEOUT);
     }
     let events = rounds * 2 * CHUNK;
     let worker_cpu = cpu_ns(&worker).unwrap_or(0).saturating_sub(worker_cpu);

@@ -7,28 +7,23 @@ mod support;
 
 use decisive::{
     Attributes, BatchEventProcessor, DispatchOutcome, EventDispatcher, HttpDispatcher, LogEvent,
-    ProcessorOptions, ProjectConfig, RecordingDispatcher, UserEvent,
+    ProcessorOptions, RecordingDispatcher, UserEvent,
 };
-use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Reply, TestServer};
+use support::{eventually, quickstart_config, uuids, Reply, TestServer};
 
 /// A conversion of `purchase` by `user`, decided with the quickstart datafile at `revision`.
 fn event(revision: &str, user: &str) -> UserEvent {
-    let datafile = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/datafiles/quickstart.json"
-    ))
-    .expect("quickstart datafile")
-    .replace(
-        "\"revision\": \"42\"",
-        &format!("\"revision\": \"{revision}\""),
-    );
-    let config = ProjectConfig::from_datafile(datafile).expect("valid datafile");
-    UserEvent::conversion(&config, "purchase", user, &Attributes::new()).expect("known event")
+    UserEvent::conversion(
+        &quickstart_config(revision),
+        "purchase",
+        user,
+        &Attributes::new(),
+    )
+    .expect("known event")
 }
 
 /// Batches of `batch_size`, fast retries (3 of them).
@@ -47,34 +42,6 @@ fn http(url: &str, read_timeout: Duration) -> HttpDispatcher {
         .connect_timeout(Duration::from_secs(2))
         .read_timeout(read_timeout)
         .build()
-}
-
-/// The event uuids of a batch body.
-fn uuids(body: &Value) -> Vec<String> {
-    body["visitors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|v| {
-            v["snapshots"][0]["events"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .map(|e| e["uuid"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// Waits up to 5 s for `done`.
-fn eventually(done: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    done()
 }
 
 #[test]

@@ -4,17 +4,20 @@
 //! Every scenario ends with the ledger: each event produced is delivered, failed or dropped,
 //! counted exactly, and none is delivered twice.
 
+mod support;
+
 use decisive::{
     Attributes, BatchEventProcessor, HttpDispatcher, ProcessorOptions, ProcessorStats,
     ProjectConfig, RecordingDispatcher, UserEvent,
 };
 use serde_json::Value;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{eventually, quickstart_config as config, uuids};
 
 /// How the server answers one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -169,24 +172,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             });
             return Ok(()); // dropping both handles with the rest unread
         }
-        let mut content_length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; content_length];
-        reader.read_exact(&mut body)?;
+        let Some((body, _)) = support::read_rest(&mut reader)? else {
+            return Ok(());
+        };
         shared
             .seen
             .lock()
@@ -248,36 +236,6 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
 }
 
-/// The event uuids of a batch body.
-fn uuids(body: &Value) -> Vec<String> {
-    body["visitors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|v| {
-            v["snapshots"][0]["events"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .map(|e| e["uuid"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// The quickstart datafile's config at `revision`.
-fn config(revision: &str) -> ProjectConfig {
-    let datafile = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/datafiles/quickstart.json"
-    ))
-    .expect("quickstart datafile")
-    .replace(
-        "\"revision\": \"42\"",
-        &format!("\"revision\": \"{revision}\""),
-    );
-    ProjectConfig::from_datafile(datafile).expect("valid datafile")
-}
-
 /// A conversion of `purchase` by `user`.
 fn event(config: &ProjectConfig, user: &str) -> UserEvent {
     UserEvent::conversion(config, "purchase", user, &Attributes::new()).expect("known event")
@@ -300,18 +258,6 @@ fn http(url: &str, timeout: Duration) -> HttpDispatcher {
         .connect_timeout(timeout)
         .read_timeout(timeout)
         .build()
-}
-
-/// Waits up to 5 s for `done`.
-fn eventually(done: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    done()
 }
 
 /// Every event produced is accounted for exactly once, and every drop and failure has its

@@ -7,7 +7,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different part of the kit")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -178,28 +178,9 @@ fn handle(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io
     if reader.read_line(&mut request_line)? == 0 {
         return Ok(()); // a bare connect (the drop wake-up)
     }
-    let mut content_length = 0usize;
-    let mut content_type = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.parse().unwrap_or(0);
-            } else if name.eq_ignore_ascii_case("content-type") {
-                content_type = Some(value.to_owned());
-            }
-        }
-    }
-    let mut body = vec![0; content_length];
-    reader.read_exact(&mut body)?;
+    let Some((body, content_type)) = read_rest(&mut reader)? else {
+        return Ok(());
+    };
     let reply = {
         let mut state = state.lock().expect("server state");
         let reply = state.script.pop().unwrap_or(state.default);
@@ -227,4 +208,74 @@ fn handle(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io
         reply.status
     )?;
     stream.flush()
+}
+
+/// Reads the rest of a request whose request line was read: its headers, then its body (by
+/// `Content-Length`). The body and the `Content-Type`; `None` when the stream ends first.
+pub fn read_rest(reader: &mut impl BufRead) -> std::io::Result<Option<(Vec<u8>, Option<String>)>> {
+    let mut content_length = 0usize;
+    let mut content_type = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("content-type") {
+                content_type = Some(value.to_owned());
+            }
+        }
+    }
+    let mut body = vec![0; content_length];
+    reader.read_exact(&mut body)?;
+    Ok(Some((body, content_type)))
+}
+
+/// The event uuids of a batch body, in order.
+pub fn uuids(body: &serde_json::Value) -> Vec<String> {
+    body["visitors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|v| {
+            v["snapshots"][0]["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|e| e["uuid"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Waits up to 5 s for `done`.
+pub fn eventually(done: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
+/// The quickstart datafile's config, at `revision`.
+pub fn quickstart_config(revision: &str) -> decisive::ProjectConfig {
+    let datafile = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datafiles/quickstart.json"
+    ))
+    .expect("quickstart datafile")
+    .replace(
+        "\"revision\": \"42\"",
+        &format!("\"revision\": \"{revision}\""),
+    );
+    decisive::ProjectConfig::from_datafile(datafile).expect("valid datafile")
 }
