@@ -228,13 +228,9 @@ pub(super) struct Shared {
     _line: LineBreak,
     /// See [`ProcessorStats::dispatched`].
     pub(super) dispatched: AtomicU64,
-    /// See [`ProcessorStats::dropped`].
-    pub(super) dropped: AtomicU64,
-    /// See [`ProcessorStats::failed`].
-    pub(super) failed: AtomicU64,
     /// See [`ProcessorStats::spooled`].
     pub(super) spooled: AtomicU64,
-    /// Why events were dropped or failed, by [`Loss`].
+    /// Events dropped or failed, by why ([`Loss`]); `dropped` and `failed` are their sums.
     pub(super) losses: [AtomicU64; Loss::COUNT],
     /// Set (once) by a 401/403: nothing more is sent.
     pub(super) disabled: AtomicBool,
@@ -261,20 +257,21 @@ impl Shared {
 
     /// Counts `n` events dropped for `why` (a [`Loss`] of `dropped`).
     pub(super) fn drop_events(&self, n: u64, why: Loss) {
-        if let Some(counter) = self.losses.get(why as usize) {
-            Shared::add(counter, n);
-        }
-        Shared::add(&self.dropped, n);
+        self.lose(n, why);
     }
 
     /// Counts `n` events failed for `why` (a [`Loss`] of `failed`).
     pub(super) fn fail_events(&self, n: u64, why: Loss) {
+        self.lose(n, why);
+    }
+
+    fn lose(&self, n: u64, why: Loss) {
         if let Some(counter) = self.losses.get(why as usize) {
             Shared::add(counter, n);
         }
-        Shared::add(&self.failed, n);
     }
 
+    /// Events lost for `why` so far.
     fn loss(&self, why: Loss) -> u64 {
         self.losses
             .get(why as usize)
@@ -611,24 +608,26 @@ impl BatchEventProcessor {
         // destination grows. Reading the destinations first and the sources last then sees
         // a moving event in one place at most, and never more dispatched than queued.
         let dispatched = s.dispatched.load(Ordering::Acquire);
-        let failed = s.failed.load(Ordering::Acquire);
-        let dropped = s.dropped.load(Ordering::Acquire);
+        let [failed_rejected, failed_retries_exhausted, failed_refused] =
+            [Loss::Rejected, Loss::RetriesExhausted, Loss::Refused].map(|why| s.loss(why));
+        let [dropped_queue_full, dropped_closed, dropped_disabled, dropped_spool] =
+            [Loss::QueueFull, Loss::Closed, Loss::Disabled, Loss::Spool].map(|why| s.loss(why));
         let spooled = s.spooled.load(Ordering::Acquire);
         let queued = s.queued.load(Ordering::Acquire);
         ProcessorStats {
             queued,
             dispatched,
-            dropped,
-            failed,
+            dropped: dropped_queue_full + dropped_closed + dropped_disabled + dropped_spool,
+            failed: failed_rejected + failed_retries_exhausted + failed_refused,
             spooled,
             disabled: s.disabled.load(Ordering::Acquire),
-            dropped_queue_full: s.loss(Loss::QueueFull),
-            dropped_closed: s.loss(Loss::Closed),
-            dropped_disabled: s.loss(Loss::Disabled),
-            dropped_spool: s.loss(Loss::Spool),
-            failed_rejected: s.loss(Loss::Rejected),
-            failed_retries_exhausted: s.loss(Loss::RetriesExhausted),
-            failed_refused: s.loss(Loss::Refused),
+            dropped_queue_full,
+            dropped_closed,
+            dropped_disabled,
+            dropped_spool,
+            failed_rejected,
+            failed_retries_exhausted,
+            failed_refused,
         }
     }
 

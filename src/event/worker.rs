@@ -417,11 +417,10 @@ impl Worker {
         let s = &*self.shared;
         log::debug!(
             target: "decisive",
-            "event thread stopped: {} queued, {} dispatched, {} failed, {} dropped",
+            "event thread stopped: {} queued, {} dispatched, losses {:?}",
             s.queued.load(Ordering::Acquire),
             s.dispatched.load(Ordering::Acquire),
-            s.failed.load(Ordering::Acquire),
-            s.dropped.load(Ordering::Acquire)
+            s.losses
         );
     }
 }
