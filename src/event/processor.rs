@@ -472,7 +472,7 @@ impl BatchEventProcessor {
             return false;
         }
         // Count first so a snapshot never shows more dispatched than queued.
-        Shared::add(&shared.queued, 1);
+        let count = shared.queued.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
         match self.inbox.try_send(event) {
             Ok(()) => {
                 if shared.overflowing.load(Ordering::Relaxed) {
@@ -480,16 +480,19 @@ impl BatchEventProcessor {
                 }
                 // The thread does not wait on the queue itself (a wake-up per event would cost
                 // each caller a system call): it is woken once a batch's worth is waiting.
-                if self.inbox.len() >= self.options.batch_size
-                    && !shared.wake_pending.load(Ordering::Relaxed)
-                    && !shared.wake_pending.swap(true, Ordering::AcqRel)
-                {
-                    let _ = self.control.try_send(Control::Wake);
+                // Every batch_size-th event asks for that, so whenever a batch's worth is
+                // queued, one of them has asked; the count is the caller's own cache line,
+                // where the queue's length would read the line the thread writes per event.
+                if count % (self.options.batch_size.max(1) as u64) == 0 {
+                    self.wake();
                 }
                 true
             }
             Err(e) => {
                 shared.queued.fetch_sub(1, Ordering::AcqRel);
+                // A full queue certainly holds a batch (this event's number, given back, may
+                // have been the one to ask).
+                self.wake();
                 match e {
                     TrySendError::Full(_) => {
                         shared.drop_events(1, Loss::QueueFull);
@@ -510,6 +513,16 @@ impl BatchEventProcessor {
                 }
                 false
             }
+        }
+    }
+
+    /// Wakes the thread to take a batch out of the queue, unless a wake-up is pending.
+    fn wake(&self) {
+        let shared = &*self.shared;
+        if !shared.wake_pending.load(Ordering::Relaxed)
+            && !shared.wake_pending.swap(true, Ordering::AcqRel)
+        {
+            let _ = self.control.try_send(Control::Wake);
         }
     }
 
@@ -685,6 +698,13 @@ mod tests {
         }
     }
 
+    /// The queue's slots (an event and the slot's 8-byte stamp) are one cache line each, so
+    /// the producer and the event thread share one line per event rather than two.
+    #[test]
+    fn a_queued_event_takes_at_most_56_bytes() {
+        assert!(std::mem::size_of::<Queued>() <= 56);
+    }
+
     #[test]
     fn invalid_options_fall_back_to_defaults() {
         type Edit = fn(&mut ProcessorOptions);
@@ -739,6 +759,73 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(d.attempts(), 1);
+    }
+
+    /// Waits up to five seconds for `d` to have seen `n` attempts.
+    fn await_attempts(d: &RecordingDispatcher, n: usize) -> usize {
+        let start = Instant::now();
+        while d.attempts() < n && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        d.attempts()
+    }
+
+    #[test]
+    fn full_batches_go_out_without_waiting_for_the_flush_interval() {
+        let d = RecordingDispatcher::new();
+        let p = BatchEventProcessor::new(d.clone(), options(10)).unwrap();
+        // Two producers, 4 × 10 events between them: every full batch is sent at once (the
+        // flush interval is 30 s), whichever producer's event completed it.
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                let p = &p;
+                s.spawn(move || {
+                    for i in 0..20 {
+                        assert!(p.process(event("1", &format!("u{t}-{i}"))));
+                    }
+                });
+            }
+        });
+        assert_eq!(await_attempts(&d, 4), 4);
+        std::thread::sleep(Duration::from_millis(50));
+        let counts: Vec<usize> = d.events().iter().map(|e| e.event_count).collect();
+        assert_eq!(counts, [10, 10, 10, 10]);
+        // Seven more wait for the interval (or a flush): no batch is full.
+        for i in 0..7 {
+            p.process(event("1", &format!("late{i}")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(d.attempts(), 4);
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        assert_eq!(d.events().last().map(|e| e.event_count), Some(7));
+    }
+
+    #[test]
+    fn a_queue_filled_while_the_dispatcher_is_held_is_sent_when_it_returns() {
+        let d = RecordingDispatcher::new();
+        d.pause();
+        let opts = ProcessorOptions {
+            queue_capacity: 10,
+            ..options(10)
+        };
+        let p = BatchEventProcessor::new(d.clone(), opts).unwrap();
+        // The first batch is held by the paused dispatcher; the next fills the queue, and
+        // further events are dropped.
+        for i in 0..10 {
+            assert!(p.process(event("1", &format!("a{i}"))));
+        }
+        let start = Instant::now();
+        while d.waiting() == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let accepted = (0..25)
+            .filter(|i| p.process(event("1", &format!("b{i}"))))
+            .count();
+        assert_eq!(accepted, 10);
+        d.resume();
+        // Both batches are sent with no flush and no interval.
+        assert_eq!(await_attempts(&d, 2), 2);
+        assert_eq!(p.stats().dropped_queue_full, 15);
     }
 
     #[test]
