@@ -38,7 +38,7 @@ pub(crate) use payload::log_events;
 pub(crate) use payload::{log_event, LogEvent};
 
 use crate::config::{ProjectConfig, Region, Rule, RuleKind, Variation};
-use crate::decision::{FlagDecision, HeldOut, Source};
+use crate::decision::{FlagDecision, HeldOut, Source, NONE};
 use crate::value::{AttributeValue, Attributes};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -392,16 +392,24 @@ pub(crate) struct Tracked {
     pub visitor: Arc<Visitor>,
     /// The datafile event, as an index into the config's events.
     pub event: u32,
+    /// The caller's tags with what they say, when given (boxed: most conversions have none,
+    /// and a queue slot stays as small as an impression).
+    pub tags: Option<Box<TrackedTags>>,
+    /// The event's uuid, drawn (its bits are computed when it is written).
+    pub uuid: uuid::UuidDraw,
+    /// When the event was tracked, in milliseconds since the Unix epoch.
+    pub timestamp: u64,
+}
+
+/// A conversion's tags and the `revenue` and `value` read from them.
+#[derive(Debug, Clone)]
+pub(crate) struct TrackedTags {
     /// The caller's tags, unchanged.
-    pub tags: Option<Map<String, Value>>,
+    pub tags: Map<String, Value>,
     /// The integer `revenue` tag.
     pub revenue: Option<i64>,
     /// The numeric `value` tag.
     pub value: Option<f64>,
-    /// The event's uuid, unformatted.
-    pub uuid: [u8; 16],
-    /// When the event was tracked, in milliseconds since the Unix epoch.
-    pub timestamp: u64,
 }
 
 impl Tracked {
@@ -423,10 +431,14 @@ impl Tracked {
             config,
             visitor,
             event,
-            tags: event_tags.cloned(),
-            revenue: event_tags.and_then(tags::revenue),
-            value: event_tags.and_then(tags::numeric_value),
-            uuid: uuid::new_uuid_bytes(),
+            tags: event_tags.map(|t| {
+                Box::new(TrackedTags {
+                    revenue: tags::revenue(t),
+                    value: tags::numeric_value(t),
+                    tags: t.clone(),
+                })
+            }),
+            uuid: uuid::draw(),
             timestamp: uuid::now_millis(),
         })
     }
@@ -448,15 +460,15 @@ impl Tracked {
                 &self.config,
                 &self.visitor.user_id,
                 &self.visitor.attributes,
-                uuid::format_uuid(&self.uuid),
+                uuid::format_uuid(&self.uuid.bytes()),
                 self.timestamp,
             ),
             conversion: Conversion {
                 event_id: event_id.to_owned(),
                 event_key: event_key.to_owned(),
-                tags: self.tags.clone(),
-                revenue: self.revenue,
-                value: self.value,
+                tags: self.tags.as_ref().map(|t| t.tags.clone()),
+                revenue: self.tags.as_ref().and_then(|t| t.revenue),
+                value: self.tags.as_ref().and_then(|t| t.value),
             },
         })
     }
@@ -504,21 +516,26 @@ pub(crate) struct Visitor {
 /// An impression as the decide path hands it over: the decision as config indexes, the
 /// config and user it was made with, a uuid and a time. Its wire form (strings, visitor
 /// attributes) is built on the event thread by [`Decided::build`], with exactly the result
-/// [`impression`] gives.
+/// [`impression`] gives. It is kept small (48 bytes: no uuid bits, the decision's indexes
+/// unwrapped) so that a queue slot, with its tag and stamp, fits one 64-byte cache line.
 #[derive(Debug, Clone)]
 pub(crate) struct Decided {
     /// The config that decided.
     pub config: Arc<ProjectConfig>,
     /// The user.
     pub visitor: Arc<Visitor>,
-    /// The flag, as an index into the config's flags.
-    pub flag: u32,
-    /// The outcome reported.
-    pub decision: FlagDecision,
-    /// The event's uuid, unformatted.
-    pub uuid: [u8; 16],
+    /// The event's uuid, drawn (its bits are computed when it is written).
+    pub uuid: uuid::UuidDraw,
     /// When the decision was made, in milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// The flag, as an index into the config's flags.
+    pub flag: u32,
+    /// The decision's rule index, [`NONE`] for none.
+    rule: u32,
+    /// The decision's variation index, [`NONE`] for none.
+    variation: u32,
+    /// The decision's source.
+    source: Source,
 }
 
 impl Decided {
@@ -532,10 +549,22 @@ impl Decided {
         Decided {
             config,
             visitor,
-            flag,
-            decision,
-            uuid: uuid::new_uuid_bytes(),
+            uuid: uuid::draw(),
             timestamp: uuid::now_millis(),
+            flag,
+            rule: decision.rule.unwrap_or(NONE),
+            variation: decision.variation.unwrap_or(NONE),
+            source: decision.source,
+        }
+    }
+
+    /// The outcome reported.
+    pub(crate) fn decision(&self) -> FlagDecision {
+        let index = |i: u32| (i != NONE).then_some(i);
+        FlagDecision {
+            rule: index(self.rule),
+            variation: index(self.variation),
+            source: self.source,
         }
     }
 
@@ -548,10 +577,10 @@ impl Decided {
             config,
             &self.visitor.user_id,
             &self.visitor.attributes,
-            uuid::format_uuid(&self.uuid),
+            uuid::format_uuid(&self.uuid.bytes()),
             self.timestamp,
         );
-        impression_with(config, &self.decision, flag_key, header)
+        impression_with(config, &self.decision(), flag_key, header)
     }
 }
 

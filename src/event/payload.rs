@@ -141,7 +141,7 @@ pub(crate) struct Fragments {
     /// Snapshot text up to and including `"timestamp":`.
     snapshots: FastMap<(u32, FlagDecision), Box<str>>,
     /// Attribute entry text up to and including `"value":`, by the keys the datafile lists.
-    attributes: FastMap<Box<str>, Box<str>>,
+    attributes: PrefixTable,
     /// The last timestamp written, and its text: events made within the same millisecond
     /// (most of them, when many are made) copy it.
     timestamp: (u64, String),
@@ -167,6 +167,128 @@ impl Fragments {
             self.attributes.clear();
             self.config = Some(Arc::clone(config));
         }
+    }
+}
+
+/// Attribute entry prefixes by attribute key: an open-addressed table whose probes compare a
+/// key's length and its first and last eight bytes before the key itself (for keys of up to
+/// 16 bytes, the usual case, those words are the whole key), so a lookup is a few word
+/// operations rather than a general hash and a byte comparison.
+#[derive(Default)]
+pub(crate) struct PrefixTable {
+    /// Entry index + 1 per slot, 0 for an empty slot; a power of two long, at most half full.
+    slots: Vec<u32>,
+    /// The entries, in insertion order.
+    entries: Vec<PrefixEntry>,
+}
+
+/// One key of a [`PrefixTable`] and its prefix.
+struct PrefixEntry {
+    /// The key's length and its first and last eight bytes (see [`key_words`]).
+    words: KeyWords,
+    /// The key.
+    key: Box<str>,
+    /// Its entry text up to `"value":`.
+    prefix: Box<str>,
+}
+
+/// A key's length and its first and last eight bytes as words (zero-padded when shorter).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KeyWords {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+/// The [`KeyWords`] of `key`.
+#[inline(always)]
+fn key_words(key: &[u8]) -> KeyWords {
+    let word = |b: Option<&[u8]>| {
+        b.and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let len = key.len();
+    let (head, tail) = match len {
+        0 => (0, 0),
+        1..=7 => (crate::hash::tail_word(key), 0),
+        _ => (word(key.get(..8)), word(key.get(len - 8..))),
+    };
+    KeyWords { len, head, tail }
+}
+
+impl KeyWords {
+    /// The slot to probe first in a table of `mask + 1` slots.
+    #[inline(always)]
+    fn home(self, mask: usize) -> usize {
+        let mixed = (self.head ^ self.tail.rotate_left(29) ^ self.len as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> 40) as usize & mask
+    }
+}
+
+impl PrefixTable {
+    /// The prefix of `key`, if inserted.
+    #[inline]
+    fn get(&self, key: &str) -> Option<&str> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let words = key_words(key.as_bytes());
+        let mut at = words.home(mask);
+        loop {
+            let index = (*self.slots.get(at)? as usize).checked_sub(1)?;
+            let entry = self.entries.get(index)?;
+            // Keys of up to 16 bytes are equal when their words are.
+            if entry.words == words && (words.len <= 16 || *entry.key == *key) {
+                return Some(&entry.prefix);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Inserts `key` (not yet in the table) with `prefix`; returns the prefix.
+    fn insert(&mut self, key: &str, prefix: Box<str>) -> &str {
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let words = key_words(key.as_bytes());
+        self.entries.push(PrefixEntry {
+            words,
+            key: key.into(),
+            prefix,
+        });
+        let index = self.entries.len();
+        self.place(words, index);
+        self.entries.last().map_or("", |e| &e.prefix)
+    }
+
+    /// Puts entry `index` (1-based) into the first free slot from its home.
+    fn place(&mut self, words: KeyWords, index: usize) {
+        let Some(mask) = self.slots.len().checked_sub(1) else {
+            return;
+        };
+        let mut at = words.home(mask);
+        while let Some(slot) = self.slots.get_mut(at) {
+            if *slot == 0 {
+                *slot = u32::try_from(index).unwrap_or(0);
+                return;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Doubles the slots (at least 16) and places every entry again.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(16);
+        self.slots = vec![0; size];
+        let words: Vec<KeyWords> = self.entries.iter().map(|e| e.words).collect();
+        for (i, w) in words.into_iter().enumerate() {
+            self.place(w, i + 1);
+        }
+    }
+
+    /// Empties the table.
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.entries.clear();
     }
 }
 
@@ -279,10 +401,10 @@ impl BatchItem for Decided {
         write_visitor_head(w, fragments, &self.config, &self.visitor);
         let snapshot = fragments
             .snapshots
-            .entry((self.flag, self.decision))
+            .entry((self.flag, self.decision()))
             .or_insert_with(|| {
                 let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
-                let parts = impression_parts(config, &self.decision, flag_key);
+                let parts = impression_parts(config, &self.decision(), flag_key);
                 let mut text = JsonWriter::with_capacity(512);
                 write_impression_head(&mut text, &parts);
                 text.finish().into_boxed_str()
@@ -291,7 +413,7 @@ impl BatchItem for Decided {
         write_impression_tail(
             w,
             fragments.timestamp(self.timestamp),
-            Uuid::Bytes(&self.uuid),
+            Uuid::Bytes(&self.uuid.bytes()),
         );
         w.raw("]}");
     }
@@ -318,12 +440,11 @@ fn write_visitor_head(
         // Only keys the datafile lists are cached: the cache stays bounded whatever keys come.
         let made;
         let prefix = match fragments.attributes.get(key) {
-            Some(prefix) => prefix.as_ref(),
+            Some(prefix) => prefix,
             None => match attribute_entity(config, key) {
                 AttributeEntity::Listed(id) => fragments
                     .attributes
-                    .entry(key.into())
-                    .or_insert_with(|| attribute_prefix(id, key).into()),
+                    .insert(key, attribute_prefix(id, key).into()),
                 AttributeEntity::Reserved => {
                     made = attribute_prefix(key, key);
                     made.as_str()
@@ -368,9 +489,15 @@ impl BatchItem for Tracked {
             event_id,
             event_key,
             fragments.timestamp(self.timestamp),
-            Uuid::Bytes(&self.uuid),
+            Uuid::Bytes(&self.uuid.bytes()),
         );
-        write_conversion_extras(w, self.tags.as_ref(), self.revenue, self.value);
+        let tags = self.tags.as_deref();
+        write_conversion_extras(
+            w,
+            tags.map(|t| &t.tags),
+            tags.and_then(|t| t.revenue),
+            tags.and_then(|t| t.value),
+        );
         w.raw("}]}]}");
     }
 }
@@ -588,5 +715,38 @@ mod prefix_tests {
             BOT_FILTERING_PREFIX,
             attribute_prefix(BOT_FILTERING_ATTRIBUTE, BOT_FILTERING_ATTRIBUTE)
         );
+    }
+}
+
+#[cfg(test)]
+mod prefix_table_tests {
+    use super::*;
+
+    #[test]
+    fn every_inserted_key_finds_its_own_prefix_and_no_other_key_finds_one() {
+        let mut keys: Vec<String> = (0..40).map(|n| "k".repeat(n)).collect();
+        // Long keys that agree in their length and first and last eight bytes.
+        keys.extend((0..10).map(|i| format!("first8bytes-{i}-last8bytes")));
+        keys.extend(["", "a\0", "ü", "$opt_user_agent"].map(String::from));
+        keys.sort();
+        keys.dedup();
+        let mut table = PrefixTable::default();
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(table.insert(key, format!("p{i}").into()), format!("p{i}"));
+        }
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(table.get(key), Some(format!("p{i}").as_str()), "{key:?}");
+        }
+        for missing in [
+            "a",
+            "kk\0",
+            "first8bytes-x-last8bytes",
+            "K",
+            "$opt_user_agenT",
+        ] {
+            assert_eq!(table.get(missing), None, "{missing:?}");
+        }
+        table.clear();
+        assert_eq!(table.get("k"), None);
     }
 }

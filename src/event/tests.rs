@@ -663,6 +663,21 @@ fn uuids_are_random_version_4_in_canonical_form() {
 }
 
 #[test]
+fn every_uuid_bit_but_version_and_variant_varies() {
+    let (mut ones, mut zeros) = (0u128, 0u128);
+    for _ in 0..2_000 {
+        let bits = u128::from_be_bytes(uuid::new_uuid_bytes());
+        ones |= bits;
+        zeros |= !bits;
+    }
+    // Fixed: the version nibble (bits 76..80, 0100) and the variant (bits 62..64, 10).
+    let fixed: u128 = (0xF << 76) | (0x3 << 62);
+    assert_eq!(ones & zeros, !fixed);
+    assert_eq!((ones >> 76) & 0xF, 0x4);
+    assert_eq!((ones >> 62) & 0x3, 0x2);
+}
+
+#[test]
 fn uuids_from_many_threads_do_not_collide() {
     let handles: Vec<_> = (0..4)
         .map(|_| std::thread::spawn(|| (0..2_000).map(|_| uuid::new_uuid()).collect::<Vec<_>>()))

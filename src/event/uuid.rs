@@ -55,9 +55,15 @@ thread_local! {
     static NEXT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// 16 random bytes: two consecutive SplitMix64 outputs, from this thread's range of the
-/// counter (no shared state is touched after a thread's first draw).
-fn random_bytes() -> [u8; 16] {
+/// A uuid drawn but not yet computed: the counter value its bits come from. Drawing is a
+/// thread-local increment; the mixing into 128 bits ([`UuidDraw::bytes`]) is left to whoever
+/// writes the uuid (the event thread, for events the decide path queues).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UuidDraw(u64);
+
+/// Draws the next counter value of this thread's range (no shared state is touched after a
+/// thread's first draw).
+pub(crate) fn draw() -> UuidDraw {
     let n = NEXT
         .try_with(|next| {
             let n = next
@@ -68,17 +74,25 @@ fn random_bytes() -> [u8; 16] {
         })
         // During thread teardown: the shared counter, at the top of the range.
         .unwrap_or_else(|_| DRAWN.fetch_add(2, Ordering::Relaxed) | (u64::MAX << 60));
-    let base = seed();
-    let hi = mix(base.wrapping_add(n.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)));
-    let lo = mix(base.wrapping_add(n.wrapping_add(2).wrapping_mul(GOLDEN_GAMMA)));
-    let mut bytes = [0u8; 16];
-    for (dst, src) in bytes
-        .iter_mut()
-        .zip(hi.to_be_bytes().into_iter().chain(lo.to_be_bytes()))
-    {
-        *dst = src;
+    UuidDraw(n)
+}
+
+impl UuidDraw {
+    /// The 16 bytes of the version-4 UUID of this draw: two consecutive SplitMix64 outputs
+    /// (the first in bytes 0..8), with the version and variant bits set.
+    pub(crate) fn bytes(self) -> [u8; 16] {
+        // Byte `i` of the big-endian form holds bits `120 - 8i ..= 127 - 8i`.
+        const VERSION_NIBBLE: u32 = 120 - 8 * 6 + 4;
+        const VARIANT_BITS: u32 = 120 - 8 * 8 + 6;
+        let (base, n) = (seed(), self.0);
+        let hi = mix(base.wrapping_add(n.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)));
+        let lo = mix(base.wrapping_add(n.wrapping_add(2).wrapping_mul(GOLDEN_GAMMA)));
+        let bits = (u128::from(hi) << 64) | u128::from(lo);
+        // Version 4 in the high nibble of byte 6; variant 10xx in the high bits of byte 8.
+        let bits = (bits & !(0xF << VERSION_NIBBLE)) | (0x4 << VERSION_NIBBLE);
+        let bits = (bits & !(0x3 << VARIANT_BITS)) | (0x2 << VARIANT_BITS);
+        bits.to_be_bytes()
     }
-    bytes
 }
 
 /// A new random UUID, version 4 (RFC 9562), as 36 lowercase characters `8-4-4-4-12`.
@@ -86,20 +100,9 @@ pub(crate) fn new_uuid() -> String {
     format_uuid(&new_uuid_bytes())
 }
 
-/// The 16 bytes of a new random version-4 UUID, formatted later by [`format_uuid`] (so the
-/// caller's thread pays for the random draw only).
+/// The 16 bytes of a new random version-4 UUID.
 pub(crate) fn new_uuid_bytes() -> [u8; 16] {
-    let mut bytes = random_bytes();
-    for (i, b) in bytes.iter_mut().enumerate() {
-        match i {
-            // Version 4 in the high nibble of byte 6.
-            6 => *b = (*b & 0x0F) | 0x40,
-            // Variant 10xx in the high bits of byte 8.
-            8 => *b = (*b & 0x3F) | 0x80,
-            _ => {}
-        }
-    }
-    bytes
+    draw().bytes()
 }
 
 /// Formats 16 bytes as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex.
