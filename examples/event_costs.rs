@@ -102,6 +102,7 @@ fn decide(scenario: &str, n: u64) {
     let worker_cpu = cpu_ns(&worker).unwrap_or(0);
     let (mut deciding, mut flushing) = (Duration::ZERO, Duration::ZERO);
     let mut deciding_cpu = 0;
+    let mut behind = 0;
     let (mut next, mut left) = (0usize, n);
     while left > 0 {
         let chunk = left.min(CHUNK);
@@ -113,21 +114,30 @@ fn decide(scenario: &str, n: u64) {
             black_box(user.decide(black_box("flag_05"), &[]));
         }
         deciding += t.elapsed();
-        deciding_cpu += own_cpu_ns(&me).saturating_sub(cpu);
+        // How far behind the event thread is when the caller has finished its chunk.
+        if let Some(stats) = client.event_stats() {
+            behind += stats.queued.saturating_sub(stats.dispatched);
+        }
+        // The flush follows at once (reading the on-CPU time first would give the event
+        // thread time to catch up unmeasured); the caller's on-CPU time thus includes the
+        // flush's few system calls.
         let t = Instant::now();
         if client.event_stats().is_some() {
             assert!(client.flush_events_blocking(TIMEOUT), "flush timed out");
         }
         flushing += t.elapsed();
+        deciding_cpu += own_cpu_ns(&me).saturating_sub(cpu);
         left -= chunk;
     }
     let worker_cpu = cpu_ns(&worker).unwrap_or(0).saturating_sub(worker_cpu);
     println!(
-        "{scenario}: decide {:.1} ns, flush {:.1} ns per decide ({:.1} µs per flush); \
+        "{scenario}: decide {:.1} ns, flush {:.1} ns per decide ({:.1} µs per flush, \
+         {:.0} events not yet dispatched when it starts); \
          on-CPU per decide: caller {:.1} ns, event thread {:.1} ns; stats {:?}",
         per(deciding, n),
         per(flushing, n),
         per(flushing, n.div_ceil(CHUNK)) / 1000.0,
+        behind as f64 / n.div_ceil(CHUNK) as f64,
         deciding_cpu as f64 / n as f64,
         worker_cpu as f64 / n as f64,
         client.event_stats()
