@@ -217,7 +217,9 @@ pub(super) struct Shared {
     pub(super) gate: RwLock<()>,
     /// Set by close, under the write side of `gate`: `process` refuses events.
     pub(super) closed: AtomicBool,
-    /// Whether a queue-full warning was logged for the current burst of drops.
+    /// Whether a queue-full warning was logged for the current overflow episode: set by the
+    /// first drop, cleared by the event thread once it has emptied the queue, so a flood
+    /// that keeps the queue at capacity warns once however often an event gets in.
     pub(super) overflowing: AtomicBool,
     /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
     /// by the thread when it wakes; while set, producers send no further wake-ups.
@@ -272,7 +274,7 @@ impl Shared {
     }
 
     /// Events lost for `why` so far.
-    fn loss(&self, why: Loss) -> u64 {
+    pub(super) fn loss(&self, why: Loss) -> u64 {
         self.losses
             .get(why as usize)
             .map_or(0, |c| c.load(Ordering::Acquire))
@@ -414,6 +416,7 @@ impl BatchEventProcessor {
             abandoned: false,
             fragments: Fragments::default(),
             failed_in_a_row: 0,
+            full_drops_reported: 0,
         };
         let channels = Channels {
             inbox: inbox_rx,
@@ -475,9 +478,6 @@ impl BatchEventProcessor {
         let count = shared.queued.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
         match self.inbox.try_send(event) {
             Ok(()) => {
-                if shared.overflowing.load(Ordering::Relaxed) {
-                    shared.overflowing.store(false, Ordering::Relaxed);
-                }
                 // The thread does not wait on the queue itself (a wake-up per event would cost
                 // each caller a system call): it is woken once a batch's worth is waiting.
                 // Every batch_size-th event asks for that, so whenever a batch's worth is

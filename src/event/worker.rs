@@ -68,6 +68,8 @@ pub(super) struct Worker {
     /// Batches not delivered since the last one that was: a run of failures is logged as a
     /// warning once, then at debug level, and its end once.
     pub(super) failed_in_a_row: u64,
+    /// Queue-full drops already reported by the end of an overflow episode.
+    pub(super) full_drops_reported: u64,
 }
 
 impl Worker {
@@ -143,6 +145,22 @@ impl Worker {
                 Err(_) => break,
             }
         }
+        if self.shared.overflowing.load(Ordering::Acquire) && channels.inbox.is_empty() {
+            self.end_overflow();
+        }
+    }
+
+    /// The queue, full at some point, has been emptied: ends the overflow episode (the next
+    /// drop warns again) and says how many events it dropped.
+    fn end_overflow(&mut self) {
+        self.shared.overflowing.store(false, Ordering::Release);
+        let dropped = self.shared.loss(Loss::QueueFull);
+        log::info!(
+            target: "decisive",
+            "event queue has room again; {} events were dropped while it was full",
+            dropped.saturating_sub(self.full_drops_reported)
+        );
+        self.full_drops_reported = dropped;
     }
 
     /// Adds `event` to the batch: the batch is sent first when the context differs, and
