@@ -10,6 +10,8 @@
 //! - `decide`: `decide("flag_05")` with its impression queued, in chunks of 500 decides each
 //!   followed by `flush_events_blocking` (as `benches/events.rs`, scenario b);
 //! - `decide-no-events`: the same decides on a client without events;
+//! - `decide-all`: `decide_all()` with its impressions queued (one per flag the datafile sends
+//!   events for), a flush after each user (the count is of users);
 //! - `decide-then-flush`: the same with batches and queue of 1000, so the event thread is not
 //!   woken during a chunk and each flush times the event thread's work for 500 events alone;
 //! - `flush`: `flush_events_blocking` with nothing queued (one round trip to the event thread);
@@ -144,6 +146,28 @@ fn decide(scenario: &str, n: u64) {
     );
 }
 
+fn decide_all(n: u64) {
+    let client = Client::builder()
+        .datafile(datafile())
+        .event_dispatcher(Discard::default())
+        .build()
+        .expect("client");
+    let users = users(&client);
+    let start = Instant::now();
+    for i in 0..n as usize {
+        black_box(users[i % users.len()].decide_all(&[]));
+        assert!(client.flush_events_blocking(TIMEOUT), "flush timed out");
+    }
+    let elapsed = start.elapsed();
+    let events = client.event_stats().map_or(0, |s| s.dispatched);
+    println!(
+        "decide-all: {:.1} µs per user with its flush, {} events ({:.1} per user)",
+        per(elapsed, n) / 1000.0,
+        events,
+        events as f64 / n.max(1) as f64
+    );
+}
+
 fn flush(n: u64) {
     let client = Client::builder()
         .datafile(datafile())
@@ -196,6 +220,7 @@ fn main() {
         .map_or(100_000, |s| s.parse().expect("a count of events"));
     match scenario.as_str() {
         "decide" | "decide-no-events" | "decide-then-flush" => decide(&scenario, n),
+        "decide-all" => decide_all(n),
         "flush" => flush(n),
         "processor" => processor(n),
         other => panic!("unknown scenario {other:?}"),

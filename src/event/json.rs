@@ -83,6 +83,16 @@ impl JsonWriter {
         self.buf
     }
 
+    /// The length of the text so far.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The text at `range` of what was written, if that is a piece of it.
+    pub(crate) fn written(&self, range: std::ops::Range<usize>) -> Option<&str> {
+        self.buf.get(range)
+    }
+
     /// Appends `text` as it is (JSON punctuation, or an object key already quoted).
     pub(crate) fn raw(&mut self, text: &str) {
         self.buf.push_str(text);

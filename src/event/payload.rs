@@ -88,6 +88,8 @@ pub(crate) fn log_event_with<T: BatchItem>(
     buf: String,
 ) -> Option<LogEvent> {
     let context = events.first()?.context();
+    fragments.last_head = None;
+    fragments.head_copied = false;
     let mut w = JsonWriter::reusing(buf, 256 + 768 * events.len());
     w.raw("{\"account_id\":");
     w.string(context.account_id);
@@ -145,6 +147,25 @@ pub(crate) struct Fragments {
     /// The last timestamp written, and its text: events made within the same millisecond
     /// (most of them, when many are made) copy it.
     timestamp: (u64, String),
+    /// The visitor head last written into the request being written: the visitor's and the
+    /// config's addresses, and where its text lies. A user's next event in the same request
+    /// (a `decide_all` makes one per flag) copies that text. Addresses identify them only
+    /// while the request's events are alive, so this is cleared when a request starts.
+    last_head: Option<LastHead>,
+    /// The text of `last_head` when `head_copied` (copied out for its first repeat; the
+    /// buffer is kept from one visitor to the next).
+    head_copy: String,
+    /// Whether `head_copy` holds the text of `last_head`.
+    head_copied: bool,
+}
+
+/// See [`Fragments::last_head`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct LastHead {
+    visitor: usize,
+    config: usize,
+    start: usize,
+    end: usize,
 }
 
 impl Fragments {
@@ -429,6 +450,26 @@ fn write_visitor_head(
 ) {
     let config = &**config_arc;
     fragments.use_config(config_arc);
+    let (visitor_at, config_at) = (
+        std::ptr::from_ref(visitor) as usize,
+        Arc::as_ptr(config_arc) as usize,
+    );
+    if let Some(last) = fragments.last_head {
+        if (last.visitor, last.config) == (visitor_at, config_at) {
+            if !fragments.head_copied {
+                if let Some(text) = w.written(last.start..last.end) {
+                    fragments.head_copy.clear();
+                    fragments.head_copy.push_str(text);
+                    fragments.head_copied = true;
+                }
+            }
+            if fragments.head_copied {
+                w.raw(&fragments.head_copy);
+                return;
+            }
+        }
+    }
+    let start = w.len();
     w.raw("{\"visitor_id\":");
     w.string(&visitor.user_id);
     w.raw(",\"attributes\":[");
@@ -469,6 +510,13 @@ fn write_visitor_head(
         w.raw("}");
     }
     w.raw("],\"snapshots\":[");
+    fragments.last_head = Some(LastHead {
+        visitor: visitor_at,
+        config: config_at,
+        start,
+        end: w.len(),
+    });
+    fragments.head_copied = false;
 }
 
 impl BatchItem for Tracked {

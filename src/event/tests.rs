@@ -885,3 +885,48 @@ fn a_conversion_written_from_track_event_is_byte_identical_to_the_built_one() {
         Some(EventError::UnknownEvent("nope".to_owned()))
     );
 }
+
+#[test]
+fn a_users_events_in_one_request_repeat_its_visitor_head_byte_for_byte() {
+    use super::processor::Queued;
+    let c = Arc::new(config());
+    let visitor = |id: &str| {
+        Arc::new(Visitor {
+            user_id: id.to_owned(),
+            attributes: attributes(r#"{"country": "FR", "age": 41, "$opt_x": "y"}"#),
+        })
+    };
+    let (alice, bob) = (visitor("alice"), visitor("bob"));
+    let flag = c.flag("f1").map(|(i, _)| i).unwrap();
+    let d = decision(&c, Some("exp"), Some(("exp", "a")), Source::FeatureTest);
+    let impression =
+        |v: &Arc<Visitor>| Queued::Decided(Decided::new(Arc::clone(&c), Arc::clone(v), flag, d));
+    let conversion = |v: &Arc<Visitor>| {
+        Queued::Tracked(Tracked::new(Arc::clone(&c), Arc::clone(v), "purchase", None).unwrap())
+    };
+    // Alice twice (her second head is a copy), Bob, Alice again after him, a conversion of
+    // hers; then a second request that starts with her again.
+    let first = [
+        impression(&alice),
+        impression(&alice),
+        impression(&bob),
+        impression(&alice),
+        conversion(&alice),
+    ];
+    let second = [impression(&alice), conversion(&bob)];
+    let mut fragments = payload::Fragments::default();
+    let mut spare = String::new();
+    for batch in [&first[..], &second[..]] {
+        let written = payload::log_event_with(batch, &mut fragments, spare).unwrap();
+        let built: Vec<UserEvent> = batch
+            .iter()
+            .map(|q| match q {
+                Queued::Decided(d) => d.build(),
+                Queued::Tracked(t) => t.build(),
+                Queued::Built(e) => (**e).clone(),
+            })
+            .collect();
+        assert_eq!(written, log_event(&built).unwrap());
+        spare = written.body;
+    }
+}
