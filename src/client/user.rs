@@ -13,7 +13,7 @@ use crate::decision::{
     Reasons, Settings, User,
 };
 use crate::event::processor::BatchEventProcessor;
-use crate::event::{self, Decided, Tracked, Visitor};
+use crate::event::{self, Decided, EventSource, Origin, Tracked, Visitor};
 use crate::value::BUCKETING_ID_ATTRIBUTE;
 use crate::value::{AttributeValue, Attributes};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -86,6 +86,8 @@ struct Resolved {
     generation: u64,
     resolution: Resolution,
     bucketing: BucketingKey,
+    /// The config with the user, for the events of decisions made with it.
+    source: Arc<EventSource>,
 }
 
 impl UserData {
@@ -99,9 +101,24 @@ impl UserData {
                     _ => &self.visitor.user_id,
                 },
             ),
+            source: Arc::new(EventSource {
+                config: Arc::clone(&config),
+                visitor: Arc::clone(&self.visitor),
+            }),
             config,
             generation,
         });
+    }
+
+    /// Where an event of a decision (or conversion) made with `config` comes from: the user
+    /// context's own source when `config` is the one it resolved against.
+    fn origin(&self, config: &Arc<ProjectConfig>) -> Origin {
+        match &self.resolved {
+            Some(r) if Arc::ptr_eq(&r.source.config, config) => {
+                Origin::Shared(Arc::clone(&r.source))
+            }
+            _ => Origin::Own(Arc::clone(config), Arc::clone(&self.visitor)),
+        }
     }
 
     /// The client's current config: the resolved one while no update has happened since,
@@ -214,6 +231,9 @@ impl UserContext {
     /// Sets attribute `key`.
     pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<AttributeValue>) {
         let data = Arc::make_mut(&mut self.data);
+        // The resolution's event source shares the visitor: let it go first, so that the
+        // visitor is changed in place when no queued event holds it.
+        data.resolved = None;
         Arc::make_mut(&mut data.visitor)
             .attributes
             .insert(key, value);
@@ -285,9 +305,8 @@ impl UserContext {
             log::error!(target: "decisive", "track_event({event_key:?}): {NOT_READY}");
             return Err(ClientError::NotReady);
         };
-        let config = Arc::clone(config.arc());
-        let conversion = Tracked::new(config, Arc::clone(&self.data.visitor), event_key, tags)
-            .map_err(|e| {
+        let conversion =
+            Tracked::new(self.data.origin(config.arc()), event_key, tags).map_err(|e| {
                 log::error!(target: "decisive", "{e}");
                 ClientError::from(e)
             })?;
@@ -550,8 +569,7 @@ impl UserContext {
             for (reported, is_own) in [(holdout, false), (own, true)] {
                 let Some(reported) = reported else { continue };
                 let queued = events.process_decided(Decided::new(
-                    Arc::clone(config),
-                    Arc::clone(&self.data.visitor),
+                    self.data.origin(config),
                     flag_idx,
                     reported,
                 ));

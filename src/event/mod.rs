@@ -381,15 +381,52 @@ pub(crate) fn conversion(
     }))
 }
 
+/// A user and the config their user context resolved its attributes against, kept together
+/// by the user context so that each event of its decisions holds one reference (to this, on a
+/// cache line of the user's) rather than one to the config, which every event would share.
+#[derive(Debug)]
+pub(crate) struct EventSource {
+    /// The config.
+    pub config: Arc<ProjectConfig>,
+    /// The user.
+    pub visitor: Arc<Visitor>,
+}
+
+/// Where a queued event comes from: the config that decided (or looked up the event key) and
+/// the user.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    /// The user context's own source: the usual case.
+    Shared(Arc<EventSource>),
+    /// A config other than the user context's (one that replaced it since), with the user.
+    Own(Arc<ProjectConfig>, Arc<Visitor>),
+}
+
+impl Origin {
+    /// The config.
+    pub(crate) fn config(&self) -> &Arc<ProjectConfig> {
+        match self {
+            Origin::Shared(source) => &source.config,
+            Origin::Own(config, _) => config,
+        }
+    }
+
+    /// The user.
+    pub(crate) fn visitor(&self) -> &Arc<Visitor> {
+        match self {
+            Origin::Shared(source) => &source.visitor,
+            Origin::Own(_, visitor) => visitor,
+        }
+    }
+}
+
 /// A conversion as `track_event` hands it over: the datafile event as an index, the config
 /// and user, the caller's tags with `revenue` and `value` already read, a uuid and a time. The
 /// event thread writes its wire form; [`Tracked::build`] gives the same as [`conversion`].
 #[derive(Debug, Clone)]
 pub(crate) struct Tracked {
-    /// The config the event key was looked up in.
-    pub config: Arc<ProjectConfig>,
-    /// The user.
-    pub visitor: Arc<Visitor>,
+    /// The config the event key was looked up in, and the user.
+    pub origin: Origin,
     /// The datafile event, as an index into the config's events.
     pub event: u32,
     /// The caller's tags with what they say, when given (boxed: most conversions have none,
@@ -416,11 +453,11 @@ impl Tracked {
     /// The conversion of `event_key` by `visitor` with `event_tags`, stamped now; an error
     /// when the datafile has no such event.
     pub(crate) fn new(
-        config: Arc<ProjectConfig>,
-        visitor: Arc<Visitor>,
+        origin: Origin,
         event_key: &str,
         event_tags: Option<&Map<String, Value>>,
     ) -> Result<Tracked, EventError> {
+        let config = origin.config();
         let event = config
             .event_index
             .get(event_key)
@@ -428,8 +465,7 @@ impl Tracked {
             .filter(|&i| (i as usize) < config.events.len())
             .ok_or_else(|| EventError::UnknownEvent(event_key.to_owned()))?;
         Ok(Tracked {
-            config,
-            visitor,
+            origin,
             event,
             tags: event_tags.map(|t| {
                 Box::new(TrackedTags {
@@ -445,7 +481,8 @@ impl Tracked {
 
     /// The datafile event's id and key.
     pub(crate) fn id_and_key(&self) -> (&str, &str) {
-        self.config
+        self.origin
+            .config()
             .events
             .get(self.event as usize)
             .map_or(("", ""), |e| (&*e.id, &*e.key))
@@ -457,9 +494,9 @@ impl Tracked {
         let (event_id, event_key) = self.id_and_key();
         UserEvent(Kind::Conversion {
             header: header_at(
-                &self.config,
-                &self.visitor.user_id,
-                &self.visitor.attributes,
+                self.origin.config(),
+                &self.origin.visitor().user_id,
+                &self.origin.visitor().attributes,
                 uuid::format_uuid(&self.uuid.bytes()),
                 self.timestamp,
             ),
@@ -520,10 +557,8 @@ pub(crate) struct Visitor {
 /// unwrapped) so that a queue slot, with its tag and stamp, fits one 64-byte cache line.
 #[derive(Debug, Clone)]
 pub(crate) struct Decided {
-    /// The config that decided.
-    pub config: Arc<ProjectConfig>,
-    /// The user.
-    pub visitor: Arc<Visitor>,
+    /// The config that decided, and the user.
+    pub origin: Origin,
     /// The event's uuid, drawn (its bits are computed when it is written).
     pub uuid: uuid::UuidDraw,
     /// When the decision was made, in milliseconds since the Unix epoch.
@@ -540,15 +575,9 @@ pub(crate) struct Decided {
 
 impl Decided {
     /// The impression of `decision` of flag `flag` for `visitor`, stamped now.
-    pub(crate) fn new(
-        config: Arc<ProjectConfig>,
-        visitor: Arc<Visitor>,
-        flag: u32,
-        decision: FlagDecision,
-    ) -> Decided {
+    pub(crate) fn new(origin: Origin, flag: u32, decision: FlagDecision) -> Decided {
         Decided {
-            config,
-            visitor,
+            origin,
             uuid: uuid::draw(),
             timestamp: uuid::now_millis(),
             flag,
@@ -571,12 +600,12 @@ impl Decided {
     /// The impression in wire form (what the event thread writes, as a value to compare).
     #[cfg(test)]
     pub(crate) fn build(&self) -> UserEvent {
-        let config = &*self.config;
+        let config = &**self.origin.config();
         let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
         let header = header_at(
             config,
-            &self.visitor.user_id,
-            &self.visitor.attributes,
+            &self.origin.visitor().user_id,
+            &self.origin.visitor().attributes,
             uuid::format_uuid(&self.uuid.bytes()),
             self.timestamp,
         );

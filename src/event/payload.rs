@@ -410,16 +410,17 @@ impl BatchItem for UserEvent {
 
 impl BatchItem for Decided {
     fn context(&self) -> ContextRef<'_> {
-        ContextRef::of_config(&self.config)
+        ContextRef::of_config(self.origin.config())
     }
 
     fn same_context(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.config, &other.config) || self.context() == other.context()
+        Arc::ptr_eq(self.origin.config(), other.origin.config())
+            || self.context() == other.context()
     }
 
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
-        let config = &*self.config;
-        write_visitor_head(w, fragments, &self.config, &self.visitor);
+        let config = &**self.origin.config();
+        write_visitor_head(w, fragments, self.origin.config(), self.origin.visitor());
         let snapshot = fragments
             .snapshots
             .entry((self.flag, self.decision()))
@@ -521,15 +522,16 @@ fn write_visitor_head(
 
 impl BatchItem for Tracked {
     fn context(&self) -> ContextRef<'_> {
-        ContextRef::of_config(&self.config)
+        ContextRef::of_config(self.origin.config())
     }
 
     fn same_context(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.config, &other.config) || self.context() == other.context()
+        Arc::ptr_eq(self.origin.config(), other.origin.config())
+            || self.context() == other.context()
     }
 
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
-        write_visitor_head(w, fragments, &self.config, &self.visitor);
+        write_visitor_head(w, fragments, self.origin.config(), self.origin.visitor());
         let (event_id, event_key) = self.id_and_key();
         w.raw("{\"events\":[");
         write_snapshot_event(

@@ -842,7 +842,7 @@ fn an_impression_written_from_the_decide_path_is_byte_identical_to_the_built_one
     ];
     let mut fragments = payload::Fragments::default();
     for d in decisions.iter().chain(&decisions) {
-        let decided = Decided::new(Arc::clone(&c), Arc::clone(&visitor), flag, *d);
+        let decided = Decided::new(Origin::Own(Arc::clone(&c), Arc::clone(&visitor)), flag, *d);
         // The second round writes from the fragments the first one kept.
         let written = payload::log_event_with(
             std::slice::from_ref(&decided),
@@ -870,8 +870,12 @@ fn a_conversion_written_from_track_event_is_byte_identical_to_the_built_one() {
     let tag_sets = [None, Some(tags.as_object().unwrap())];
     let mut fragments = payload::Fragments::default();
     for tags in tag_sets.iter().chain(&tag_sets) {
-        let tracked =
-            Tracked::new(Arc::clone(&c), Arc::clone(&visitor), "purchase", *tags).unwrap();
+        let tracked = Tracked::new(
+            Origin::Own(Arc::clone(&c), Arc::clone(&visitor)),
+            "purchase",
+            *tags,
+        )
+        .unwrap();
         let written = payload::log_event_with(
             std::slice::from_ref(&tracked),
             &mut fragments,
@@ -881,7 +885,12 @@ fn a_conversion_written_from_track_event_is_byte_identical_to_the_built_one() {
         assert_eq!(written.unwrap(), built);
     }
     assert_eq!(
-        Tracked::new(Arc::clone(&c), Arc::clone(&visitor), "nope", None).err(),
+        Tracked::new(
+            Origin::Own(Arc::clone(&c), Arc::clone(&visitor)),
+            "nope",
+            None
+        )
+        .err(),
         Some(EventError::UnknownEvent("nope".to_owned()))
     );
 }
@@ -896,14 +905,18 @@ fn a_users_events_in_one_request_repeat_its_visitor_head_byte_for_byte() {
             attributes: attributes(r#"{"country": "FR", "age": 41, "$opt_x": "y"}"#),
         })
     };
-    let (alice, bob) = (visitor("alice"), visitor("bob"));
+    // Alice's events come through her user context's shared source, Bob's each on its own.
+    let alice = Origin::Shared(Arc::new(EventSource {
+        config: Arc::clone(&c),
+        visitor: visitor("alice"),
+    }));
+    let bob_visitor = visitor("bob");
+    let bob = Origin::Own(Arc::clone(&c), bob_visitor);
     let flag = c.flag("f1").map(|(i, _)| i).unwrap();
     let d = decision(&c, Some("exp"), Some(("exp", "a")), Source::FeatureTest);
-    let impression =
-        |v: &Arc<Visitor>| Queued::Decided(Decided::new(Arc::clone(&c), Arc::clone(v), flag, d));
-    let conversion = |v: &Arc<Visitor>| {
-        Queued::Tracked(Tracked::new(Arc::clone(&c), Arc::clone(v), "purchase", None).unwrap())
-    };
+    let impression = |o: &Origin| Queued::Decided(Decided::new(o.clone(), flag, d));
+    let conversion =
+        |o: &Origin| Queued::Tracked(Tracked::new(o.clone(), "purchase", None).unwrap());
     // Alice twice (her second head is a copy), Bob, Alice again after him, a conversion of
     // hers; then a second request that starts with her again.
     let first = [
