@@ -121,7 +121,8 @@ pub(crate) fn log_event_with<T: BatchItem>(
 }
 
 /// The runs of consecutive events with equal contexts, in order: what one request may hold.
-pub(crate) fn context_runs<T: BatchItem>(events: &[T]) -> impl Iterator<Item = &[T]> {
+#[cfg(test)]
+fn context_runs<T: BatchItem>(events: &[T]) -> impl Iterator<Item = &[T]> {
     events.chunk_by(|a, b| a.same_context(b))
 }
 

@@ -4,7 +4,7 @@
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
 use super::payload::BatchItem;
-use super::payload::{context_runs, log_event_with, Fragments};
+use super::payload::{log_event_with, Fragments};
 use super::processor::{Control, Listener, Loss, ProcessorOptions, Queued, Shared};
 use super::spool::Spool;
 use super::LogEvent;
@@ -184,10 +184,9 @@ impl Worker {
         if self.batch.is_empty() {
             return;
         }
+        // One request: `add` keeps the batch to events of one context.
         let mut events = std::mem::take(&mut self.batch);
-        for run in context_runs(&events) {
-            self.send_run(run, channels);
-        }
+        self.send_run(&events, channels);
         events.clear();
         self.batch = events;
     }
