@@ -7,8 +7,8 @@
 mod support;
 
 use decisive::{
-    Attributes, BatchEventProcessor, HttpDispatcher, ProcessorOptions, ProcessorStats,
-    ProjectConfig, RecordingDispatcher, UserEvent,
+    Attributes, BatchEventProcessor, DispatchOutcome, HttpDispatcher, ProcessorOptions,
+    ProcessorStats, ProjectConfig, RecordingDispatcher, UserEvent,
 };
 use serde_json::Value;
 use std::collections::HashSet;
@@ -36,6 +36,9 @@ enum Answer {
     HugeHeader(u16),
     /// `301` to another host.
     Redirect,
+    /// `HTTP/1.1 {status}` after waiting this long (the request was read whole), longer than
+    /// the client's read timeout.
+    Late(Duration, u16),
     /// The request is read, then the connection closed without a word.
     Hangup,
     /// Only the request line is read, then the connection closed with the rest unread (the
@@ -144,7 +147,8 @@ fn acknowledged(answer: Answer) -> bool {
         | Answer::ShortBody(s)
         | Answer::HugeHeader(s) => (200..300).contains(&s),
         Answer::HugeBody => true,
-        Answer::Redirect | Answer::Hangup | Answer::Reset => false,
+        // Scripted later than the client's read timeout: it has given up by then.
+        Answer::Redirect | Answer::Hangup | Answer::Reset | Answer::Late(..) => false,
     }
 }
 
@@ -230,6 +234,13 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 "HTTP/1.1 301 Moved\r\nLocation: http://elsewhere.invalid/v1/events\r\n\
                  Content-Length: 0\r\n\r\n"
             )?,
+            Answer::Late(wait, status) => {
+                std::thread::sleep(wait);
+                write!(
+                    out,
+                    "HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\n\r\n"
+                )?;
+            }
             Answer::Hangup | Answer::Reset => return Ok(()),
         }
         out.flush()?;
@@ -485,6 +496,45 @@ fn r8_odd_responses_are_classified_and_nothing_panics() {
             started.elapsed()
         );
     }
+}
+
+#[test]
+fn r6_a_request_answered_after_the_read_timeout_is_sent_again_and_counted_as_possibly_twice() {
+    // The first attempt is answered only after the client gave up on it (the service did
+    // take it); the second at once.
+    let server = FaultServer::start(|n, _| match n {
+        0 => Answer::Late(Duration::from_millis(600), 204),
+        _ => Answer::Status(204),
+    });
+    let p = BatchEventProcessor::new(
+        http(&server.url(), Duration::from_millis(200)),
+        options(10, 3),
+    )
+    .expect("processor");
+    let config = config("42");
+    let sent: Vec<UserEvent> = (0..10).map(|i| event(&config, &format!("u{i}"))).collect();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&outcomes);
+    p.on_log_event(move |_, outcome| seen.lock().unwrap().push(outcome.clone()));
+    for e in sent {
+        assert!(p.process(e));
+    }
+    assert!(p.flush_blocking(Duration::from_secs(10)));
+    assert!(p.close());
+    let stats = p.stats();
+    assert_ledger(&stats, 10);
+    assert_eq!(
+        (stats.dispatched, stats.resent_after_timeout),
+        (10, 10),
+        "{stats:?}"
+    );
+    // The server got the batch twice, byte for byte: the same ten uuids.
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].body, seen[1].body);
+    assert_eq!(uuids(&seen[0].json()).len(), 10);
+    // One call to the listener, with the outcome of the last attempt.
+    assert_eq!(*outcomes.lock().unwrap(), [DispatchOutcome::Delivered]);
 }
 
 #[test]

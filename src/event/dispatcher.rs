@@ -24,6 +24,11 @@ pub enum DispatchOutcome {
     Delivered,
     /// A transient failure (transport error, timeout, 5xx, 429): worth another attempt.
     Retryable(String),
+    /// The request was sent but no answer came within the read timeout: the service may
+    /// have received it. Retried like [`Retryable`](Self::Retryable); events sent again after
+    /// it may arrive twice (with the same uuids), and are counted in
+    /// [`ProcessorStats::resent_after_timeout`](crate::ProcessorStats::resent_after_timeout).
+    Unanswered(String),
     /// A transient failure where the service said how long to wait before the next attempt
     /// (a 429 or 503 with `Retry-After`); the processor waits that long (up to its
     /// `max_retry_after`) or its own backoff, whichever is longer.
@@ -50,6 +55,7 @@ impl fmt::Display for DispatchOutcome {
         match self {
             DispatchOutcome::Delivered => f.write_str("delivered"),
             DispatchOutcome::Retryable(why) => write!(f, "retryable failure: {why}"),
+            DispatchOutcome::Unanswered(why) => write!(f, "no answer: {why}"),
             DispatchOutcome::RetryAfter(after, why) => {
                 write!(f, "retryable failure: {why} (retry after {after:?})")
             }

@@ -228,6 +228,10 @@ fn classify_error(error: &ureq::Error, url: &str) -> DispatchOutcome {
         ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
             DispatchOutcome::Rejected(format!("cannot send to {url}: {error}"))
         }
+        // The whole request went out; the service may have taken it.
+        ureq::Error::Timeout(ureq::Timeout::RecvResponse) => {
+            DispatchOutcome::Unanswered(format!("{url} did not answer in time: {error}"))
+        }
         _ => DispatchOutcome::Retryable(format!("cannot send to {url}: {error}")),
     }
 }
@@ -261,7 +265,9 @@ mod tests {
         for (label, status, want) in cases {
             let got = match classify(*status) {
                 DispatchOutcome::Delivered => "delivered",
-                DispatchOutcome::Retryable(_) | DispatchOutcome::RetryAfter(..) => "retry",
+                DispatchOutcome::Retryable(_)
+                | DispatchOutcome::RetryAfter(..)
+                | DispatchOutcome::Unanswered(_) => "retry",
                 DispatchOutcome::Rejected(_) => "rejected",
                 DispatchOutcome::TooLarge(_) => "split",
                 DispatchOutcome::MustShutDown(_) => "shutdown",

@@ -176,6 +176,11 @@ pub struct ProcessorStats {
     pub failed_retries_exhausted: u64,
     /// Of `failed`: events of the batch the service refused with 401 or 403.
     pub failed_refused: u64,
+    /// Events sent again after an attempt the service did not answer within the read
+    /// timeout ([`DispatchOutcome::Unanswered`]), counted once per such retry: the service may
+    /// have received the first attempt, so up to this many events may arrive twice (with the
+    /// same uuids). Not part of the sum above: these events are also counted where they end.
+    pub resent_after_timeout: u64,
 }
 
 /// Why events were not delivered: the parts of [`ProcessorStats::dropped`] and
@@ -232,6 +237,8 @@ pub(super) struct Shared {
     pub(super) dispatched: AtomicU64,
     /// See [`ProcessorStats::spooled`].
     pub(super) spooled: AtomicU64,
+    /// See [`ProcessorStats::resent_after_timeout`].
+    pub(super) resent_after_timeout: AtomicU64,
     /// Events dropped or failed, by why ([`Loss`]); `dropped` and `failed` are their sums.
     pub(super) losses: [AtomicU64; Loss::COUNT],
     /// Set (once) by a 401/403: nothing more is sent.
@@ -641,6 +648,7 @@ impl BatchEventProcessor {
             failed_rejected,
             failed_retries_exhausted,
             failed_refused,
+            resent_after_timeout: s.resent_after_timeout.load(Ordering::Acquire),
         }
     }
 

@@ -313,7 +313,7 @@ impl Worker {
             let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatcher.dispatch(event)))
                 .unwrap_or_else(|_| DispatchOutcome::Rejected("the dispatcher panicked".into()));
             let (why, asked) = match &outcome {
-                DispatchOutcome::Retryable(why) => (why, None),
+                DispatchOutcome::Retryable(why) | DispatchOutcome::Unanswered(why) => (why, None),
                 DispatchOutcome::RetryAfter(after, why) => (why, Some(*after)),
                 _ => break outcome,
             };
@@ -338,6 +338,9 @@ impl Worker {
             }
             retries += 1;
             backoff = (backoff * 2).min(self.options.max_retry_backoff);
+            if matches!(outcome, DispatchOutcome::Unanswered(_)) {
+                Shared::add(&shared.resent_after_timeout, count);
+            }
         };
         let mut fate = Fate::Done;
         // The first failure of a run is a warning; the rest of the run (an outage, a wrong
@@ -360,12 +363,18 @@ impl Worker {
         };
         match &outcome {
             DispatchOutcome::Delivered => Shared::add(&shared.dispatched, count),
-            DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) if spooled => {
+            DispatchOutcome::Retryable(why)
+            | DispatchOutcome::Unanswered(why)
+            | DispatchOutcome::RetryAfter(_, why)
+                if spooled =>
+            {
                 Shared::add(&shared.spooled, count);
                 log::log!(target: "decisive", level, "{count} events not delivered after {} attempts ({why}); kept in the spool", retries + 1);
                 fate = Fate::Kept;
             }
-            DispatchOutcome::Retryable(why) | DispatchOutcome::RetryAfter(_, why) => {
+            DispatchOutcome::Retryable(why)
+            | DispatchOutcome::Unanswered(why)
+            | DispatchOutcome::RetryAfter(_, why) => {
                 shared.fail_events(count, Loss::RetriesExhausted);
                 log::log!(target: "decisive", level, "{count} events failed after {} attempts: {why}", retries + 1);
             }
