@@ -50,7 +50,8 @@ const CONTROL_CAPACITY: usize = 64;
 pub struct ProcessorOptions {
     /// Events per batch (default 10).
     pub batch_size: usize,
-    /// A partial batch is sent this often (default 30 s).
+    /// A batch that has not filled is sent this long after its first event came (default
+    /// 30 s); spooled batches whose retries ran out are tried again at this interval.
     pub flush_interval: Duration,
     /// Events that may wait in the queue; more are dropped (default 1000).
     pub queue_capacity: usize,
@@ -231,6 +232,10 @@ pub(super) struct Shared {
     pub(super) wake_pending: AtomicBool,
     /// Whether a drop after close was logged.
     pub(super) warned_closed: AtomicBool,
+    /// Set by the thread before it blocks with nothing to send and no timer; the producer
+    /// that finds it set clears it and wakes the thread, so that the flush interval of the
+    /// event it queued starts at once (the thread keeps no ticker while idle).
+    pub(super) idle: AtomicBool,
     /// Starts the event thread's fields.
     _line: LineBreak,
     /// See [`ProcessorStats::dispatched`].
@@ -424,6 +429,7 @@ impl BatchEventProcessor {
             fragments: Fragments::default(),
             failed_in_a_row: 0,
             full_drops_reported: 0,
+            batch_due: None,
         };
         let channels = Channels {
             inbox: inbox_rx,
@@ -490,7 +496,10 @@ impl BatchEventProcessor {
                 // Every batch_size-th event asks for that, so whenever a batch's worth is
                 // queued, one of them has asked; the count is the caller's own cache line,
                 // where the queue's length would read the line the thread writes per event.
-                if count % (self.options.batch_size.max(1) as u64) == 0 {
+                if count % (self.options.batch_size.max(1) as u64) == 0
+                    || (shared.idle.load(Ordering::SeqCst)
+                        && shared.idle.swap(false, Ordering::SeqCst))
+                {
                     self.wake();
                 }
                 true

@@ -8,7 +8,7 @@ use super::payload::{log_event_with, Fragments};
 use super::processor::{Control, Listener, Loss, ProcessorOptions, Queued, Shared};
 use super::spool::Spool;
 use super::LogEvent;
-use crossbeam_channel::{select, tick, Receiver, Sender};
+use crossbeam_channel::{select, Receiver, RecvError, Sender};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -68,33 +68,50 @@ pub(super) struct Worker {
     /// Batches not delivered since the last one that was: a run of failures is logged as a
     /// warning once, then at debug level, and its end once.
     pub(super) failed_in_a_row: u64,
+    /// When the batch must be sent: a flush interval after its first event came.
+    pub(super) batch_due: Option<Instant>,
     /// Queue-full drops already reported by the end of an overflow episode.
     pub(super) full_drops_reported: u64,
 }
 
 impl Worker {
-    /// The loop: one select over the control channel and the flush ticker. Producers wake the
-    /// thread (a `Wake` message) once a batch's worth of events is queued; every wake-up moves
-    /// the queued events into batches, sending each batch once full, and a tick also sends
-    /// the partial batch. Before each select the thread lingers briefly (see [`linger`]).
+    /// The loop: wait for a control message or the next timer, then act. Producers wake the
+    /// thread (a `Wake` message) once a batch's worth of events is queued, and for the first
+    /// event after it went idle; every wake-up moves the queued events into batches, sending
+    /// each batch once full. Two timers: a batch is sent a flush interval after its first
+    /// event came, and spooled batches whose retries ran out are tried again a flush interval
+    /// after the last try. With neither running and nothing queued the thread blocks without
+    /// a timeout (an idle processor does not wake). Before it waits the thread lingers
+    /// briefly (see [`linger`]).
     pub(super) fn run(mut self, channels: &Channels) {
-        let ticker = tick(self.options.flush_interval);
         self.retry_pending(channels);
+        let interval = self.options.flush_interval;
+        let mut retry_at = (!self.pending.is_empty()).then(|| Instant::now() + interval);
         loop {
-            let mut ticked = false;
             linger(&channels.control);
-            select! {
-                recv(channels.control) -> message => match message {
-                    Ok(message) => self.note(message),
-                    Err(_) => self.note_disconnect(),
+            let message = match self.batch_due.into_iter().chain(retry_at).min() {
+                Some(due) => select! {
+                    recv(channels.control) -> message => Some(message),
+                    default(due.saturating_duration_since(Instant::now())) => None,
                 },
-                recv(ticker) -> _ => ticked = true,
+                None => self.wait_idle(channels),
+            };
+            match message {
+                Some(Ok(message)) => self.note(message),
+                Some(Err(_)) => self.note_disconnect(),
+                None => {}
             }
             self.shared.wake_pending.store(false, Ordering::Release);
             self.drain(channels);
-            if ticked {
+            let now = Instant::now();
+            if self.batch_due.is_some_and(|due| due <= now) {
                 self.flush_batch(channels);
+            }
+            if retry_at.is_some_and(|due| due <= now) {
                 self.retry_pending(channels);
+                retry_at = (!self.pending.is_empty()).then(|| now + interval);
+            } else if retry_at.is_none() && !self.pending.is_empty() {
+                retry_at = Some(now + interval);
             }
             if self.closing.is_none() && self.shared.closed.load(Ordering::Acquire) {
                 self.closing = self.shared.deadline();
@@ -105,6 +122,22 @@ impl Worker {
             }
             self.serve_flushes(channels);
         }
+    }
+
+    /// Blocks until a control message comes, with nothing to send and no timer running:
+    /// producers are told (`idle`) to wake the thread with their next event. `None` when an
+    /// event was queued meanwhile (there is work without a message).
+    fn wait_idle(&mut self, channels: &Channels) -> Option<Result<Control, RecvError>> {
+        let idle = &self.shared.idle;
+        idle.store(true, Ordering::SeqCst);
+        // An event queued before the flag was seen would wake no one: look once more.
+        if !channels.inbox.is_empty() {
+            idle.store(false, Ordering::SeqCst);
+            return None;
+        }
+        let message = channels.control.recv();
+        idle.store(false, Ordering::SeqCst);
+        Some(message)
     }
 
     /// Records a control message; flushes it asks for are served by the main loop.
@@ -173,6 +206,9 @@ impl Worker {
         {
             self.flush_batch(channels);
         }
+        if self.batch.is_empty() {
+            self.batch_due = Some(Instant::now() + self.options.flush_interval);
+        }
         self.batch.push(event);
         if self.batch.len() >= self.options.batch_size {
             self.flush_batch(channels);
@@ -181,6 +217,7 @@ impl Worker {
 
     /// Sends the batch, if any.
     fn flush_batch(&mut self, channels: &Channels) {
+        self.batch_due = None;
         if self.batch.is_empty() {
             return;
         }
