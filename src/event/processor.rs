@@ -13,7 +13,7 @@ use super::payload::{BatchItem, ContextRef, Fragments};
 use super::spool::{Spool, SpoolOptions};
 use super::worker::{Channels, Worker};
 use super::{Decided, LogEvent, Tracked, UserEvent};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +39,9 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Room for control messages (flush, flush-blocking, close) waiting for the thread.
 const CONTROL_CAPACITY: usize = 64;
+
+/// How long `flush_blocking` waits for its answer awake (yielding) before it blocks.
+const FLUSH_AWAKE_WAIT: Duration = Duration::from_millis(1);
 
 /// How the [`BatchEventProcessor`] batches, queues, retries and stops.
 ///
@@ -569,6 +572,23 @@ impl BatchEventProcessor {
             .is_err()
         {
             return false;
+        }
+        // The reply usually comes within a fraction of a millisecond: wait for it awake
+        // (yielding) for a while, so that this thread, once answered, goes on at once instead
+        // of waiting to be scheduled again, and the event thread, still lingering, sees what
+        // it does next without being woken either.
+        let awake_until = Instant::now() + FLUSH_AWAKE_WAIT;
+        loop {
+            match reply_rx.try_recv() {
+                Ok(()) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= awake_until || now >= deadline {
+                break;
+            }
+            std::thread::yield_now();
         }
         reply_rx.recv_deadline(deadline).is_ok()
     }
