@@ -215,7 +215,7 @@ pub(crate) struct EntityKey {
     /// The id's length in bytes.
     len: u32,
     layouts: [Layout; 4],
-    id: Box<str>,
+    id: crate::small_str::SmallStr,
 }
 
 /// An entity id of at most [`ShortId::MAX_LEN`] bytes, zero-padded to 16: after the up to three

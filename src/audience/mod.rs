@@ -319,8 +319,8 @@ impl Slots {
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Audience {
     /// Shared with the config's audience index.
-    pub id: Arc<str>,
-    pub name: Box<str>,
+    pub id: crate::small_str::SmallStr,
+    pub name: crate::small_str::SmallStr,
     pub tree: Arc<Tree<Condition>>,
 }
 

@@ -11,8 +11,8 @@ static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
 use crate::datafile::conditions::RawCondition;
 use crate::datafile::model::{self, Text};
 
-fn boxed(s: &str) -> Box<str> {
-    Box::from(s)
+fn boxed(s: &str) -> SmallStr {
+    SmallStr::new(s)
 }
 
 struct Builder<'d> {
@@ -21,15 +21,15 @@ struct Builder<'d> {
     /// The variable values each variation sets, by variation index.
     usages: Vec<&'d [model::VariableUsage<'d>]>,
     rules: Vec<Rule>,
-    audience_index: FastMap<Arc<str>, u32>,
+    audience_index: FastMap<SmallStr, u32>,
 }
 
 impl<'d> Builder<'d> {
     /// The id of rule `idx`, shared.
-    fn rule_id(&self, idx: u32) -> Arc<str> {
+    fn rule_id(&self, idx: u32) -> SmallStr {
         self.rules
             .get(idx as usize)
-            .map_or_else(|| Arc::from(""), |r| Arc::clone(&r.id))
+            .map_or_else(SmallStr::default, |r| r.id.clone())
     }
 
     fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> Vec<u32> {
@@ -63,7 +63,7 @@ impl<'d> Builder<'d> {
                     variations.iter().rev().copied().find(|&v| {
                         self.variations
                             .get(v as usize)
-                            .is_some_and(|var| *var.id == *r.entity_id)
+                            .is_some_and(|var| var.id == *r.entity_id)
                     })
                 },
             })
@@ -107,7 +107,7 @@ impl<'d> Builder<'d> {
             .as_ref()
             .map(|tree| Program::new(&tree.inline(&self.audiences).simplified()));
         self.rules.push(Rule {
-            id: Arc::from(id),
+            id: boxed(id),
             key: boxed(key),
             layer_id: boxed(layer_id),
             kind,
@@ -155,7 +155,7 @@ impl<'d> Builder<'d> {
                     let var = rule.variations.iter().copied().find(|&v| {
                         variations
                             .get(v as usize)
-                            .is_some_and(|var| *var.key == **key)
+                            .is_some_and(|var| var.key == **key)
                     });
                     (boxed(user), var)
                 })
@@ -187,7 +187,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
-    let mut audience_index: FastMap<Arc<str>, u32> = FastMap::default();
+    let mut audience_index: FastMap<SmallStr, u32> = FastMap::default();
     // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
     let typed_ids: FastMap<&str, ()> = d
         .typed_audiences
@@ -227,7 +227,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             }
         }
     }
-    let mut segments: Vec<Box<str>> = Vec::new();
+    let mut segments: Vec<SmallStr> = Vec::new();
     for audience in &audiences {
         audience.tree.for_each_leaf(&mut |c| {
             if let Some(s) = c.segment() {
@@ -266,7 +266,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
     // the id index, in the order the official SDKs build theirs.
-    let mut rule_index: FastMap<Arc<str>, u32> = FastMap::default();
+    let mut rule_index: FastMap<SmallStr, u32> = FastMap::default();
     for e in &d.experiments {
         let idx = b.push_experiment(e, None);
         rule_index.insert(b.rule_id(idx), idx);
@@ -335,7 +335,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let idx = push_holdout(&mut b, h);
         for rule_id in included {
             for rule in b.rules.iter_mut() {
-                if rule.kind != RuleKind::Holdout && *rule.id == **rule_id {
+                if rule.kind != RuleKind::Holdout && rule.id == **rule_id {
                     rule.local_holdouts.push(idx);
                 }
             }
@@ -445,7 +445,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .iter()
             .map(|v| VariableDef {
                 id: boxed(&v.id),
-                key: Arc::from(v.key.as_str()),
+                key: boxed(&v.key),
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
             })
             .collect();
@@ -471,7 +471,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             let usages = b.usages.get(v as usize).copied().unwrap_or_default();
             let set = typed_set(&pool, &variables, |i, def| {
                 // The last value the variation gives the variable, else its default.
-                match usages.iter().rposition(|u| *u.id == *def.id) {
+                match usages.iter().rposition(|u| def.id == *u.id) {
                     Some(at) => first_usage
                         .get(v as usize)
                         .and_then(|&first| raw_ranges.get(first as usize + at))
@@ -624,7 +624,7 @@ fn typed_set(
         pool,
         defs.iter()
             .enumerate()
-            .map(|(i, v)| (Arc::clone(&v.key), value_of(i, v), v.kind)),
+            .map(|(i, v)| (v.key.clone(), value_of(i, v), v.kind)),
     )
 }
 

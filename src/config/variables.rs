@@ -1,5 +1,6 @@
 //! Flag variable values, typed once at load the way the official SDKs type them at decide time.
 
+use crate::small_str::SmallStr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::{Arc, OnceLock};
 
@@ -208,7 +209,7 @@ pub struct Variables {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    key: Arc<str>,
+    key: SmallStr,
     /// The raw value's byte range in the pool.
     raw: Option<(u32, u32)>,
     kind: VariableType,
@@ -233,7 +234,7 @@ impl Variables {
     /// official SDKs type a missing value.
     pub(crate) fn from_raw(
         pool: &Arc<str>,
-        entries: impl Iterator<Item = (Arc<str>, Option<(u32, u32)>, VariableType)>,
+        entries: impl Iterator<Item = (SmallStr, Option<(u32, u32)>, VariableType)>,
     ) -> Variables {
         Variables {
             pool: Some(Arc::clone(pool)),
