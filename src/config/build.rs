@@ -2,6 +2,7 @@
 //! compiles audiences, applies the official SDKs' load-time rules (typed audiences over legacy
 //! ones, feature-rollout injection, holdout scoping) and types every variable value once.
 
+use super::variables::VariableTable;
 use super::*;
 use crate::audience::{Audience, Program, Slots};
 use crate::bucketing::EntityKey;
@@ -374,7 +375,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             ranges
         })
         .collect();
-    let pool: Arc<str> = Arc::from(text);
+    let mut table = VariableTable::new(text);
+    // Every flag's variable sets, one flag after another, and each flag's range of them.
+    let mut set_spans: Vec<(u32, u32)> = Vec::new();
+    let mut flag_sets: Vec<std::ops::Range<usize>> = Vec::with_capacity(d.feature_flags.len());
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
@@ -451,10 +455,15 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .collect();
         let defaults = defaults.get(flags.len()).map_or(&[][..], Vec::as_slice);
         let default_of = |i: usize| defaults.get(i).copied();
-        let mut variable_sets = vec![
-            typed_set(&pool, &variables, |i, _| default_of(i)),
-            typed_set(&pool, &variables, |_, _| None),
-        ];
+        let key_base = table.keys_len();
+        for v in &variables {
+            table.push_key(&v.key);
+        }
+        let first_set = set_spans.len();
+        set_spans.push(typed_set(&mut table, key_base, &variables, |i, _| {
+            default_of(i)
+        }));
+        set_spans.push(typed_set(&mut table, key_base, &variables, |_, _| None));
         let mut variation_sets = Vec::new();
         let rule_variations = experiment_rules
             .iter()
@@ -469,7 +478,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 continue;
             }
             let usages = b.usages.get(v as usize).copied().unwrap_or_default();
-            let set = typed_set(&pool, &variables, |i, def| {
+            let set = typed_set(&mut table, key_base, &variables, |i, def| {
                 // The last value the variation gives the variable, else its default.
                 match usages.iter().rposition(|u| def.id == *u.id) {
                     Some(at) => first_usage
@@ -479,9 +488,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                     None => default_of(i),
                 }
             });
-            variation_sets.push((v, variable_sets.len() as u32));
-            variable_sets.push(set);
+            variation_sets.push((v, (set_spans.len() - first_set) as u32));
+            set_spans.push(set);
         }
+        flag_sets.push(first_set..set_spans.len());
 
         let rules = RuleSpan {
             start: rule_list.len() as u32,
@@ -500,9 +510,19 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             delivery_rules,
             variables,
             flag_variations,
-            variable_sets,
+            variable_sets: Vec::new(),
             variation_sets,
         });
+    }
+    // The sets are made once the table is complete, each sharing it.
+    let table = Arc::new(table);
+    for (flag, sets) in flags.iter_mut().zip(flag_sets) {
+        flag.variable_sets = set_spans
+            .get(sets)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&span| Variables::new(&table, span))
+            .collect();
     }
 
     let events: Vec<EventDef> = d
@@ -613,18 +633,19 @@ fn cores(rules: &[Rule]) -> (Vec<RuleCore>, Vec<Range<Option<u32>>>) {
     (cores, traffic)
 }
 
-/// Types every variable of a flag, `value_of` giving each one's raw value as a range of
-/// `pool`.
+/// Adds a set typing every variable of a flag (`defs`, whose keys are the table's from
+/// `key_base`) to `table`, `value_of` giving each one's raw value as a range of the table's
+/// pool.
 fn typed_set(
-    pool: &Arc<str>,
+    table: &mut VariableTable,
+    key_base: u32,
     defs: &[VariableDef],
     value_of: impl Fn(usize, &VariableDef) -> Option<(u32, u32)>,
-) -> Variables {
-    Variables::from_raw(
-        pool,
+) -> (u32, u32) {
+    table.push_set(
         defs.iter()
             .enumerate()
-            .map(|(i, v)| (v.key.clone(), value_of(i, v), v.kind)),
+            .map(|(i, v)| (key_base + i as u32, value_of(i, v), v.kind)),
     )
 }
 

@@ -172,7 +172,7 @@ pub(crate) struct Group {
 #[derive(Debug, Clone)]
 pub(crate) struct VariableDef {
     pub id: SmallStr,
-    /// The key, shared with the flag's typed variable sets.
+    /// The key (the config's variable table holds it again for the typed sets).
     pub key: SmallStr,
     pub kind: VariableType,
 }
