@@ -219,6 +219,19 @@ impl<'a> Reader<'a> {
         Some(items)
     }
 
+    /// A list: its first `N` items kept in place.
+    fn list<T: Default, const N: usize>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<List<T, N>> {
+        let mut items = List::default();
+        self.array(|p| {
+            items.push(item(p)?);
+            Some(())
+        })?;
+        Some(items)
+    }
+
     /// An object key without escapes, as written.
     fn key(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
@@ -594,7 +607,7 @@ impl<'a> Reader<'a> {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"featureEnabled" => feature_enabled = p.optional(Self::bool),
-            b"variables" => variables = p.vec(Self::variable_usage),
+            b"variables" => variables = p.list(Self::variable_usage),
         });
         Some(Variation {
             id: id?,
@@ -616,8 +629,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn texts(&mut self) -> Option<Vec<Text<'a>>> {
-        self.vec(Self::text)
+    fn texts(&mut self) -> Option<List<Text<'a>, 2>> {
+        self.list(Self::text)
     }
 
     fn experiment(&mut self) -> Option<Experiment<'a>> {
@@ -631,7 +644,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
             b"variations" => variations = p.vec(Self::variation),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
             b"forcedVariations" => forced_variations = p.string_map(),
@@ -690,7 +703,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
             b"variations" => variations = p.vec(Self::variation),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
         });
@@ -711,7 +724,7 @@ impl<'a> Reader<'a> {
         fields!(self => p, {
             b"id" => id = p.text(),
             b"policy" => policy = p.text(),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"experiments" => experiments = p.vec(Self::experiment),
         });
         Some(Group {
@@ -809,7 +822,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"status" => status = p.text(),
             b"variations" => variations = p.vec(Self::variation),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
             b"includedRules" => included_rules = p.optional(Self::texts),

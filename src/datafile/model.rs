@@ -47,6 +47,80 @@ impl PartialEq<&str> for Text<'_> {
     }
 }
 
+/// A list of the datafile: up to `N` items kept in place (most lists of ids, traffic ranges and
+/// variable values are that short), more in a vector. It reads as a slice and compares as one,
+/// whichever way it holds its items.
+#[derive(Debug, Clone)]
+pub(crate) enum List<T, const N: usize> {
+    /// The first `len` items; the rest are defaults.
+    Inline(u8, [T; N]),
+    Heap(Vec<T>),
+}
+
+impl<T: Default, const N: usize> List<T, N> {
+    /// Adds `item` at the end.
+    pub(crate) fn push(&mut self, item: T) {
+        match self {
+            List::Inline(len, items) => match items.get_mut(usize::from(*len)) {
+                Some(slot) => {
+                    *slot = item;
+                    *len += 1;
+                }
+                None => {
+                    let mut heap = Vec::with_capacity(N * 2);
+                    heap.extend(items.iter_mut().map(std::mem::take));
+                    heap.push(item);
+                    *self = List::Heap(heap);
+                }
+            },
+            List::Heap(heap) => heap.push(item),
+        }
+    }
+}
+
+impl<T: Default, const N: usize> Default for List<T, N> {
+    fn default() -> Self {
+        List::Inline(0, std::array::from_fn(|_| T::default()))
+    }
+}
+
+impl<T, const N: usize> std::ops::Deref for List<T, N> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        match self {
+            List::Inline(len, items) => items.get(..usize::from(*len)).unwrap_or(&[]),
+            List::Heap(heap) => heap,
+        }
+    }
+}
+
+impl<'l, T, const N: usize> IntoIterator for &'l List<T, N> {
+    type Item = &'l T;
+    type IntoIter = std::slice::Iter<'l, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: PartialEq, const N: usize> PartialEq for List<T, N> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T, const N: usize> From<Vec<T>> for List<T, N> {
+    fn from(items: Vec<T>) -> Self {
+        List::Heap(items)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for List<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::deserialize(deserializer).map(List::Heap)
+    }
+}
+
 /// The whole datafile.
 #[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -138,7 +212,7 @@ pub(crate) struct TypedAudience<'a> {
 }
 
 /// `trafficAllocation[]` entry.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TrafficRange<'a> {
     #[serde(borrow)]
@@ -147,7 +221,7 @@ pub(crate) struct TrafficRange<'a> {
 }
 
 /// A variation of an experiment, rollout rule or holdout.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Variation<'a> {
     #[serde(borrow)]
@@ -158,11 +232,11 @@ pub(crate) struct Variation<'a> {
     pub feature_enabled: Option<bool>,
     #[serde(default)]
     #[serde(borrow)]
-    pub variables: Vec<VariableUsage<'a>>,
+    pub variables: List<VariableUsage<'a>, 4>,
 }
 
 /// The value a variation gives a flag variable.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub(crate) struct VariableUsage<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
@@ -185,9 +259,9 @@ pub(crate) struct Experiment<'a> {
     #[serde(borrow)]
     pub variations: Vec<Variation<'a>>,
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(borrow)]
-    pub audience_ids: Vec<Text<'a>>,
+    pub audience_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub audience_conditions: Option<RawCondition<'a>>,
@@ -219,10 +293,10 @@ pub(crate) struct RolloutRule<'a> {
     pub variations: Vec<Variation<'a>>,
     #[serde(default)]
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(default)]
     #[serde(borrow)]
-    pub audience_ids: Vec<Text<'a>>,
+    pub audience_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub audience_conditions: Option<RawCondition<'a>>,
@@ -237,7 +311,7 @@ pub(crate) struct Group<'a> {
     #[serde(borrow)]
     pub policy: Text<'a>,
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(borrow)]
     pub experiments: Vec<Experiment<'a>>,
 }
@@ -255,7 +329,7 @@ pub(crate) struct FeatureFlag<'a> {
     pub rollout_id: Text<'a>,
     #[serde(default)]
     #[serde(borrow)]
-    pub experiment_ids: Vec<Text<'a>>,
+    pub experiment_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub variables: Vec<Variable<'a>>,
@@ -298,7 +372,7 @@ pub(crate) struct Event<'a> {
     #[serde(borrow)]
     pub key: Text<'a>,
     #[serde(borrow)]
-    pub experiment_ids: Vec<Text<'a>>,
+    pub experiment_ids: List<Text<'a>, 2>,
 }
 
 /// `integrations[]`.
@@ -331,16 +405,16 @@ pub(crate) struct Holdout<'a> {
     pub variations: Vec<Variation<'a>>,
     #[serde(default)]
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(default)]
     #[serde(borrow)]
-    pub audience_ids: Vec<Text<'a>>,
+    pub audience_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub audience_conditions: Option<RawCondition<'a>>,
     #[serde(default)]
     #[serde(borrow)]
-    pub included_rules: Option<Vec<Text<'a>>>,
+    pub included_rules: Option<List<Text<'a>, 2>>,
     #[serde(default)]
     pub exclude_targeted_deliveries: bool,
 }
