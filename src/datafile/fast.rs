@@ -37,6 +37,7 @@ struct Reader<'a> {
 
 /// Fills a field's slot with what was read; `None` when reading failed or the field was read
 /// before (serde rejects a duplicate field).
+#[inline(always)]
 fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
     if slot.is_some() {
         return None;
@@ -143,6 +144,7 @@ impl<'a> Reader<'a> {
         self.peek()
     }
 
+    #[inline(always)]
     fn eat(&mut self, byte: u8) -> Option<()> {
         if self.next_token()? == byte {
             self.pos += 1;
@@ -250,6 +252,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string value: borrowed when it holds no escapes.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         match self.string_literal()? {
             Literal::Plain(s) => Some(Cow::Borrowed(s)),
@@ -259,6 +262,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string as written, checked as serde_json checks it.
+    #[inline(always)]
     fn string_literal(&mut self) -> Option<Literal<'a>> {
         self.eat(b'"')?;
         let start = self.pos;
@@ -304,6 +308,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn text(&mut self) -> Option<Text<'a>> {
         self.string().map(Text)
     }
