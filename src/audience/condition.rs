@@ -8,7 +8,7 @@ use super::Slots;
 use super::NO_STRING;
 #[cfg(test)]
 use crate::datafile::conditions::RawCondition;
-use crate::datafile::conditions::RawLeaf;
+use crate::datafile::conditions::{LeafValue, RawLeaf};
 #[cfg(test)]
 use crate::value::Attributes;
 use crate::value::{MAX_SAFE_NUMBER, NO_SLOT};
@@ -167,6 +167,10 @@ impl Condition {
             Some("custom_attribute") | Some("third_party_dimension")
         );
         let value = &leaf.value;
+        let number = || match value {
+            LeafValue::Other(number) => condition_number(number),
+            LeafValue::Str(_) => None,
+        };
         let test = if !kind_ok {
             Test::Unknown
         } else {
@@ -177,19 +181,19 @@ impl Condition {
             };
             match match_type {
                 Some("exact") => match value {
-                    Value::String(s) => {
+                    LeafValue::Str(s) => {
                         let (id, s) = slots.intern(s);
                         Test::Exact(Exact::String(s, id))
                     }
-                    Value::Bool(b) => Test::Exact(Exact::Bool(*b)),
-                    Value::Number(_) => match condition_number(value) {
+                    LeafValue::Other(Value::Bool(b)) => Test::Exact(Exact::Bool(*b)),
+                    LeafValue::Other(Value::Number(_)) => match number() {
                         Some(n) => Test::Exact(Exact::Number(n)),
                         None => Test::Unknown,
                     },
                     _ => Test::Unknown,
                 },
                 Some("exists") => Test::Exists,
-                Some(op @ ("gt" | "ge" | "lt" | "le")) => match condition_number(value) {
+                Some(op @ ("gt" | "ge" | "lt" | "le")) => match number() {
                     Some(n) => Test::Number(
                         match op {
                             "gt" => NumOp::Gt,
@@ -202,8 +206,8 @@ impl Condition {
                     None => Test::Unknown,
                 },
                 Some("substring") => match value {
-                    Value::String(s) => Test::Substring(s.as_str().into()),
-                    _ => Test::Unknown,
+                    LeafValue::Str(s) => Test::Substring(s.as_ref().into()),
+                    LeafValue::Other(_) => Test::Unknown,
                 },
                 Some(
                     op @ ("semver_eq" | "semver_gt" | "semver_ge" | "semver_lt" | "semver_le"),
@@ -224,8 +228,8 @@ impl Condition {
                     }
                 }
                 Some("qualified") => match value {
-                    Value::String(s) => Test::Qualified(s.as_str().into()),
-                    _ => Test::Unknown,
+                    LeafValue::Str(s) => Test::Qualified(s.as_ref().into()),
+                    LeafValue::Other(_) => Test::Unknown,
                 },
                 _ => Test::Unknown,
             }

@@ -81,7 +81,7 @@ impl<L> Tree<L> {
                 RawCondition::Str(s) => Value::String(s.to_string()),
                 RawCondition::Other(v) => v.clone(),
                 RawCondition::Leaf(l) => serde_json::json!({
-                    "name": l.name, "type": l.kind, "value": l.value,
+                    "name": l.name, "type": l.kind, "value": l.value.to_json(),
                     "match": l.match_type.clone().and_then(Result::ok),
                 }),
                 RawCondition::List(_) => Value::Null,

@@ -6,7 +6,7 @@
 //! same model or names the problem. So this reader decides nothing on its own: it is only a
 //! faster road to the same result.
 
-use super::conditions::{LegacyConditions, RawCondition, RawLeaf};
+use super::conditions::{LeafValue, LegacyConditions, RawCondition, RawLeaf};
 use super::model::*;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -576,7 +576,13 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
-                b"value" => leaf.value = p.value()?,
+                b"value" => {
+                    leaf.value = if p.next_token()? == b'"' {
+                        LeafValue::Str(p.string()?)
+                    } else {
+                        LeafValue::Other(p.value()?)
+                    }
+                }
                 _ => p.skip()?,
             }
             Some(())
