@@ -46,6 +46,18 @@ impl<L> Tree<L> {
         raw: &RawCondition,
         leaf: &mut impl FnMut(&RawCondition) -> Option<L>,
     ) -> Tree<L> {
+        Tree::from_raw_with(raw, &mut |node| match leaf(node) {
+            Some(l) => Tree::Leaf(l),
+            None => Tree::Unknown,
+        })
+    }
+
+    /// As [`Tree::from_raw`], `node` giving the whole subtree that stands for each element
+    /// that is not a list.
+    pub(crate) fn from_raw_with(
+        raw: &RawCondition,
+        node: &mut impl FnMut(&RawCondition) -> Tree<L>,
+    ) -> Tree<L> {
         match raw {
             RawCondition::List(items) => {
                 let (op, operands) = match items.first() {
@@ -55,17 +67,14 @@ impl<L> Tree<L> {
                     }
                     Some(_) => ("or", items.as_slice()),
                 };
-                let mut children = operands.iter().map(|v| Tree::from_raw(v, leaf));
+                let mut children = operands.iter().map(|v| Tree::from_raw_with(v, node));
                 match op {
                     "and" => Tree::And(children.collect()),
                     "not" => Tree::Not(children.next().map(Box::new)),
                     _ => Tree::Or(children.collect()),
                 }
             }
-            other => match leaf(other) {
-                Some(l) => Tree::Leaf(l),
-                None => Tree::Unknown,
-            },
+            other => node(other),
         }
     }
 
@@ -143,31 +152,6 @@ impl Tree<Condition> {
         segments: &[String],
     ) -> Option<bool> {
         self.evaluate(&mut |c| c.evaluate_view(attributes, segments))
-    }
-}
-
-impl Tree<u32> {
-    /// Replaces each audience leaf by that audience's conditions, so that a rule's audiences
-    /// evaluate as one tree of conditions. An `and` or `or` of one operand is that operand.
-    pub(crate) fn inline(&self, audiences: &[Audience]) -> Tree<Condition> {
-        match self {
-            Tree::Leaf(a) => audiences
-                .get(*a as usize)
-                .map_or(Tree::Unknown, |aud| Tree::Shared(Arc::clone(&aud.tree))),
-            Tree::Shared(t) => t.inline(audiences),
-            Tree::And(children) if children.len() == 1 => children
-                .first()
-                .map_or(Tree::Unknown, |c| c.inline(audiences)),
-            Tree::Or(children) if children.len() == 1 => children
-                .first()
-                .map_or(Tree::Unknown, |c| c.inline(audiences)),
-            Tree::And(children) => {
-                Tree::And(children.iter().map(|c| c.inline(audiences)).collect())
-            }
-            Tree::Or(children) => Tree::Or(children.iter().map(|c| c.inline(audiences)).collect()),
-            Tree::Not(child) => Tree::Not(child.as_ref().map(|c| Box::new(c.inline(audiences)))),
-            Tree::Unknown => Tree::Unknown,
-        }
     }
 }
 

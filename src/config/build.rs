@@ -4,7 +4,7 @@
 
 use super::variables::VariableTable;
 use super::*;
-use crate::audience::{Audience, Program, Slots};
+use crate::audience::{Audience, Condition, Program, Slots};
 use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -71,21 +71,43 @@ impl<'d> Builder<'d> {
             .collect()
     }
 
-    /// `audienceConditions` when present, else `audienceIds`; an empty list admits everyone.
-    fn audience(&self, conditions: Option<&RawCondition>, ids: &[Text<'_>]) -> Option<Tree<u32>> {
-        let leaf = |id: &str| match self.audience_index.get(id) {
-            Some(&a) => Tree::Leaf(a),
+    /// The conditions of `audienceConditions` when present, else of `audienceIds` (an `or`),
+    /// each audience inlined as its shared tree and every `and` or `or` of one operand
+    /// replaced by that operand; `None` (everyone qualifies) for an empty list.
+    fn audience(
+        &self,
+        conditions: Option<&RawCondition>,
+        ids: &[Text<'_>],
+    ) -> Option<Tree<Condition>> {
+        let shared = |id: &str| match self
+            .audience_index
+            .get(id)
+            .and_then(|&a| self.audiences.get(a as usize))
+        {
+            Some(audience) => Tree::Shared(Arc::clone(&audience.tree)),
             None => Tree::Unknown,
         };
-        match conditions {
-            Some(RawCondition::List(items)) if items.is_empty() => None,
-            Some(raw) => Some(Tree::from_raw(raw, &mut |node| match node {
-                RawCondition::Str(id) => self.audience_index.get(id.as_ref()).copied(),
-                _ => None,
-            })),
-            None if ids.is_empty() => None,
-            None => Some(Tree::Or(ids.iter().map(|id| leaf(id)).collect())),
-        }
+        let mut node = |node: &RawCondition| match node {
+            RawCondition::Str(id) => shared(id),
+            _ => Tree::Unknown,
+        };
+        let tree = match conditions {
+            Some(RawCondition::List(items)) if items.is_empty() => return None,
+            // The usual `["or", id]`: the audience itself, without an `or` around it.
+            Some(RawCondition::List(items))
+                if matches!(items.as_slice(), [RawCondition::Str(op), RawCondition::Str(_)]
+                    if op == "and" || op == "or") =>
+            {
+                items.get(1).map_or(Tree::Unknown, &mut node)
+            }
+            Some(raw) => Tree::from_raw_with(raw, &mut node),
+            None => match ids {
+                [] => return None,
+                [id] => shared(id),
+                ids => Tree::Or(ids.iter().map(|id| shared(id)).collect()),
+            },
+        };
+        Some(tree.simplified())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -103,10 +125,9 @@ impl<'d> Builder<'d> {
     ) -> u32 {
         let variation_idx = self.add_variations(variations);
         let traffic = self.traffic(&variation_idx, traffic);
-        let audience = self.audience(audience_conditions, audience_ids);
-        let matcher = audience
-            .as_ref()
-            .map(|tree| Program::new(&tree.inline(&self.audiences).simplified()));
+        let matcher = self
+            .audience(audience_conditions, audience_ids)
+            .map(|tree| Program::new(&tree));
         self.rules.push(Rule {
             id: boxed(id),
             key: boxed(key),
@@ -118,7 +139,6 @@ impl<'d> Builder<'d> {
             hash_key: EntityKey::new(id),
             variations: variation_idx,
             traffic,
-            audience,
             matcher,
             whitelist: FastMap::default(),
             group: None,
@@ -272,9 +292,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let idx = b.push_experiment(e, None);
         rule_index.insert(b.rule_id(idx), idx);
     }
-    let mut rollouts: FastMap<&str, Vec<u32>> = FastMap::default();
+    // Each rollout's delivery rules, which are consecutive in the rule table.
+    let mut rollouts: FastMap<&str, std::ops::Range<u32>> = FastMap::default();
     for r in &d.rollouts {
-        let mut rule_ids = Vec::with_capacity(r.experiments.len());
+        let first = b.rules.len() as u32;
         for e in &r.experiments {
             let idx = b.push_rule(
                 RuleKind::Delivery,
@@ -288,10 +309,9 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 &e.audience_ids,
             );
             rule_index.insert(b.rule_id(idx), idx);
-            rule_ids.push(idx);
         }
         // A rollout id listed twice names the last rollout, as in the official SDKs' id maps.
-        rollouts.insert(r.id.as_str(), rule_ids);
+        rollouts.insert(r.id.as_str(), first..b.rules.len() as u32);
     }
     let mut groups = Vec::with_capacity(d.groups.len());
     for g in &d.groups {
@@ -364,17 +384,15 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             first
         })
         .collect();
-    let defaults: Vec<Vec<(u32, u32)>> = d
-        .feature_flags
-        .iter()
-        .map(|f| {
-            let mut ranges = Vec::with_capacity(f.variables.len());
-            for v in &f.variables {
-                push_raw(&v.default_value, &mut ranges);
-            }
-            ranges
-        })
-        .collect();
+    // Every flag's defaults, one flag after another.
+    let mut defaults: Vec<(u32, u32)> =
+        Vec::with_capacity(d.feature_flags.iter().map(|f| f.variables.len()).sum());
+    for f in &d.feature_flags {
+        for v in &f.variables {
+            push_raw(&v.default_value, &mut defaults);
+        }
+    }
+    let mut defaults_left = defaults.as_slice();
     let mut table = VariableTable::new(text);
     // Every flag's variable sets, one flag after another, and each flag's range of them.
     let mut set_spans: Vec<(u32, u32)> = Vec::new();
@@ -382,7 +400,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
-    let mut rule_list: Vec<u32> = Vec::new();
+    let mut rule_list: Vec<u32> = Vec::with_capacity(
+        d.feature_flags
+            .iter()
+            .map(|f| f.experiment_ids.len())
+            .sum::<usize>()
+            + b.rules.len(),
+    );
     // Where each flag key is listed last: a flag listed again later under the same key is
     // never decided (the key finds the later one), and the official SDKs build its
     // load-time changes (feature-rollout injection) only for the one the key finds.
@@ -403,8 +427,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         } else {
             rollouts
                 .get(f.rollout_id.as_str())
-                .cloned()
-                .unwrap_or_default()
+                .map_or_else(Vec::new, |rules| rules.clone().collect())
         };
 
         // Feature rollouts: the everyone-else variation joins each `fr` experiment, taking the
@@ -453,7 +476,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
             })
             .collect();
-        let defaults = defaults.get(flags.len()).map_or(&[][..], Vec::as_slice);
+        let (defaults, rest) = defaults_left
+            .split_at_checked(f.variables.len())
+            .unwrap_or((defaults_left, &[]));
+        defaults_left = rest;
         let default_of = |i: usize| defaults.get(i).copied();
         let key_base = table.keys_len();
         for v in &variables {

@@ -99,8 +99,6 @@ pub(crate) struct Rule {
     pub status: SmallStr,
     /// Global variation indexes.
     pub variations: Vec<u32>,
-    /// `None`: everyone qualifies.
-    pub audience: Option<Tree<u32>>,
 }
 
 /// What a decision reads of a rule in the usual case, in one 64-byte record of the config's
