@@ -365,8 +365,14 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Every raw variable value in one shared text: each variation's values, then each
     // flag's defaults.
-    let mut text = String::new();
-    let mut raw_ranges: Vec<(u32, u32)> = Vec::new();
+    // Sized up front: the values are many, and growing the text would copy it each time.
+    let usage_values = b.usages.iter().flat_map(|usages| usages.iter());
+    let default_values = d.feature_flags.iter().flat_map(|f| &f.variables);
+    let mut text = String::with_capacity(
+        usage_values.clone().map(|u| u.value.len()).sum::<usize>()
+            + default_values.map(|v| v.default_value.len()).sum::<usize>(),
+    );
+    let mut raw_ranges: Vec<(u32, u32)> = Vec::with_capacity(usage_values.count());
     let mut push_raw = |value: &str, ranges: &mut Vec<(u32, u32)>| {
         let start = text.len() as u32;
         text.push_str(value);
@@ -395,7 +401,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     let mut defaults_left = defaults.as_slice();
     let mut table = VariableTable::new(text);
     // Every flag's variable sets, one flag after another, and each flag's range of them.
-    let mut set_spans: Vec<(u32, u32)> = Vec::new();
+    let mut set_spans: Vec<(u32, u32)> =
+        Vec::with_capacity(2 * d.feature_flags.len() + b.variations.len());
     let mut flag_sets: Vec<std::ops::Range<usize>> = Vec::with_capacity(d.feature_flags.len());
 
     // Flags.
@@ -451,7 +458,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             }
         }
 
-        let mut flag_variations: Vec<u32> = Vec::new();
+        let rule_variations = experiment_rules
+            .iter()
+            .chain(delivery_rules.iter())
+            .filter_map(|&r| b.rules.get(r as usize))
+            .map(|r| r.variations.len())
+            .sum();
+        let mut flag_variations: Vec<u32> = Vec::with_capacity(rule_variations);
         for &r in experiment_rules.iter().chain(delivery_rules.iter()) {
             let Some(rule) = b.rules.get(r as usize) else {
                 continue;
@@ -490,7 +503,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             default_of(i)
         }));
         set_spans.push(typed_set(&mut table, key_base, &variables, |_, _| None));
-        let mut variation_sets = Vec::new();
+        let mut variation_sets = Vec::with_capacity(rule_variations);
         let rule_variations = experiment_rules
             .iter()
             .chain(delivery_rules.iter())
