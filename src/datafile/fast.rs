@@ -114,6 +114,17 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     fn ws_run(&mut self) {
         let mut i = self.pos;
+        // The usual in an indented document: a newline, fewer than eight spaces, a token.
+        if let (Some(b'\n'), Some(chunk)) = (self.bytes.get(i), self.bytes.get(i + 1..i + 9)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let spaces = (word ^ 0x2020_2020_2020_2020).trailing_zeros() / 8;
+            if spaces < 8 && (word >> (spaces * 8)) as u8 > b' ' {
+                self.pos = i + 1 + spaces as usize;
+                return;
+            }
+        }
         while let Some(&b) = self.bytes.get(i) {
             match b {
                 b' ' | b'\r' | b'\t' => i += 1,
