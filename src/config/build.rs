@@ -12,6 +12,11 @@ static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
 use crate::datafile::conditions::RawCondition;
 use crate::datafile::model::{self, Text};
 
+/// An empty map with room for `n` entries (the indexes are filled once, their sizes known).
+fn map_with_capacity<K, V>(n: usize) -> FastMap<K, V> {
+    FastMap::with_capacity_and_hasher(n, Default::default())
+}
+
 fn boxed(s: &str) -> SmallStr {
     SmallStr::new(s)
 }
@@ -197,7 +202,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             key: boxed(&a.key),
         })
         .collect();
-    let mut attribute_index = FastMap::default();
+    let mut attribute_index = map_with_capacity(attributes.len());
     for (i, a) in attributes.iter().enumerate() {
         // A key listed twice resolves to its last entry, as in the official SDKs.
         attribute_index.insert(a.key.clone(), i as u32);
@@ -208,7 +213,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
-    let mut audience_index: FastMap<SmallStr, u32> = FastMap::default();
+    let mut audience_index: FastMap<SmallStr, u32> =
+        map_with_capacity(d.audiences.len() + d.typed_audiences.len());
     // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
     let typed_ids: FastMap<&str, ()> = d
         .typed_audiences
@@ -287,13 +293,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
     // the id index, in the order the official SDKs build theirs.
-    let mut rule_index: FastMap<SmallStr, u32> = FastMap::default();
+    let mut rule_index: FastMap<SmallStr, u32> = map_with_capacity(rule_count);
     for e in &d.experiments {
         let idx = b.push_experiment(e, None);
         rule_index.insert(b.rule_id(idx), idx);
     }
     // Each rollout's delivery rules, which are consecutive in the rule table.
-    let mut rollouts: FastMap<&str, std::ops::Range<u32>> = FastMap::default();
+    let mut rollouts: FastMap<&str, std::ops::Range<u32>> = map_with_capacity(d.rollouts.len());
     for r in &d.rollouts {
         let first = b.rules.len() as u32;
         for e in &r.experiments {
@@ -368,14 +374,19 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     // Sized up front: the values are many, and growing the text would copy it each time.
     let usage_values = b.usages.iter().flat_map(|usages| usages.iter());
     let default_values = d.feature_flags.iter().flat_map(|f| &f.variables);
-    let mut text = String::with_capacity(
-        usage_values.clone().map(|u| u.value.len()).sum::<usize>()
-            + default_values.map(|v| v.default_value.len()).sum::<usize>(),
+    let mut text = Vec::with_capacity(
+        usage_values
+            .clone()
+            .map(|u| u.value.len_bound())
+            .sum::<usize>()
+            + default_values
+                .map(|v| v.default_value.len_bound())
+                .sum::<usize>(),
     );
     let mut raw_ranges: Vec<(u32, u32)> = Vec::with_capacity(usage_values.count());
-    let mut push_raw = |value: &str, ranges: &mut Vec<(u32, u32)>| {
+    let mut push_raw = |value: &model::RawText<'_>, ranges: &mut Vec<(u32, u32)>| {
         let start = text.len() as u32;
-        text.push_str(value);
+        value.push_to(&mut text);
         ranges.push((start, text.len() as u32));
     };
     // Per variation: the index in raw_ranges of its first value (its values follow in order).
@@ -399,7 +410,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         }
     }
     let mut defaults_left = defaults.as_slice();
-    let mut table = VariableTable::new(text);
+    // Whole strings and ASCII escapes decoded to ASCII bytes: the text is UTF-8.
+    let mut table = VariableTable::new(String::from_utf8(text).unwrap_or_default());
     // Every flag's variable sets, one flag after another, and each flag's range of them.
     let mut set_spans: Vec<(u32, u32)> =
         Vec::with_capacity(2 * d.feature_flags.len() + b.variations.len());
@@ -417,7 +429,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     // Where each flag key is listed last: a flag listed again later under the same key is
     // never decided (the key finds the later one), and the official SDKs build its
     // load-time changes (feature-rollout injection) only for the one the key finds.
-    let mut last_of_key: FastMap<&str, usize> = FastMap::default();
+    let mut last_of_key: FastMap<&str, usize> = map_with_capacity(d.feature_flags.len());
     for (i, f) in d.feature_flags.iter().enumerate() {
         last_of_key.insert(f.key.as_str(), i);
     }
@@ -573,7 +585,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             experiment_ids: e.experiment_ids.iter().map(|x| boxed(x)).collect(),
         })
         .collect();
-    let mut event_index = FastMap::default();
+    let mut event_index = map_with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         event_index.insert(e.key.clone(), i as u32);
     }

@@ -73,6 +73,14 @@ enum Literal<'a> {
 /// The text of a string whose only escapes are the short ones (checked by the reader).
 pub(crate) fn unescape(body: &str) -> String {
     let mut out = Vec::with_capacity(body.len());
+    unescape_into(body, &mut out);
+    // Only ASCII bytes were replaced, by ASCII bytes: the text stays UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the text of a string whose only escapes are the short ones (checked by the
+/// reader) to `out`: UTF-8 when `out` was, as only ASCII bytes are replaced, by ASCII bytes.
+pub(crate) fn unescape_into(body: &str, out: &mut Vec<u8>) {
     let mut bytes = body.bytes();
     while let Some(b) = bytes.next() {
         out.push(if b == b'\\' {
@@ -89,8 +97,6 @@ pub(crate) fn unescape(body: &str) -> String {
             b
         });
     }
-    // Only ASCII bytes were replaced, by ASCII bytes: the text stays UTF-8.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 impl<'a> Reader<'a> {
@@ -322,6 +328,15 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     fn text(&mut self) -> Option<Text<'a>> {
         self.string().map(Text)
+    }
+
+    /// A string the build copies as it is: kept as written when its only escapes are short.
+    fn raw_text(&mut self) -> Option<RawText<'a>> {
+        Some(match self.string_literal()? {
+            Literal::Plain(s) => RawText::Text(Text(Cow::Borrowed(s))),
+            Literal::Escaped(body) => RawText::Escaped(body),
+            Literal::Unicode(quoted) => RawText::Text(Text(serde_json::from_str(quoted).ok()?)),
+        })
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -643,7 +658,7 @@ impl<'a> Reader<'a> {
         let (mut id, mut value) = Default::default();
         fields!(self => p, {
             b"id" => id = p.text(),
-            b"value" => value = p.text(),
+            b"value" => value = p.raw_text(),
         });
         Some(VariableUsage {
             id: id?,
@@ -783,7 +798,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"type" => kind = p.text(),
             b"subType" => sub_type = p.optional(Self::text),
-            b"defaultValue" => default_value = p.text(),
+            b"defaultValue" => default_value = p.raw_text(),
         });
         Some(Variable {
             id: id?,

@@ -47,6 +47,61 @@ impl PartialEq<&str> for Text<'_> {
     }
 }
 
+/// A string value the build copies as it is (a variable's value): kept as written when its
+/// only escapes are the short ones (`\n`, `\"`, ...), so that it is decoded once, straight
+/// into the build's text, rather than into a string of its own first.
+#[derive(Debug, Clone)]
+pub(crate) enum RawText<'a> {
+    /// The string itself.
+    Text(Text<'a>),
+    /// The text between the quotes, holding short escapes only (checked by the reader).
+    Escaped(&'a str),
+}
+
+impl RawText<'_> {
+    /// The string's length at most (its decoded length, or the escaped text's).
+    pub(crate) fn len_bound(&self) -> usize {
+        match self {
+            RawText::Text(text) => text.len(),
+            RawText::Escaped(body) => body.len(),
+        }
+    }
+
+    /// Appends the string's bytes, decoded, to `out`.
+    pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
+        match self {
+            RawText::Text(text) => out.extend_from_slice(text.as_bytes()),
+            RawText::Escaped(body) => super::fast::unescape_into(body, out),
+        }
+    }
+
+    /// The string, decoded.
+    pub(crate) fn decoded(&self) -> Cow<'_, str> {
+        match self {
+            RawText::Text(text) => Cow::Borrowed(text.as_str()),
+            RawText::Escaped(body) => Cow::Owned(super::fast::unescape(body)),
+        }
+    }
+}
+
+impl Default for RawText<'_> {
+    fn default() -> Self {
+        RawText::Text(Text::default())
+    }
+}
+
+impl PartialEq for RawText<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.decoded() == other.decoded()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Text::deserialize(deserializer).map(RawText::Text)
+    }
+}
+
 /// A list of the datafile: up to `N` items kept in place (most lists of ids, traffic ranges and
 /// variable values are that short), more in a vector. It reads as a slice and compares as one,
 /// whichever way it holds its items.
@@ -241,7 +296,7 @@ pub(crate) struct VariableUsage<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
     #[serde(borrow)]
-    pub value: Text<'a>,
+    pub value: RawText<'a>,
 }
 
 /// A top-level or grouped experiment.
@@ -350,7 +405,7 @@ pub(crate) struct Variable<'a> {
     #[serde(borrow)]
     pub sub_type: Option<Text<'a>>,
     #[serde(borrow)]
-    pub default_value: Text<'a>,
+    pub default_value: RawText<'a>,
 }
 
 /// `rollouts[]`.
