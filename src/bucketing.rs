@@ -349,7 +349,7 @@ pub fn bucket_value(bucketing_id: &str, parent_id: &str) -> u32 {
 
 /// One traffic range: buckets below `end` (and at or above the previous range's end) go to
 /// `entity`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Range<E> {
     pub end: u32,
     pub entity: E,

@@ -38,7 +38,7 @@ impl<'d> Builder<'d> {
             .map_or_else(SmallStr::default, |r| r.id.clone())
     }
 
-    fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> Vec<u32> {
+    fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> List<u32, 4> {
         list.iter()
             .map(|v| {
                 self.variations.push(Variation {
@@ -58,7 +58,7 @@ impl<'d> Builder<'d> {
         &self,
         variations: &[u32],
         ranges: &[model::TrafficRange],
-    ) -> Vec<Range<Option<u32>>> {
+    ) -> List<Range<Option<u32>>, 4> {
         ranges
             .iter()
             .map(|r| Range {

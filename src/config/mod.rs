@@ -21,6 +21,7 @@ use crate::audience::{Audience, Program, Slots, TermSet, Tree};
 use crate::bucketing::{EntityKey, Range, ShortId};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
+use crate::small_list::List;
 use crate::small_str::SmallStr;
 use std::sync::Arc;
 
@@ -82,7 +83,7 @@ pub(crate) struct Rule {
     pub group: Option<u32>,
     /// Traffic ranges; `None` for a hold-back range or an id that is not one of the rule's
     /// variations.
-    pub traffic: Vec<Range<Option<u32>>>,
+    pub traffic: List<Range<Option<u32>>, 4>,
     /// Local holdouts that target this rule (indexes into the rule table).
     pub local_holdouts: Vec<u32>,
     /// `audience` with each audience's conditions inlined and flattened: what a decision
@@ -98,7 +99,7 @@ pub(crate) struct Rule {
     pub layer_id: SmallStr,
     pub status: SmallStr,
     /// Global variation indexes.
-    pub variations: Vec<u32>,
+    pub variations: List<u32, 4>,
 }
 
 /// What a decision reads of a rule in the usual case, in one 64-byte record of the config's

@@ -11,6 +11,8 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+pub(crate) use crate::small_list::List;
+
 /// A string of the datafile, borrowed from the document unless it holds escapes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(transparent)]
@@ -99,80 +101,6 @@ impl PartialEq for RawText<'_> {
 impl<'de: 'a, 'a> Deserialize<'de> for RawText<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Text::deserialize(deserializer).map(RawText::Text)
-    }
-}
-
-/// A list of the datafile: up to `N` items kept in place (most lists of ids, traffic ranges and
-/// variable values are that short), more in a vector. It reads as a slice and compares as one,
-/// whichever way it holds its items.
-#[derive(Debug, Clone)]
-pub(crate) enum List<T, const N: usize> {
-    /// The first `len` items; the rest are defaults.
-    Inline(u8, [T; N]),
-    Heap(Vec<T>),
-}
-
-impl<T: Default, const N: usize> List<T, N> {
-    /// Adds `item` at the end.
-    pub(crate) fn push(&mut self, item: T) {
-        match self {
-            List::Inline(len, items) => match items.get_mut(usize::from(*len)) {
-                Some(slot) => {
-                    *slot = item;
-                    *len += 1;
-                }
-                None => {
-                    let mut heap = Vec::with_capacity(N * 2);
-                    heap.extend(items.iter_mut().map(std::mem::take));
-                    heap.push(item);
-                    *self = List::Heap(heap);
-                }
-            },
-            List::Heap(heap) => heap.push(item),
-        }
-    }
-}
-
-impl<T: Default, const N: usize> Default for List<T, N> {
-    fn default() -> Self {
-        List::Inline(0, std::array::from_fn(|_| T::default()))
-    }
-}
-
-impl<T, const N: usize> std::ops::Deref for List<T, N> {
-    type Target = [T];
-    #[inline]
-    fn deref(&self) -> &[T] {
-        match self {
-            List::Inline(len, items) => items.get(..usize::from(*len)).unwrap_or(&[]),
-            List::Heap(heap) => heap,
-        }
-    }
-}
-
-impl<'l, T, const N: usize> IntoIterator for &'l List<T, N> {
-    type Item = &'l T;
-    type IntoIter = std::slice::Iter<'l, T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<T: PartialEq, const N: usize> PartialEq for List<T, N> {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
-
-impl<T, const N: usize> From<Vec<T>> for List<T, N> {
-    fn from(items: Vec<T>) -> Self {
-        List::Heap(items)
-    }
-}
-
-impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for List<T, N> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Vec::deserialize(deserializer).map(List::Heap)
     }
 }
 
