@@ -331,6 +331,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string the build copies as it is: kept as written when its only escapes are short.
+    #[inline(always)]
     fn raw_text(&mut self) -> Option<RawText<'a>> {
         Some(match self.string_literal()? {
             Literal::Plain(s) => RawText::Text(Text(Cow::Borrowed(s))),
@@ -618,6 +619,7 @@ impl<'a> Reader<'a> {
 
     /// A leaf's `name` or `type`: the string, or `None` for null or any other value (read
     /// as a value, so that a number serde cannot read is not let through).
+    #[inline(always)]
     fn scalar(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.next_token()? == b'"' {
             self.string().map(Some)
@@ -666,6 +668,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    #[inline(always)]
     fn texts(&mut self) -> Option<List<Text<'a>, 2>> {
         self.list(Self::text)
     }
