@@ -157,15 +157,26 @@ impl Tree<Condition> {
 
 impl<L> Tree<L> {
     /// The same tree with every `and` or `or` of one operand replaced by that operand.
-    pub(crate) fn simplified(self) -> Tree<L> {
-        match self {
-            Tree::And(mut children) | Tree::Or(mut children) if children.len() == 1 => {
-                children.pop().map_or(Tree::Unknown, Tree::simplified)
+    pub(crate) fn simplified(mut self) -> Tree<L> {
+        self.simplify();
+        self
+    }
+
+    /// [`Tree::simplified`] in place: no node that stays is moved.
+    fn simplify(&mut self) {
+        while let Tree::And(children) | Tree::Or(children) = self {
+            if children.len() != 1 {
+                break;
             }
-            Tree::And(children) => Tree::And(children.into_iter().map(Tree::simplified).collect()),
-            Tree::Or(children) => Tree::Or(children.into_iter().map(Tree::simplified).collect()),
-            Tree::Not(child) => Tree::Not(child.map(|c| Box::new(c.simplified()))),
-            leaf => leaf,
+            let only = children.pop().unwrap_or(Tree::Unknown);
+            *self = only;
+        }
+        match self {
+            Tree::And(children) | Tree::Or(children) => {
+                children.iter_mut().for_each(Tree::simplify);
+            }
+            Tree::Not(Some(child)) => child.simplify(),
+            _ => {}
         }
     }
 }
