@@ -410,8 +410,28 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         }
     }
     let mut defaults_left = defaults.as_slice();
-    // Whole strings and ASCII escapes decoded to ASCII bytes: the text is UTF-8.
-    let mut table = VariableTable::new(String::from_utf8(text).unwrap_or_default());
+    // Room for every flag's sets: the defaults, the no-map values and at most one per
+    // variation of its rules, each of every variable of the flag.
+    let entries = d.feature_flags.iter().map(|f| {
+        let experiments = f
+            .experiment_ids
+            .iter()
+            .filter_map(|id| rule_index.get(id.as_str()));
+        let deliveries = rollouts.get(f.rollout_id.as_str()).cloned().unwrap_or(0..0);
+        let variations: usize = experiments
+            .copied()
+            .chain(deliveries)
+            .filter_map(|r| b.rules.get(r as usize))
+            .map(|r| r.variations.len())
+            .sum();
+        (2 + variations) * f.variables.len()
+    });
+    let mut table = VariableTable::new(
+        // Whole strings and ASCII escapes decoded to ASCII bytes: the text is UTF-8.
+        String::from_utf8(text).unwrap_or_default(),
+        d.feature_flags.iter().map(|f| f.variables.len()).sum(),
+        entries.sum(),
+    );
     // Every flag's variable sets, one flag after another, and each flag's range of them.
     let mut set_spans: Vec<(u32, u32)> =
         Vec::with_capacity(2 * d.feature_flags.len() + b.variations.len());

@@ -245,12 +245,13 @@ impl PartialEq for Variables {
 }
 
 impl VariableTable {
-    /// A table whose raw values are ranges of `pool`.
-    pub(crate) fn new(pool: String) -> VariableTable {
+    /// A table whose raw values are ranges of `pool`, with room for `keys` keys and
+    /// `entries` entries.
+    pub(crate) fn new(pool: String, keys: usize, entries: usize) -> VariableTable {
         VariableTable {
             pool,
-            keys: Vec::new(),
-            entries: Vec::new(),
+            keys: Vec::with_capacity(keys),
+            entries: Vec::with_capacity(entries),
         }
     }
 
