@@ -313,7 +313,7 @@ impl Slots {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Audience {
-    /// Shared with the config's audience index.
+    /// The audience id (the config's audience index keys a copy).
     pub id: crate::small_str::SmallStr,
     pub name: crate::small_str::SmallStr,
     pub tree: Arc<Tree<Condition>>,

@@ -17,7 +17,8 @@ fn map_with_capacity<K, V>(n: usize) -> FastMap<K, V> {
     FastMap::with_capacity_and_hasher(n, Default::default())
 }
 
-fn boxed(s: &str) -> SmallStr {
+/// A config string: `s` copied, in place when short.
+fn small(s: &str) -> SmallStr {
     SmallStr::new(s)
 }
 
@@ -31,7 +32,7 @@ struct Builder<'d> {
 }
 
 impl<'d> Builder<'d> {
-    /// The id of rule `idx`, shared.
+    /// The id of rule `idx`.
     fn rule_id(&self, idx: u32) -> SmallStr {
         self.rules
             .get(idx as usize)
@@ -42,8 +43,8 @@ impl<'d> Builder<'d> {
         list.iter()
             .map(|v| {
                 self.variations.push(Variation {
-                    id: boxed(&v.id),
-                    key: boxed(&v.key),
+                    id: small(&v.id),
+                    key: small(&v.key),
                     feature_enabled: v.feature_enabled.unwrap_or(false),
                 });
                 self.usages.push(&v.variables);
@@ -134,11 +135,11 @@ impl<'d> Builder<'d> {
             .audience(audience_conditions, audience_ids)
             .map(|tree| Program::new(&tree));
         self.rules.push(Rule {
-            id: boxed(id),
-            key: boxed(key),
-            layer_id: boxed(layer_id),
+            id: small(id),
+            key: small(key),
+            layer_id: small(layer_id),
             kind,
-            status: boxed(status),
+            status: small(status),
             running: status == "Running",
             bucketable: !key.trim().is_empty(),
             hash_key: EntityKey::new(id),
@@ -183,7 +184,7 @@ impl<'d> Builder<'d> {
                             .get(v as usize)
                             .is_some_and(|var| var.key == **key)
                     });
-                    (boxed(user), var)
+                    (small(user), var)
                 })
                 .collect();
         }
@@ -198,8 +199,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         .attributes
         .iter()
         .map(|a| AttributeDef {
-            id: boxed(&a.id),
-            key: boxed(&a.key),
+            id: small(&a.id),
+            key: small(&a.key),
         })
         .collect();
     let mut attribute_index = map_with_capacity(attributes.len());
@@ -259,7 +260,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         audience.tree.for_each_leaf(&mut |c| {
             if let Some(s) = c.segment() {
                 if !segments.iter().any(|x| **x == *s) {
-                    segments.push(boxed(s));
+                    segments.push(small(s));
                 }
             }
         });
@@ -323,15 +324,15 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     for g in &d.groups {
         let group_idx = groups.len() as u32;
         groups.push(Group {
-            id: boxed(&g.id),
+            id: small(&g.id),
             hash_key: EntityKey::new(&g.id),
-            policy: boxed(&g.policy),
+            policy: small(&g.policy),
             traffic: g
                 .traffic_allocation
                 .iter()
                 .map(|r| Range {
                     end: r.end_of_range,
-                    entity: boxed(&r.entity_id),
+                    entity: small(&r.entity_id),
                 })
                 .collect(),
         });
@@ -516,8 +517,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .variables
             .iter()
             .map(|v| VariableDef {
-                id: boxed(&v.id),
-                key: boxed(&v.key),
+                id: small(&v.id),
+                key: small(&v.key),
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
             })
             .collect();
@@ -574,9 +575,9 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
         flags.push(Flag {
             rules,
-            id: boxed(&f.id),
-            key: boxed(&f.key),
-            rollout_id: boxed(&f.rollout_id),
+            id: small(&f.id),
+            key: small(&f.key),
+            rollout_id: small(&f.rollout_id),
             experiment_rules,
             delivery_rules,
             variables,
@@ -600,9 +601,9 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         .events
         .iter()
         .map(|e| EventDef {
-            id: boxed(&e.id),
-            key: boxed(&e.key),
-            experiment_ids: e.experiment_ids.iter().map(|x| boxed(x)).collect(),
+            id: small(&e.id),
+            key: small(&e.key),
+            experiment_ids: e.experiment_ids.iter().map(|x| small(x)).collect(),
         })
         .collect();
     let mut event_index = map_with_capacity(events.len());
@@ -617,12 +618,12 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     Ok(ProjectConfig {
         id: NEXT_CONFIG_ID.fetch_add(1, Ordering::Relaxed),
         slots,
-        version: boxed(&d.version),
-        revision: boxed(&d.revision),
-        account_id: boxed(&d.account_id),
-        project_id: boxed(&d.project_id),
-        sdk_key: d.sdk_key.as_deref().map(boxed),
-        environment_key: d.environment_key.as_deref().map(boxed),
+        version: small(&d.version),
+        revision: small(&d.revision),
+        account_id: small(&d.account_id),
+        project_id: small(&d.project_id),
+        sdk_key: d.sdk_key.as_deref().map(small),
+        environment_key: d.environment_key.as_deref().map(small),
         anonymize_ip: d.anonymize_ip,
         bot_filtering: d.bot_filtering,
         send_flag_decisions: d.send_flag_decisions,
@@ -652,8 +653,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         events,
         event_index,
         global_holdouts,
-        odp_host: odp.and_then(|o| o.host.as_deref()).map(boxed),
-        odp_public_key: odp.and_then(|o| o.public_key.as_deref()).map(boxed),
+        odp_host: odp.and_then(|o| o.host.as_deref()).map(small),
+        odp_public_key: odp.and_then(|o| o.public_key.as_deref()).map(small),
         segments,
         view: Default::default(),
     })

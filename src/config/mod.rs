@@ -93,7 +93,7 @@ pub(crate) struct Rule {
     pub whitelist: FastMap<SmallStr, Option<u32>>,
     /// The rule id, cut for hashing.
     pub hash_key: EntityKey,
-    /// Shared with the id index.
+    /// The rule id (the id index keys a copy).
     pub id: SmallStr,
     pub key: SmallStr,
     pub layer_id: SmallStr,
