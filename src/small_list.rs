@@ -19,7 +19,8 @@ impl<T: Default, const N: usize> List<T, N> {
             List::Inline(len, items) => match items.get_mut(usize::from(*len)) {
                 Some(slot) => {
                     *slot = item;
-                    *len += 1;
+                    // `N` is a handful: the length stays far below `u8::MAX`.
+                    *len = len.saturating_add(1);
                 }
                 None => {
                     let mut heap = Vec::with_capacity(N * 2);
