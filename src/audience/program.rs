@@ -596,9 +596,25 @@ fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<C
             nodes.push(compound(kind));
             // Three-valued `and` and `or` of pure operands do not depend on their order, so
             // the operands that are cheapest to evaluate go first and may spare the rest.
-            for rank in 1..=MAX_COST {
-                for child in children.iter().filter(|c| cost(c) == rank) {
-                    flatten(child, nodes, conditions);
+            // Each operand's cost is worked out once (for up to 16 operands).
+            let mut costs = [0u8; 16];
+            match costs.get_mut(..children.len()) {
+                Some(costs) => {
+                    for (c, child) in costs.iter_mut().zip(children) {
+                        *c = cost(child);
+                    }
+                    for rank in 1..=MAX_COST {
+                        for (child, _) in children.iter().zip(&*costs).filter(|(_, &c)| c == rank) {
+                            flatten(child, nodes, conditions);
+                        }
+                    }
+                }
+                None => {
+                    for rank in 1..=MAX_COST {
+                        for child in children.iter().filter(|c| cost(c) == rank) {
+                            flatten(child, nodes, conditions);
+                        }
+                    }
                 }
             }
             close(nodes, at);
