@@ -294,6 +294,13 @@ impl Slots {
         }
     }
 
+    /// The condition `key` describes and its index, when the table of resolved leaves holds
+    /// it.
+    fn resolved_leaf(&self, key: &LeafKey) -> Option<(u32, Condition)> {
+        let &at = self.leaf_index.get(key)?;
+        self.leaves.get(at as usize).map(|(_, c)| (at, c.clone()))
+    }
+
     /// The conditions whose outcome a user's resolution holds, by leaf index, each with the
     /// node that evaluates it in place.
     fn leaves(&self) -> &[(program::Node, Condition)] {
