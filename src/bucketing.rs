@@ -215,7 +215,7 @@ pub(crate) struct EntityKey {
     /// The id's length in bytes.
     len: u32,
     layouts: [Layout; 4],
-    id: Box<str>,
+    id: crate::small_str::SmallStr,
 }
 
 /// An entity id of at most [`ShortId::MAX_LEN`] bytes, zero-padded to 16: after the up to three
@@ -349,7 +349,7 @@ pub fn bucket_value(bucketing_id: &str, parent_id: &str) -> u32 {
 
 /// One traffic range: buckets below `end` (and at or above the previous range's end) go to
 /// `entity`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Range<E> {
     pub end: u32,
     pub entity: E,

@@ -72,6 +72,8 @@ mod hash;
 mod manager;
 pub mod replay;
 mod scan;
+mod small_list;
+mod small_str;
 mod value;
 
 pub use bucketing::bucket_value;

@@ -8,7 +8,7 @@ use super::Slots;
 use super::NO_STRING;
 #[cfg(test)]
 use crate::datafile::conditions::RawCondition;
-use crate::datafile::conditions::RawLeaf;
+use crate::datafile::conditions::{LeafValue, RawLeaf};
 #[cfg(test)]
 use crate::value::Attributes;
 use crate::value::{MAX_SAFE_NUMBER, NO_SLOT};
@@ -144,6 +144,42 @@ fn condition_number(value: &Value) -> Option<f64> {
     (f.is_finite() && f.abs() <= MAX_SAFE_NUMBER).then_some(f)
 }
 
+/// The key under which a condition's outcome is resolved for each user: for the conditions
+/// that read one attribute and nothing else (`semver_target`: the target version as written).
+fn leaf_key(slot: u16, test: &Test, semver_target: Option<&str>) -> Option<LeafKey> {
+    Some(match specialised(test)? {
+        Leaf::Unknown => return None,
+        Leaf::Exists => LeafKey::Exists(slot),
+        Leaf::ExactString(id) => LeafKey::ExactString(slot, id),
+        Leaf::ExactBool(b) => LeafKey::ExactBool(slot, b),
+        Leaf::Number(test, n) => LeafKey::Number(slot, test, n.to_bits()),
+        Leaf::Semver(op) => LeafKey::Semver(slot, op, semver_target?.into()),
+    })
+}
+
+/// A test in the form the flat program evaluates in place, when it has one.
+fn specialised(test: &Test) -> Option<Leaf> {
+    Some(match test {
+        Test::Unknown => Leaf::Unknown,
+        Test::Exists => Leaf::Exists,
+        Test::Exact(Exact::String(_, id)) if *id != NO_STRING => Leaf::ExactString(*id),
+        Test::Exact(Exact::String(..)) => return None,
+        Test::Exact(Exact::Bool(b)) => Leaf::ExactBool(*b),
+        Test::Exact(Exact::Number(n)) => Leaf::Number(NumTest::Eq, *n),
+        Test::Number(op, n) => Leaf::Number(
+            match op {
+                NumOp::Gt => NumTest::Gt,
+                NumOp::Ge => NumTest::Ge,
+                NumOp::Lt => NumTest::Lt,
+                NumOp::Le => NumTest::Le,
+            },
+            *n,
+        ),
+        Test::Semver(op, _) => Leaf::Semver(*op),
+        Test::Substring(_) | Test::Qualified(_) => return None,
+    })
+}
+
 impl Condition {
     /// Compiles a leaf object. Never fails: what the SDKs evaluate as unknown compiles to a
     /// condition that is always unknown.
@@ -167,6 +203,10 @@ impl Condition {
             Some("custom_attribute") | Some("third_party_dimension")
         );
         let value = &leaf.value;
+        let number = || match value {
+            LeafValue::Other(number) => condition_number(number),
+            LeafValue::Str(_) => None,
+        };
         let test = if !kind_ok {
             Test::Unknown
         } else {
@@ -177,19 +217,19 @@ impl Condition {
             };
             match match_type {
                 Some("exact") => match value {
-                    Value::String(s) => {
+                    LeafValue::Str(s) => {
                         let (id, s) = slots.intern(s);
                         Test::Exact(Exact::String(s, id))
                     }
-                    Value::Bool(b) => Test::Exact(Exact::Bool(*b)),
-                    Value::Number(_) => match condition_number(value) {
+                    LeafValue::Other(Value::Bool(b)) => Test::Exact(Exact::Bool(*b)),
+                    LeafValue::Other(Value::Number(_)) => match number() {
                         Some(n) => Test::Exact(Exact::Number(n)),
                         None => Test::Unknown,
                     },
                     _ => Test::Unknown,
                 },
                 Some("exists") => Test::Exists,
-                Some(op @ ("gt" | "ge" | "lt" | "le")) => match condition_number(value) {
+                Some(op @ ("gt" | "ge" | "lt" | "le")) => match number() {
                     Some(n) => Test::Number(
                         match op {
                             "gt" => NumOp::Gt,
@@ -202,8 +242,8 @@ impl Condition {
                     None => Test::Unknown,
                 },
                 Some("substring") => match value {
-                    Value::String(s) => Test::Substring(s.as_str().into()),
-                    _ => Test::Unknown,
+                    LeafValue::Str(s) => Test::Substring(s.as_ref().into()),
+                    LeafValue::Other(_) => Test::Unknown,
                 },
                 Some(
                     op @ ("semver_eq" | "semver_gt" | "semver_ge" | "semver_lt" | "semver_le"),
@@ -224,36 +264,30 @@ impl Condition {
                     }
                 }
                 Some("qualified") => match value {
-                    Value::String(s) => Test::Qualified(s.as_str().into()),
-                    _ => Test::Unknown,
+                    LeafValue::Str(s) => Test::Qualified(s.as_ref().into()),
+                    LeafValue::Other(_) => Test::Unknown,
                 },
                 _ => Test::Unknown,
             }
         };
+        let key = leaf_key(slot, &test, value.as_str());
+        // The same test of the same attribute, already in the table of resolved leaves: that
+        // condition, shared (an attribute without a slot of its own is told apart by name).
+        if slot != NO_SLOT {
+            if let Some((at, mut same)) = key.as_ref().and_then(|key| slots.resolved_leaf(key)) {
+                same.leaf = at;
+                return same;
+            }
+        }
         let mut condition = Condition {
             slot,
             leaf: NO_LEAF,
             data: Arc::new(Data { name, test }),
         };
-        if let Some(key) = condition.leaf_key(value.as_str()) {
+        if let Some(key) = key {
             condition.leaf = slots.leaf(key, &condition);
         }
         condition
-    }
-
-    /// The key under which the condition's outcome is resolved for each user: for the
-    /// conditions that read one attribute and nothing else (`semver_target`: the target
-    /// version as written).
-    fn leaf_key(&self, semver_target: Option<&str>) -> Option<LeafKey> {
-        let slot = self.slot;
-        Some(match self.specialised()? {
-            Leaf::Unknown => return None,
-            Leaf::Exists => LeafKey::Exists(slot),
-            Leaf::ExactString(id) => LeafKey::ExactString(slot, id),
-            Leaf::ExactBool(b) => LeafKey::ExactBool(slot, b),
-            Leaf::Number(test, n) => LeafKey::Number(slot, test, n.to_bits()),
-            Leaf::Semver(op) => LeafKey::Semver(slot, op, semver_target?.into()),
-        })
     }
 
     /// The condition's index in the config's table of resolved leaves, or [`NO_LEAF`].
@@ -264,25 +298,7 @@ impl Condition {
 
     /// The condition in the form the flat program evaluates in place, when it has one.
     pub(super) fn specialised(&self) -> Option<Leaf> {
-        Some(match &self.data.test {
-            Test::Unknown => Leaf::Unknown,
-            Test::Exists => Leaf::Exists,
-            Test::Exact(Exact::String(_, id)) if *id != NO_STRING => Leaf::ExactString(*id),
-            Test::Exact(Exact::String(..)) => return None,
-            Test::Exact(Exact::Bool(b)) => Leaf::ExactBool(*b),
-            Test::Exact(Exact::Number(n)) => Leaf::Number(NumTest::Eq, *n),
-            Test::Number(op, n) => Leaf::Number(
-                match op {
-                    NumOp::Gt => NumTest::Gt,
-                    NumOp::Ge => NumTest::Ge,
-                    NumOp::Lt => NumTest::Lt,
-                    NumOp::Le => NumTest::Le,
-                },
-                *n,
-            ),
-            Test::Semver(op, _) => Leaf::Semver(*op),
-            Test::Substring(_) | Test::Qualified(_) => return None,
-        })
+        specialised(&self.data.test)
     }
 
     /// The target version of a semver condition.

@@ -46,6 +46,18 @@ impl<L> Tree<L> {
         raw: &RawCondition,
         leaf: &mut impl FnMut(&RawCondition) -> Option<L>,
     ) -> Tree<L> {
+        Tree::from_raw_with(raw, &mut |node| match leaf(node) {
+            Some(l) => Tree::Leaf(l),
+            None => Tree::Unknown,
+        })
+    }
+
+    /// As [`Tree::from_raw`], `node` giving the whole subtree that stands for each element
+    /// that is not a list.
+    pub(crate) fn from_raw_with(
+        raw: &RawCondition,
+        node: &mut impl FnMut(&RawCondition) -> Tree<L>,
+    ) -> Tree<L> {
         match raw {
             RawCondition::List(items) => {
                 let (op, operands) = match items.first() {
@@ -55,17 +67,14 @@ impl<L> Tree<L> {
                     }
                     Some(_) => ("or", items.as_slice()),
                 };
-                let mut children = operands.iter().map(|v| Tree::from_raw(v, leaf));
+                let mut children = operands.iter().map(|v| Tree::from_raw_with(v, node));
                 match op {
                     "and" => Tree::And(children.collect()),
                     "not" => Tree::Not(children.next().map(Box::new)),
                     _ => Tree::Or(children.collect()),
                 }
             }
-            other => match leaf(other) {
-                Some(l) => Tree::Leaf(l),
-                None => Tree::Unknown,
-            },
+            other => node(other),
         }
     }
 
@@ -81,7 +90,7 @@ impl<L> Tree<L> {
                 RawCondition::Str(s) => Value::String(s.to_string()),
                 RawCondition::Other(v) => v.clone(),
                 RawCondition::Leaf(l) => serde_json::json!({
-                    "name": l.name, "type": l.kind, "value": l.value,
+                    "name": l.name, "type": l.kind, "value": l.value.to_json(),
                     "match": l.match_type.clone().and_then(Result::ok),
                 }),
                 RawCondition::List(_) => Value::Null,
@@ -146,42 +155,28 @@ impl Tree<Condition> {
     }
 }
 
-impl Tree<u32> {
-    /// Replaces each audience leaf by that audience's conditions, so that a rule's audiences
-    /// evaluate as one tree of conditions. An `and` or `or` of one operand is that operand.
-    pub(crate) fn inline(&self, audiences: &[Audience]) -> Tree<Condition> {
-        match self {
-            Tree::Leaf(a) => audiences
-                .get(*a as usize)
-                .map_or(Tree::Unknown, |aud| Tree::Shared(Arc::clone(&aud.tree))),
-            Tree::Shared(t) => t.inline(audiences),
-            Tree::And(children) if children.len() == 1 => children
-                .first()
-                .map_or(Tree::Unknown, |c| c.inline(audiences)),
-            Tree::Or(children) if children.len() == 1 => children
-                .first()
-                .map_or(Tree::Unknown, |c| c.inline(audiences)),
-            Tree::And(children) => {
-                Tree::And(children.iter().map(|c| c.inline(audiences)).collect())
-            }
-            Tree::Or(children) => Tree::Or(children.iter().map(|c| c.inline(audiences)).collect()),
-            Tree::Not(child) => Tree::Not(child.as_ref().map(|c| Box::new(c.inline(audiences)))),
-            Tree::Unknown => Tree::Unknown,
-        }
-    }
-}
-
 impl<L> Tree<L> {
     /// The same tree with every `and` or `or` of one operand replaced by that operand.
-    pub(crate) fn simplified(self) -> Tree<L> {
-        match self {
-            Tree::And(mut children) | Tree::Or(mut children) if children.len() == 1 => {
-                children.pop().map_or(Tree::Unknown, Tree::simplified)
+    pub(crate) fn simplified(mut self) -> Tree<L> {
+        self.simplify();
+        self
+    }
+
+    /// [`Tree::simplified`] in place: no node that stays is moved.
+    fn simplify(&mut self) {
+        while let Tree::And(children) | Tree::Or(children) = self {
+            if children.len() != 1 {
+                break;
             }
-            Tree::And(children) => Tree::And(children.into_iter().map(Tree::simplified).collect()),
-            Tree::Or(children) => Tree::Or(children.into_iter().map(Tree::simplified).collect()),
-            Tree::Not(child) => Tree::Not(child.map(|c| Box::new(c.simplified()))),
-            leaf => leaf,
+            let only = children.pop().unwrap_or(Tree::Unknown);
+            *self = only;
+        }
+        match self {
+            Tree::And(children) | Tree::Or(children) => {
+                children.iter_mut().for_each(Tree::simplify);
+            }
+            Tree::Not(Some(child)) => child.simplify(),
+            _ => {}
         }
     }
 }
@@ -299,6 +294,13 @@ impl Slots {
         }
     }
 
+    /// The condition `key` describes and its index, when the table of resolved leaves holds
+    /// it.
+    fn resolved_leaf(&self, key: &LeafKey) -> Option<(u32, Condition)> {
+        let &at = self.leaf_index.get(key)?;
+        self.leaves.get(at as usize).map(|(_, c)| (at, c.clone()))
+    }
+
     /// The conditions whose outcome a user's resolution holds, by leaf index, each with the
     /// node that evaluates it in place.
     fn leaves(&self) -> &[(program::Node, Condition)] {
@@ -318,9 +320,9 @@ impl Slots {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Audience {
-    /// Shared with the config's audience index.
-    pub id: Arc<str>,
-    pub name: Box<str>,
+    /// The audience id (the config's audience index keys a copy).
+    pub id: crate::small_str::SmallStr,
+    pub name: crate::small_str::SmallStr,
     pub tree: Arc<Tree<Condition>>,
 }
 

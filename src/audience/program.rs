@@ -74,21 +74,23 @@ enum Terms {
 }
 
 impl Terms {
-    fn new(terms: Option<Vec<Term>>) -> Terms {
-        let Some(terms) = terms else {
-            return Terms::None;
-        };
+    /// The terms `items` gives, in place when they are few; `None` when one of them is `None`.
+    fn collect(items: impl ExactSizeIterator<Item = Option<Term>>) -> Option<Terms> {
         let mut inline = [Term {
             mask: 0,
             word: 0,
             all: false,
         }; INLINE_TERMS];
-        match (u8::try_from(terms.len()), inline.get_mut(..terms.len())) {
+        match (u8::try_from(items.len()), inline.get_mut(..items.len())) {
             (Ok(len), Some(slots)) => {
-                slots.copy_from_slice(&terms);
-                Terms::Inline(len, inline)
+                for (slot, term) in slots.iter_mut().zip(items) {
+                    *slot = term?;
+                }
+                Some(Terms::Inline(len, inline))
             }
-            _ => Terms::Heap(terms.into_boxed_slice()),
+            _ => Some(Terms::Heap(
+                items.collect::<Option<Vec<_>>>()?.into_boxed_slice(),
+            )),
         }
     }
 
@@ -179,10 +181,7 @@ impl Program {
         let mut nodes = Vec::with_capacity(node_count);
         let mut conditions = Vec::with_capacity(leaf_count);
         flatten(tree, &mut nodes, &mut conditions);
-        let (terms_all, terms) = match terms(tree) {
-            Some((all, terms)) => (all, Terms::new(Some(terms))),
-            None => (false, Terms::new(None)),
-        };
+        let (terms_all, terms) = terms(tree).unwrap_or((false, Terms::None));
         Program {
             nodes: nodes.into_boxed_slice(),
             conditions: conditions.into_boxed_slice(),
@@ -597,9 +596,25 @@ fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<C
             nodes.push(compound(kind));
             // Three-valued `and` and `or` of pure operands do not depend on their order, so
             // the operands that are cheapest to evaluate go first and may spare the rest.
-            for rank in 1..=MAX_COST {
-                for child in children.iter().filter(|c| cost(c) == rank) {
-                    flatten(child, nodes, conditions);
+            // Each operand's cost is worked out once (for up to 16 operands).
+            let mut costs = [0u8; 16];
+            match costs.get_mut(..children.len()) {
+                Some(costs) => {
+                    for (c, child) in costs.iter_mut().zip(children) {
+                        *c = cost(child);
+                    }
+                    for rank in 1..=MAX_COST {
+                        for (child, _) in children.iter().zip(&*costs).filter(|(_, &c)| c == rank) {
+                            flatten(child, nodes, conditions);
+                        }
+                    }
+                }
+                None => {
+                    for rank in 1..=MAX_COST {
+                        for child in children.iter().filter(|c| cost(c) == rank) {
+                            flatten(child, nodes, conditions);
+                        }
+                    }
                 }
             }
             close(nodes, at);
@@ -627,7 +642,7 @@ fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<C
 /// `tree` as an `and` (true) or `or` (false) of [`Term`]s, when it has that shape: a resolved
 /// leaf, or an `and` or `or` whose operands are resolved leaves or an `and` or `or` of resolved
 /// leaves of one outcome word.
-fn terms(tree: &Tree<Condition>) -> Option<(bool, Vec<Term>)> {
+fn terms(tree: &Tree<Condition>) -> Option<(bool, Terms)> {
     let term = |tree: &Tree<Condition>| -> Option<Term> {
         match unshared(tree) {
             Tree::Leaf(c) if c.leaf() != NO_LEAF => Some(Term {
@@ -647,11 +662,10 @@ fn terms(tree: &Tree<Condition>) -> Option<(bool, Vec<Term>)> {
         }
     };
     match unshared(tree) {
-        Tree::Leaf(_) => Some((true, vec![term(tree)?])),
+        Tree::Leaf(_) => Some((true, Terms::collect(std::iter::once(term(tree)))?)),
         Tree::And(children) | Tree::Or(children) if !children.is_empty() => {
             let all = matches!(unshared(tree), Tree::And(_));
-            let terms = children.iter().map(term).collect::<Option<Vec<_>>>()?;
-            Some((all, terms))
+            Some((all, Terms::collect(children.iter().map(term))?))
         }
         _ => None,
     }

@@ -71,10 +71,13 @@ pub(crate) struct VersionRef<'a> {
     build: bool,
 }
 
-/// A condition's target version, parsed once at load.
+/// A condition's target version, parsed once at load: its text and where its parts lie in it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Version {
-    parts: Box<[Box<str>]>,
+    text: Box<str>,
+    /// The parts' byte ranges in `text`; the first `len` are the parts.
+    spans: [(usize, usize); 4],
+    len: u8,
     numeric: u8,
     pre_release: bool,
     build: bool,
@@ -167,13 +170,16 @@ impl Version {
     /// Parses and keeps a target version; `None` when it is not a version the SDKs accept.
     pub(crate) fn parse(text: &str) -> Option<Version> {
         let parsed = VersionRef::parse(text)?;
+        let base = text.as_ptr() as usize;
+        let mut spans = [(0, 0); 4];
+        for (span, part) in spans.iter_mut().zip(parsed.parts.iter().take(parsed.len)) {
+            let start = (part.as_ptr() as usize).checked_sub(base)?;
+            *span = (start, start + part.len());
+        }
         Some(Version {
-            parts: parsed
-                .parts
-                .iter()
-                .take(parsed.len)
-                .map(|p| Box::from(*p))
-                .collect(),
+            text: text.into(),
+            spans,
+            len: u8::try_from(parsed.len).ok()?,
             numeric: parsed.numeric,
             pre_release: parsed.pre_release,
             build: parsed.build,
@@ -194,7 +200,7 @@ impl Version {
     /// or reading any text. `None` when the fast path does not apply.
     #[inline]
     pub(crate) fn compare_numbers(&self, user: &VersionSpans) -> Option<Ordering> {
-        let count = self.parts.len();
+        let count = usize::from(self.len);
         let all = |n: usize| (1u8 << n) - 1;
         if count > 3 || self.pre_release || self.build || self.numbers.fits != all(count) {
             return None;
@@ -233,10 +239,14 @@ impl Parts for Version {
         self.numbers.get(i)
     }
     fn count(&self) -> usize {
-        self.parts.len()
+        usize::from(self.len)
     }
     fn part(&self, i: usize) -> &str {
-        self.parts.get(i).map_or("", |p| p)
+        self.spans
+            .get(i)
+            .filter(|_| i < usize::from(self.len))
+            .and_then(|&(a, b)| self.text.get(a..b))
+            .unwrap_or("")
     }
     fn is_numeric(&self, i: usize) -> bool {
         self.numeric & (1 << i) != 0

@@ -2,8 +2,9 @@
 //! compiles audiences, applies the official SDKs' load-time rules (typed audiences over legacy
 //! ones, feature-rollout injection, holdout scoping) and types every variable value once.
 
+use super::variables::VariableTable;
 use super::*;
-use crate::audience::{Audience, Program, Slots};
+use crate::audience::{Audience, Condition, Program, Slots};
 use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,8 +12,14 @@ static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
 use crate::datafile::conditions::RawCondition;
 use crate::datafile::model::{self, Text};
 
-fn boxed(s: &str) -> Box<str> {
-    Box::from(s)
+/// An empty map with room for `n` entries (the indexes are filled once, their sizes known).
+fn map_with_capacity<K, V>(n: usize) -> FastMap<K, V> {
+    FastMap::with_capacity_and_hasher(n, Default::default())
+}
+
+/// A config string: `s` copied, in place when short.
+fn small(s: &str) -> SmallStr {
+    SmallStr::new(s)
 }
 
 struct Builder<'d> {
@@ -21,23 +28,23 @@ struct Builder<'d> {
     /// The variable values each variation sets, by variation index.
     usages: Vec<&'d [model::VariableUsage<'d>]>,
     rules: Vec<Rule>,
-    audience_index: FastMap<Arc<str>, u32>,
+    audience_index: FastMap<SmallStr, u32>,
 }
 
 impl<'d> Builder<'d> {
-    /// The id of rule `idx`, shared.
-    fn rule_id(&self, idx: u32) -> Arc<str> {
+    /// The id of rule `idx`.
+    fn rule_id(&self, idx: u32) -> SmallStr {
         self.rules
             .get(idx as usize)
-            .map_or_else(|| Arc::from(""), |r| Arc::clone(&r.id))
+            .map_or_else(SmallStr::default, |r| r.id.clone())
     }
 
-    fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> Vec<u32> {
+    fn add_variations(&mut self, list: &'d [model::Variation<'d>]) -> List<u32, 4> {
         list.iter()
             .map(|v| {
                 self.variations.push(Variation {
-                    id: boxed(&v.id),
-                    key: boxed(&v.key),
+                    id: small(&v.id),
+                    key: small(&v.key),
                     feature_enabled: v.feature_enabled.unwrap_or(false),
                 });
                 self.usages.push(&v.variables);
@@ -52,7 +59,7 @@ impl<'d> Builder<'d> {
         &self,
         variations: &[u32],
         ranges: &[model::TrafficRange],
-    ) -> Vec<Range<Option<u32>>> {
+    ) -> List<Range<Option<u32>>, 4> {
         ranges
             .iter()
             .map(|r| Range {
@@ -63,28 +70,50 @@ impl<'d> Builder<'d> {
                     variations.iter().rev().copied().find(|&v| {
                         self.variations
                             .get(v as usize)
-                            .is_some_and(|var| *var.id == *r.entity_id)
+                            .is_some_and(|var| var.id == *r.entity_id)
                     })
                 },
             })
             .collect()
     }
 
-    /// `audienceConditions` when present, else `audienceIds`; an empty list admits everyone.
-    fn audience(&self, conditions: Option<&RawCondition>, ids: &[Text<'_>]) -> Option<Tree<u32>> {
-        let leaf = |id: &str| match self.audience_index.get(id) {
-            Some(&a) => Tree::Leaf(a),
+    /// The conditions of `audienceConditions` when present, else of `audienceIds` (an `or`),
+    /// each audience inlined as its shared tree and every `and` or `or` of one operand
+    /// replaced by that operand; `None` (everyone qualifies) for an empty list.
+    fn audience(
+        &self,
+        conditions: Option<&RawCondition>,
+        ids: &[Text<'_>],
+    ) -> Option<Tree<Condition>> {
+        let shared = |id: &str| match self
+            .audience_index
+            .get(id)
+            .and_then(|&a| self.audiences.get(a as usize))
+        {
+            Some(audience) => Tree::Shared(Arc::clone(&audience.tree)),
             None => Tree::Unknown,
         };
-        match conditions {
-            Some(RawCondition::List(items)) if items.is_empty() => None,
-            Some(raw) => Some(Tree::from_raw(raw, &mut |node| match node {
-                RawCondition::Str(id) => self.audience_index.get(id.as_ref()).copied(),
-                _ => None,
-            })),
-            None if ids.is_empty() => None,
-            None => Some(Tree::Or(ids.iter().map(|id| leaf(id)).collect())),
-        }
+        let mut node = |node: &RawCondition| match node {
+            RawCondition::Str(id) => shared(id),
+            _ => Tree::Unknown,
+        };
+        let tree = match conditions {
+            Some(RawCondition::List(items)) if items.is_empty() => return None,
+            // The usual `["or", id]`: the audience itself, without an `or` around it.
+            Some(RawCondition::List(items))
+                if matches!(items.as_slice(), [RawCondition::Str(op), RawCondition::Str(_)]
+                    if op == "and" || op == "or") =>
+            {
+                items.get(1).map_or(Tree::Unknown, &mut node)
+            }
+            Some(raw) => Tree::from_raw_with(raw, &mut node),
+            None => match ids {
+                [] => return None,
+                [id] => shared(id),
+                ids => Tree::Or(ids.iter().map(|id| shared(id)).collect()),
+            },
+        };
+        Some(tree.simplified())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -102,22 +131,20 @@ impl<'d> Builder<'d> {
     ) -> u32 {
         let variation_idx = self.add_variations(variations);
         let traffic = self.traffic(&variation_idx, traffic);
-        let audience = self.audience(audience_conditions, audience_ids);
-        let matcher = audience
-            .as_ref()
-            .map(|tree| Program::new(&tree.inline(&self.audiences).simplified()));
+        let matcher = self
+            .audience(audience_conditions, audience_ids)
+            .map(|tree| Program::new(&tree));
         self.rules.push(Rule {
-            id: Arc::from(id),
-            key: boxed(key),
-            layer_id: boxed(layer_id),
+            id: small(id),
+            key: small(key),
+            layer_id: small(layer_id),
             kind,
-            status: boxed(status),
+            status: small(status),
             running: status == "Running",
             bucketable: !key.trim().is_empty(),
             hash_key: EntityKey::new(id),
             variations: variation_idx,
             traffic,
-            audience,
             matcher,
             whitelist: FastMap::default(),
             group: None,
@@ -155,9 +182,9 @@ impl<'d> Builder<'d> {
                     let var = rule.variations.iter().copied().find(|&v| {
                         variations
                             .get(v as usize)
-                            .is_some_and(|var| *var.key == **key)
+                            .is_some_and(|var| var.key == **key)
                     });
-                    (boxed(user), var)
+                    (small(user), var)
                 })
                 .collect();
         }
@@ -172,11 +199,11 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         .attributes
         .iter()
         .map(|a| AttributeDef {
-            id: boxed(&a.id),
-            key: boxed(&a.key),
+            id: small(&a.id),
+            key: small(&a.key),
         })
         .collect();
-    let mut attribute_index = FastMap::default();
+    let mut attribute_index = map_with_capacity(attributes.len());
     for (i, a) in attributes.iter().enumerate() {
         // A key listed twice resolves to its last entry, as in the official SDKs.
         attribute_index.insert(a.key.clone(), i as u32);
@@ -187,7 +214,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
     let mut audiences: Vec<Audience> =
         Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
-    let mut audience_index: FastMap<Arc<str>, u32> = FastMap::default();
+    let mut audience_index: FastMap<SmallStr, u32> =
+        map_with_capacity(d.audiences.len() + d.typed_audiences.len());
     // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
     let typed_ids: FastMap<&str, ()> = d
         .typed_audiences
@@ -227,12 +255,12 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             }
         }
     }
-    let mut segments: Vec<Box<str>> = Vec::new();
+    let mut segments: Vec<SmallStr> = Vec::new();
     for audience in &audiences {
         audience.tree.for_each_leaf(&mut |c| {
             if let Some(s) = c.segment() {
                 if !segments.iter().any(|x| **x == *s) {
-                    segments.push(boxed(s));
+                    segments.push(small(s));
                 }
             }
         });
@@ -266,14 +294,15 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
     // the id index, in the order the official SDKs build theirs.
-    let mut rule_index: FastMap<Arc<str>, u32> = FastMap::default();
+    let mut rule_index: FastMap<SmallStr, u32> = map_with_capacity(rule_count);
     for e in &d.experiments {
         let idx = b.push_experiment(e, None);
         rule_index.insert(b.rule_id(idx), idx);
     }
-    let mut rollouts: FastMap<&str, Vec<u32>> = FastMap::default();
+    // Each rollout's delivery rules, which are consecutive in the rule table.
+    let mut rollouts: FastMap<&str, std::ops::Range<u32>> = map_with_capacity(d.rollouts.len());
     for r in &d.rollouts {
-        let mut rule_ids = Vec::with_capacity(r.experiments.len());
+        let first = b.rules.len() as u32;
         for e in &r.experiments {
             let idx = b.push_rule(
                 RuleKind::Delivery,
@@ -287,24 +316,23 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 &e.audience_ids,
             );
             rule_index.insert(b.rule_id(idx), idx);
-            rule_ids.push(idx);
         }
         // A rollout id listed twice names the last rollout, as in the official SDKs' id maps.
-        rollouts.insert(r.id.as_str(), rule_ids);
+        rollouts.insert(r.id.as_str(), first..b.rules.len() as u32);
     }
     let mut groups = Vec::with_capacity(d.groups.len());
     for g in &d.groups {
         let group_idx = groups.len() as u32;
         groups.push(Group {
-            id: boxed(&g.id),
+            id: small(&g.id),
             hash_key: EntityKey::new(&g.id),
-            policy: boxed(&g.policy),
+            policy: small(&g.policy),
             traffic: g
                 .traffic_allocation
                 .iter()
                 .map(|r| Range {
                     end: r.end_of_range,
-                    entity: boxed(&r.entity_id),
+                    entity: small(&r.entity_id),
                 })
                 .collect(),
         });
@@ -335,7 +363,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let idx = push_holdout(&mut b, h);
         for rule_id in included {
             for rule in b.rules.iter_mut() {
-                if rule.kind != RuleKind::Holdout && *rule.id == **rule_id {
+                if rule.kind != RuleKind::Holdout && rule.id == **rule_id {
                     rule.local_holdouts.push(idx);
                 }
             }
@@ -344,11 +372,22 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
     // Every raw variable value in one shared text: each variation's values, then each
     // flag's defaults.
-    let mut text = String::new();
-    let mut raw_ranges: Vec<(u32, u32)> = Vec::new();
-    let mut push_raw = |value: &str, ranges: &mut Vec<(u32, u32)>| {
+    // Sized up front: the values are many, and growing the text would copy it each time.
+    let usage_values = b.usages.iter().flat_map(|usages| usages.iter());
+    let default_values = d.feature_flags.iter().flat_map(|f| &f.variables);
+    let mut text = Vec::with_capacity(
+        usage_values
+            .clone()
+            .map(|u| u.value.len_bound())
+            .sum::<usize>()
+            + default_values
+                .map(|v| v.default_value.len_bound())
+                .sum::<usize>(),
+    );
+    let mut raw_ranges: Vec<(u32, u32)> = Vec::with_capacity(usage_values.count());
+    let mut push_raw = |value: &model::RawText<'_>, ranges: &mut Vec<(u32, u32)>| {
         let start = text.len() as u32;
-        text.push_str(value);
+        value.push_to(&mut text);
         ranges.push((start, text.len() as u32));
     };
     // Per variation: the index in raw_ranges of its first value (its values follow in order).
@@ -363,26 +402,55 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             first
         })
         .collect();
-    let defaults: Vec<Vec<(u32, u32)>> = d
-        .feature_flags
-        .iter()
-        .map(|f| {
-            let mut ranges = Vec::with_capacity(f.variables.len());
-            for v in &f.variables {
-                push_raw(&v.default_value, &mut ranges);
-            }
-            ranges
-        })
-        .collect();
-    let pool: Arc<str> = Arc::from(text);
+    // Every flag's defaults, one flag after another.
+    let mut defaults: Vec<(u32, u32)> =
+        Vec::with_capacity(d.feature_flags.iter().map(|f| f.variables.len()).sum());
+    for f in &d.feature_flags {
+        for v in &f.variables {
+            push_raw(&v.default_value, &mut defaults);
+        }
+    }
+    let mut defaults_left = defaults.as_slice();
+    // Room for every flag's sets: the defaults, the no-map values and at most one per
+    // variation of its rules, each of every variable of the flag.
+    let entries = d.feature_flags.iter().map(|f| {
+        let experiments = f
+            .experiment_ids
+            .iter()
+            .filter_map(|id| rule_index.get(id.as_str()));
+        let deliveries = rollouts.get(f.rollout_id.as_str()).cloned().unwrap_or(0..0);
+        let variations: usize = experiments
+            .copied()
+            .chain(deliveries)
+            .filter_map(|r| b.rules.get(r as usize))
+            .map(|r| r.variations.len())
+            .sum();
+        (2 + variations) * f.variables.len()
+    });
+    let mut table = VariableTable::new(
+        // Whole strings and ASCII escapes decoded to ASCII bytes: the text is UTF-8.
+        String::from_utf8(text).unwrap_or_default(),
+        d.feature_flags.iter().map(|f| f.variables.len()).sum(),
+        entries.sum(),
+    );
+    // Every flag's variable sets, one flag after another, and each flag's range of them.
+    let mut set_spans: Vec<(u32, u32)> =
+        Vec::with_capacity(2 * d.feature_flags.len() + b.variations.len());
+    let mut flag_sets: Vec<std::ops::Range<usize>> = Vec::with_capacity(d.feature_flags.len());
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
-    let mut rule_list: Vec<u32> = Vec::new();
+    let mut rule_list: Vec<u32> = Vec::with_capacity(
+        d.feature_flags
+            .iter()
+            .map(|f| f.experiment_ids.len())
+            .sum::<usize>()
+            + b.rules.len(),
+    );
     // Where each flag key is listed last: a flag listed again later under the same key is
     // never decided (the key finds the later one), and the official SDKs build its
     // load-time changes (feature-rollout injection) only for the one the key finds.
-    let mut last_of_key: FastMap<&str, usize> = FastMap::default();
+    let mut last_of_key: FastMap<&str, usize> = map_with_capacity(d.feature_flags.len());
     for (i, f) in d.feature_flags.iter().enumerate() {
         last_of_key.insert(f.key.as_str(), i);
     }
@@ -399,8 +467,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         } else {
             rollouts
                 .get(f.rollout_id.as_str())
-                .cloned()
-                .unwrap_or_default()
+                .map_or_else(Vec::new, |rules| rules.clone().collect())
         };
 
         // Feature rollouts: the everyone-else variation joins each `fr` experiment, taking the
@@ -424,7 +491,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             }
         }
 
-        let mut flag_variations: Vec<u32> = Vec::new();
+        let rule_variations = experiment_rules
+            .iter()
+            .chain(delivery_rules.iter())
+            .filter_map(|&r| b.rules.get(r as usize))
+            .map(|r| r.variations.len())
+            .sum();
+        let mut flag_variations: Vec<u32> = Vec::with_capacity(rule_variations);
         for &r in experiment_rules.iter().chain(delivery_rules.iter()) {
             let Some(rule) = b.rules.get(r as usize) else {
                 continue;
@@ -444,18 +517,26 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .variables
             .iter()
             .map(|v| VariableDef {
-                id: boxed(&v.id),
-                key: Arc::from(v.key.as_str()),
+                id: small(&v.id),
+                key: small(&v.key),
                 kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
             })
             .collect();
-        let defaults = defaults.get(flags.len()).map_or(&[][..], Vec::as_slice);
+        let (defaults, rest) = defaults_left
+            .split_at_checked(f.variables.len())
+            .unwrap_or((defaults_left, &[]));
+        defaults_left = rest;
         let default_of = |i: usize| defaults.get(i).copied();
-        let mut variable_sets = vec![
-            typed_set(&pool, &variables, |i, _| default_of(i)),
-            typed_set(&pool, &variables, |_, _| None),
-        ];
-        let mut variation_sets = Vec::new();
+        let key_base = table.keys_len();
+        for v in &variables {
+            table.push_key(&v.key);
+        }
+        let first_set = set_spans.len();
+        set_spans.push(typed_set(&mut table, key_base, &variables, |i, _| {
+            default_of(i)
+        }));
+        set_spans.push(typed_set(&mut table, key_base, &variables, |_, _| None));
+        let mut variation_sets = Vec::with_capacity(rule_variations);
         let rule_variations = experiment_rules
             .iter()
             .chain(delivery_rules.iter())
@@ -469,9 +550,9 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 continue;
             }
             let usages = b.usages.get(v as usize).copied().unwrap_or_default();
-            let set = typed_set(&pool, &variables, |i, def| {
+            let set = typed_set(&mut table, key_base, &variables, |i, def| {
                 // The last value the variation gives the variable, else its default.
-                match usages.iter().rposition(|u| *u.id == *def.id) {
+                match usages.iter().rposition(|u| def.id == *u.id) {
                     Some(at) => first_usage
                         .get(v as usize)
                         .and_then(|&first| raw_ranges.get(first as usize + at))
@@ -479,9 +560,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                     None => default_of(i),
                 }
             });
-            variation_sets.push((v, variable_sets.len() as u32));
-            variable_sets.push(set);
+            variation_sets.push((v, (set_spans.len() - first_set) as u32));
+            set_spans.push(set);
         }
+        flag_sets.push(first_set..set_spans.len());
 
         let rules = RuleSpan {
             start: rule_list.len() as u32,
@@ -493,28 +575,38 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
 
         flags.push(Flag {
             rules,
-            id: boxed(&f.id),
-            key: boxed(&f.key),
-            rollout_id: boxed(&f.rollout_id),
+            id: small(&f.id),
+            key: small(&f.key),
+            rollout_id: small(&f.rollout_id),
             experiment_rules,
             delivery_rules,
             variables,
             flag_variations,
-            variable_sets,
+            variable_sets: Vec::new(),
             variation_sets,
         });
+    }
+    // The sets are made once the table is complete, each sharing it.
+    let table = Arc::new(table);
+    for (flag, sets) in flags.iter_mut().zip(flag_sets) {
+        flag.variable_sets = set_spans
+            .get(sets)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&span| Variables::new(&table, span))
+            .collect();
     }
 
     let events: Vec<EventDef> = d
         .events
         .iter()
         .map(|e| EventDef {
-            id: boxed(&e.id),
-            key: boxed(&e.key),
-            experiment_ids: e.experiment_ids.iter().map(|x| boxed(x)).collect(),
+            id: small(&e.id),
+            key: small(&e.key),
+            experiment_ids: e.experiment_ids.iter().map(|x| small(x)).collect(),
         })
         .collect();
-    let mut event_index = FastMap::default();
+    let mut event_index = map_with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         event_index.insert(e.key.clone(), i as u32);
     }
@@ -526,12 +618,12 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     Ok(ProjectConfig {
         id: NEXT_CONFIG_ID.fetch_add(1, Ordering::Relaxed),
         slots,
-        version: boxed(&d.version),
-        revision: boxed(&d.revision),
-        account_id: boxed(&d.account_id),
-        project_id: boxed(&d.project_id),
-        sdk_key: d.sdk_key.as_deref().map(boxed),
-        environment_key: d.environment_key.as_deref().map(boxed),
+        version: small(&d.version),
+        revision: small(&d.revision),
+        account_id: small(&d.account_id),
+        project_id: small(&d.project_id),
+        sdk_key: d.sdk_key.as_deref().map(small),
+        environment_key: d.environment_key.as_deref().map(small),
         anonymize_ip: d.anonymize_ip,
         bot_filtering: d.bot_filtering,
         send_flag_decisions: d.send_flag_decisions,
@@ -561,8 +653,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         events,
         event_index,
         global_holdouts,
-        odp_host: odp.and_then(|o| o.host.as_deref()).map(boxed),
-        odp_public_key: odp.and_then(|o| o.public_key.as_deref()).map(boxed),
+        odp_host: odp.and_then(|o| o.host.as_deref()).map(small),
+        odp_public_key: odp.and_then(|o| o.public_key.as_deref()).map(small),
         segments,
         view: Default::default(),
     })
@@ -613,18 +705,19 @@ fn cores(rules: &[Rule]) -> (Vec<RuleCore>, Vec<Range<Option<u32>>>) {
     (cores, traffic)
 }
 
-/// Types every variable of a flag, `value_of` giving each one's raw value as a range of
-/// `pool`.
+/// Adds a set typing every variable of a flag (`defs`, whose keys are the table's from
+/// `key_base`) to `table`, `value_of` giving each one's raw value as a range of the table's
+/// pool.
 fn typed_set(
-    pool: &Arc<str>,
+    table: &mut VariableTable,
+    key_base: u32,
     defs: &[VariableDef],
     value_of: impl Fn(usize, &VariableDef) -> Option<(u32, u32)>,
-) -> Variables {
-    Variables::from_raw(
-        pool,
+) -> (u32, u32) {
+    table.push_set(
         defs.iter()
             .enumerate()
-            .map(|(i, v)| (Arc::clone(&v.key), value_of(i, v), v.kind)),
+            .map(|(i, v)| (key_base + i as u32, value_of(i, v), v.kind)),
     )
 }
 

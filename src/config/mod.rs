@@ -21,6 +21,8 @@ use crate::audience::{Audience, Program, Slots, TermSet, Tree};
 use crate::bucketing::{EntityKey, Range, ShortId};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
+use crate::small_list::List;
+use crate::small_str::SmallStr;
 use std::sync::Arc;
 
 /// Where the project's events go.
@@ -46,14 +48,14 @@ pub(crate) enum RuleKind {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct AttributeDef {
-    pub id: Box<str>,
-    pub key: Box<str>,
+    pub id: SmallStr,
+    pub key: SmallStr,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Variation {
-    pub id: Box<str>,
-    pub key: Box<str>,
+    pub id: SmallStr,
+    pub key: SmallStr,
     pub feature_enabled: bool,
 }
 
@@ -81,25 +83,23 @@ pub(crate) struct Rule {
     pub group: Option<u32>,
     /// Traffic ranges; `None` for a hold-back range or an id that is not one of the rule's
     /// variations.
-    pub traffic: Vec<Range<Option<u32>>>,
+    pub traffic: List<Range<Option<u32>>, 4>,
     /// Local holdouts that target this rule (indexes into the rule table).
     pub local_holdouts: Vec<u32>,
     /// `audience` with each audience's conditions inlined and flattened: what a decision
     /// evaluates.
     pub matcher: Option<Program>,
     /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
-    pub whitelist: FastMap<Box<str>, Option<u32>>,
+    pub whitelist: FastMap<SmallStr, Option<u32>>,
     /// The rule id, cut for hashing.
     pub hash_key: EntityKey,
-    /// Shared with the id index.
-    pub id: Arc<str>,
-    pub key: Box<str>,
-    pub layer_id: Box<str>,
-    pub status: Box<str>,
+    /// The rule id (the id index keys a copy).
+    pub id: SmallStr,
+    pub key: SmallStr,
+    pub layer_id: SmallStr,
+    pub status: SmallStr,
     /// Global variation indexes.
-    pub variations: Vec<u32>,
-    /// `None`: everyone qualifies.
-    pub audience: Option<Tree<u32>>,
+    pub variations: List<u32, 4>,
 }
 
 /// What a decision reads of a rule in the usual case, in one 64-byte record of the config's
@@ -161,18 +161,18 @@ pub(crate) struct RuleSpan {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Group {
-    pub id: Box<str>,
+    pub id: SmallStr,
     /// The group id, cut for hashing.
     pub hash_key: EntityKey,
-    pub policy: Box<str>,
-    pub traffic: Vec<Range<Box<str>>>,
+    pub policy: SmallStr,
+    pub traffic: Vec<Range<SmallStr>>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct VariableDef {
-    pub id: Box<str>,
-    /// The key, shared with the flag's typed variable sets.
-    pub key: Arc<str>,
+    pub id: SmallStr,
+    /// The key (the config's variable table holds it again for the typed sets).
+    pub key: SmallStr,
     pub kind: VariableType,
 }
 
@@ -186,14 +186,14 @@ pub(crate) struct Flag {
     /// Enabled flag variation → its index in `variable_sets`.
     pub variation_sets: Vec<(u32, u32)>,
     /// Compared by the flag index.
-    pub key: Box<str>,
+    pub key: SmallStr,
     pub experiment_rules: Vec<u32>,
     pub delivery_rules: Vec<u32>,
     /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
     /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
     pub variable_sets: Vec<Variables>,
-    pub id: Box<str>,
-    pub rollout_id: Box<str>,
+    pub id: SmallStr,
+    pub rollout_id: SmallStr,
     pub variables: Vec<VariableDef>,
     /// Every variation of the flag's rules, first occurrence of each id: what forced decisions
     /// may name.
@@ -203,9 +203,9 @@ pub(crate) struct Flag {
 #[derive(Debug, Clone)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct EventDef {
-    pub id: Box<str>,
-    pub key: Box<str>,
-    pub experiment_ids: Vec<Box<str>>,
+    pub id: SmallStr,
+    pub key: SmallStr,
+    pub experiment_ids: Vec<SmallStr>,
 }
 
 /// An immutable, indexed project config built from one datafile.
@@ -219,20 +219,20 @@ pub struct ProjectConfig {
     pub(crate) id: u64,
     /// The slot of every attribute name a condition reads (slot 0: the bucketing id).
     pub(crate) slots: Slots,
-    pub(crate) version: Box<str>,
-    pub(crate) revision: Box<str>,
-    pub(crate) account_id: Box<str>,
-    pub(crate) project_id: Box<str>,
-    pub(crate) sdk_key: Option<Box<str>>,
-    pub(crate) environment_key: Option<Box<str>>,
+    pub(crate) version: SmallStr,
+    pub(crate) revision: SmallStr,
+    pub(crate) account_id: SmallStr,
+    pub(crate) project_id: SmallStr,
+    pub(crate) sdk_key: Option<SmallStr>,
+    pub(crate) environment_key: Option<SmallStr>,
     pub(crate) anonymize_ip: bool,
     pub(crate) bot_filtering: Option<bool>,
     pub(crate) send_flag_decisions: bool,
     pub(crate) region: Region,
     pub(crate) attributes: Vec<AttributeDef>,
-    pub(crate) attribute_index: FastMap<Box<str>, u32>,
+    pub(crate) attribute_index: FastMap<SmallStr, u32>,
     pub(crate) audiences: Vec<Audience>,
-    pub(crate) audience_index: FastMap<Arc<str>, u32>,
+    pub(crate) audience_index: FastMap<SmallStr, u32>,
     pub(crate) rules: Vec<Rule>,
     /// What a decision reads of each rule, by rule index.
     pub(crate) cores: Vec<RuleCore>,
@@ -241,7 +241,7 @@ pub struct ProjectConfig {
     /// Every flag's experiment rules then delivery rules, one flag after another.
     pub(crate) rule_list: Vec<u32>,
     /// Experiments and delivery rules by id (holdouts are not in it).
-    pub(crate) rule_index: FastMap<Arc<str>, u32>,
+    pub(crate) rule_index: FastMap<SmallStr, u32>,
     pub(crate) variations: Vec<Variation>,
     pub(crate) groups: Vec<Group>,
     pub(crate) flags: Vec<Flag>,
@@ -249,11 +249,11 @@ pub struct ProjectConfig {
     /// Whether some flag key is listed more than once (the key then finds the last flag).
     pub(crate) repeated_flag_keys: bool,
     pub(crate) events: Vec<EventDef>,
-    pub(crate) event_index: FastMap<Box<str>, u32>,
+    pub(crate) event_index: FastMap<SmallStr, u32>,
     pub(crate) global_holdouts: Vec<u32>,
-    pub(crate) odp_host: Option<Box<str>>,
-    pub(crate) odp_public_key: Option<Box<str>>,
-    pub(crate) segments: Vec<Box<str>>,
+    pub(crate) odp_host: Option<SmallStr>,
+    pub(crate) odp_public_key: Option<SmallStr>,
+    pub(crate) segments: Vec<SmallStr>,
     /// The datafile text and, once asked for, the config view.
     pub(crate) view: view::ViewSource,
 }

@@ -1,5 +1,6 @@
 //! Flag variable values, typed once at load the way the official SDKs type them at decide time.
 
+use crate::small_str::SmallStr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::{Arc, OnceLock};
 
@@ -198,17 +199,32 @@ fn parse_double(raw: &str) -> Option<f64> {
 /// A flag's variables with their typed values, in the datafile's order.
 ///
 /// Each value is typed the first time it is read (then kept), so loading a datafile does not
-/// parse JSON variables no decision ever returns.
+/// parse JSON variables no decision ever returns. Every set of a config is a span of one
+/// table the config shares among them.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
-    /// The text the raw values are ranges of, shared by every set of a config.
-    pool: Option<Arc<str>>,
+    /// The config's table; `None` for no variables.
+    table: Option<Arc<VariableTable>>,
+    /// The set's entries: `len` of the table's from `start`.
+    start: u32,
+    len: u32,
+}
+
+/// Every variable set of a config, one after another, with the keys and the raw text the
+/// entries point into.
+#[derive(Debug, Default)]
+pub(crate) struct VariableTable {
+    /// The raw values, one after another.
+    pool: String,
+    /// Each flag variable's key, once.
+    keys: Vec<SmallStr>,
     entries: Vec<Entry>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Entry {
-    key: Arc<str>,
+    /// The key's index in the table's keys.
+    key: u32,
     /// The raw value's byte range in the pool.
     raw: Option<(u32, u32)>,
     kind: VariableType,
@@ -217,43 +233,88 @@ struct Entry {
 
 /// The variables of a decision made with `EXCLUDE_VARIABLES`, or of a decision without a flag.
 pub(crate) static NO_VARIABLES: Variables = Variables {
-    pool: None,
-    entries: Vec::new(),
+    table: None,
+    start: 0,
+    len: 0,
 };
 
 impl PartialEq for Variables {
     fn eq(&self, other: &Variables) -> bool {
-        self.entries.len() == other.entries.len()
-            && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+        self.len == other.len && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+impl VariableTable {
+    /// A table whose raw values are ranges of `pool`, with room for `keys` keys and
+    /// `entries` entries.
+    pub(crate) fn new(pool: String, keys: usize, entries: usize) -> VariableTable {
+        VariableTable {
+            pool,
+            keys: Vec::with_capacity(keys),
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
+    /// How many keys the table holds: the index the next key gets.
+    pub(crate) fn keys_len(&self) -> u32 {
+        self.keys.len() as u32
+    }
+
+    /// Adds a variable key; its index names it in [`VariableTable::push_set`].
+    pub(crate) fn push_key(&mut self, key: &str) -> u32 {
+        self.keys.push(SmallStr::new(key));
+        (self.keys.len() - 1) as u32
+    }
+
+    /// Adds a set from `(key index, raw value's range in the pool, type)`; `None` raw values
+    /// type as the official SDKs type a missing value. Returns the set's span, for
+    /// [`Variables::new`] once the table is complete.
+    pub(crate) fn push_set(
+        &mut self,
+        entries: impl Iterator<Item = (u32, Option<(u32, u32)>, VariableType)>,
+    ) -> (u32, u32) {
+        let start = self.entries.len() as u32;
+        self.entries.extend(entries.map(|(key, raw, kind)| Entry {
+            key,
+            raw,
+            kind,
+            typed: OnceLock::new(),
+        }));
+        (start, self.entries.len() as u32 - start)
     }
 }
 
 impl Variables {
-    /// Variables from `(key, raw value's range in pool, type)`; `None` raw values type as the
-    /// official SDKs type a missing value.
-    pub(crate) fn from_raw(
-        pool: &Arc<str>,
-        entries: impl Iterator<Item = (Arc<str>, Option<(u32, u32)>, VariableType)>,
-    ) -> Variables {
+    /// The set `span` (from [`VariableTable::push_set`]) of `table`.
+    pub(crate) fn new(table: &Arc<VariableTable>, (start, len): (u32, u32)) -> Variables {
         Variables {
-            pool: Some(Arc::clone(pool)),
-            entries: entries
-                .map(|(key, raw, kind)| Entry {
-                    key,
-                    raw,
-                    kind,
-                    typed: OnceLock::new(),
-                })
-                .collect(),
+            table: Some(Arc::clone(table)),
+            start,
+            len,
         }
+    }
+
+    fn entries(&self) -> &[Entry] {
+        let start = self.start as usize;
+        self.table
+            .as_deref()
+            .and_then(|t| t.entries.get(start..start + self.len as usize))
+            .unwrap_or(&[])
+    }
+
+    fn key(&self, entry: &Entry) -> &str {
+        self.table
+            .as_deref()
+            .and_then(|t| t.keys.get(entry.key as usize))
+            .map_or("", SmallStr::as_str)
     }
 
     fn value<'s>(&'s self, entry: &'s Entry) -> &'s VariableValue {
         entry.typed.get_or_init(|| {
             let raw = entry.raw.map(|(start, end)| {
-                self.pool
+                self.table
                     .as_deref()
-                    .and_then(|p| p.get(start as usize..end as usize))
+                    .and_then(|t| t.pool.get(start as usize..end as usize))
                     .unwrap_or_default()
             });
             VariableValue::typed(raw, entry.kind)
@@ -262,25 +323,25 @@ impl Variables {
 
     /// The value of the variable `key`.
     pub fn get(&self, key: &str) -> Option<&VariableValue> {
-        self.entries
+        self.entries()
             .iter()
-            .find(|e| e.key.as_ref() == key)
+            .find(|e| self.key(e) == key)
             .map(|e| self.value(e))
     }
 
     /// The variables in datafile order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &VariableValue)> {
-        self.entries.iter().map(|e| (e.key.as_ref(), self.value(e)))
+        self.entries().iter().map(|e| (self.key(e), self.value(e)))
     }
 
     /// The number of variables.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len as usize
     }
 
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// The variables as a JSON object.
@@ -295,7 +356,7 @@ impl Variables {
 
 impl Serialize for Variables {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        let mut map = serializer.serialize_map(Some(self.len()))?;
         for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
         }

@@ -32,7 +32,49 @@ pub(crate) struct RawLeaf<'a> {
     /// `match`: absent or null is `None`; a string is `Some(Ok)`; anything else `Some(Err)`.
     pub match_type: Option<Result<Cow<'a, str>, ()>>,
     /// `value` (null when absent).
-    pub value: Value,
+    pub value: LeafValue<'a>,
+}
+
+/// A leaf's `value`: a string (borrowed from the document unless it holds escapes), or any
+/// other JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LeafValue<'a> {
+    Str(Cow<'a, str>),
+    Other(Value),
+}
+
+impl Default for LeafValue<'_> {
+    fn default() -> Self {
+        LeafValue::Other(Value::Null)
+    }
+}
+
+impl<'a> From<Value> for LeafValue<'a> {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::String(s) => LeafValue::Str(Cow::Owned(s)),
+            other => LeafValue::Other(other),
+        }
+    }
+}
+
+impl LeafValue<'_> {
+    /// The string, when the value is one.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            LeafValue::Str(s) => Some(s),
+            LeafValue::Other(_) => None,
+        }
+    }
+
+    /// The value as JSON.
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            LeafValue::Str(s) => Value::String(s.to_string()),
+            LeafValue::Other(v) => v.clone(),
+        }
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawCondition<'a> {
@@ -83,7 +125,7 @@ impl<'de: 'a, 'a> Visitor<'de> for ConditionVisitor<'a> {
                         Scalar::Other => Some(Err(())),
                     }
                 }
-                LeafKey::Value => leaf.value = map.next_value()?,
+                LeafKey::Value => leaf.value = LeafValue::from(map.next_value::<Value>()?),
                 LeafKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -288,7 +330,7 @@ mod tests {
                     name: Some("age".into()),
                     kind: Some("custom_attribute".into()),
                     match_type: Some(Ok("gt".into())),
-                    value: serde_json::json!(3),
+                    value: LeafValue::Other(serde_json::json!(3)),
                 }),
             ])
         );

@@ -6,7 +6,7 @@
 //! same model or names the problem. So this reader decides nothing on its own: it is only a
 //! faster road to the same result.
 
-use super::conditions::{LegacyConditions, RawCondition, RawLeaf};
+use super::conditions::{LeafValue, LegacyConditions, RawCondition, RawLeaf};
 use super::model::*;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -37,6 +37,7 @@ struct Reader<'a> {
 
 /// Fills a field's slot with what was read; `None` when reading failed or the field was read
 /// before (serde rejects a duplicate field).
+#[inline(always)]
 fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
     if slot.is_some() {
         return None;
@@ -72,6 +73,14 @@ enum Literal<'a> {
 /// The text of a string whose only escapes are the short ones (checked by the reader).
 pub(crate) fn unescape(body: &str) -> String {
     let mut out = Vec::with_capacity(body.len());
+    unescape_into(body, &mut out);
+    // Only ASCII bytes were replaced, by ASCII bytes: the text stays UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the text of a string whose only escapes are the short ones (checked by the
+/// reader) to `out`: UTF-8 when `out` was, as only ASCII bytes are replaced, by ASCII bytes.
+pub(crate) fn unescape_into(body: &str, out: &mut Vec<u8>) {
     let mut bytes = body.bytes();
     while let Some(b) = bytes.next() {
         out.push(if b == b'\\' {
@@ -88,8 +97,6 @@ pub(crate) fn unescape(body: &str) -> String {
             b
         });
     }
-    // Only ASCII bytes were replaced, by ASCII bytes: the text stays UTF-8.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 impl<'a> Reader<'a> {
@@ -113,6 +120,17 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     fn ws_run(&mut self) {
         let mut i = self.pos;
+        // The usual in an indented document: a newline, fewer than eight spaces, a token.
+        if let (Some(b'\n'), Some(chunk)) = (self.bytes.get(i), self.bytes.get(i + 1..i + 9)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let spaces = (word ^ 0x2020_2020_2020_2020).trailing_zeros() / 8;
+            if spaces < 8 && (word >> (spaces * 8)) as u8 > b' ' {
+                self.pos = i + 1 + spaces as usize;
+                return;
+            }
+        }
         while let Some(&b) = self.bytes.get(i) {
             match b {
                 b' ' | b'\r' | b'\t' => i += 1,
@@ -143,6 +161,7 @@ impl<'a> Reader<'a> {
         self.peek()
     }
 
+    #[inline(always)]
     fn eat(&mut self, byte: u8) -> Option<()> {
         if self.next_token()? == byte {
             self.pos += 1;
@@ -219,6 +238,19 @@ impl<'a> Reader<'a> {
         Some(items)
     }
 
+    /// A list: its first `N` items kept in place.
+    fn list<T: Default, const N: usize>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<List<T, N>> {
+        let mut items = List::default();
+        self.array(|p| {
+            items.push(item(p)?);
+            Some(())
+        })?;
+        Some(items)
+    }
+
     /// An object key without escapes, as written.
     fn key(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
@@ -237,6 +269,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string value: borrowed when it holds no escapes.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         match self.string_literal()? {
             Literal::Plain(s) => Some(Cow::Borrowed(s)),
@@ -246,6 +279,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string as written, checked as serde_json checks it.
+    #[inline(always)]
     fn string_literal(&mut self) -> Option<Literal<'a>> {
         self.eat(b'"')?;
         let start = self.pos;
@@ -291,8 +325,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn text(&mut self) -> Option<Text<'a>> {
         self.string().map(Text)
+    }
+
+    /// A string the build copies as it is: kept as written when its only escapes are short.
+    #[inline(always)]
+    fn raw_text(&mut self) -> Option<RawText<'a>> {
+        Some(match self.string_literal()? {
+            Literal::Plain(s) => RawText::Text(Text(Cow::Borrowed(s))),
+            Literal::Escaped(body) => RawText::Escaped(body),
+            Literal::Unicode(quoted) => RawText::Text(Text(serde_json::from_str(quoted).ok()?)),
+        })
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -558,7 +603,13 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
-                b"value" => leaf.value = p.value()?,
+                b"value" => {
+                    leaf.value = if p.next_token()? == b'"' {
+                        LeafValue::Str(p.string()?)
+                    } else {
+                        LeafValue::Other(p.value()?)
+                    }
+                }
                 _ => p.skip()?,
             }
             Some(())
@@ -568,6 +619,7 @@ impl<'a> Reader<'a> {
 
     /// A leaf's `name` or `type`: the string, or `None` for null or any other value (read
     /// as a value, so that a number serde cannot read is not let through).
+    #[inline(always)]
     fn scalar(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.next_token()? == b'"' {
             self.string().map(Some)
@@ -594,7 +646,7 @@ impl<'a> Reader<'a> {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"featureEnabled" => feature_enabled = p.optional(Self::bool),
-            b"variables" => variables = p.vec(Self::variable_usage),
+            b"variables" => variables = p.list(Self::variable_usage),
         });
         Some(Variation {
             id: id?,
@@ -608,7 +660,7 @@ impl<'a> Reader<'a> {
         let (mut id, mut value) = Default::default();
         fields!(self => p, {
             b"id" => id = p.text(),
-            b"value" => value = p.text(),
+            b"value" => value = p.raw_text(),
         });
         Some(VariableUsage {
             id: id?,
@@ -616,8 +668,9 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn texts(&mut self) -> Option<Vec<Text<'a>>> {
-        self.vec(Self::text)
+    #[inline(always)]
+    fn texts(&mut self) -> Option<List<Text<'a>, 2>> {
+        self.list(Self::text)
     }
 
     fn experiment(&mut self) -> Option<Experiment<'a>> {
@@ -631,7 +684,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
             b"variations" => variations = p.vec(Self::variation),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
             b"forcedVariations" => forced_variations = p.string_map(),
@@ -690,7 +743,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
             b"variations" => variations = p.vec(Self::variation),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
         });
@@ -711,7 +764,7 @@ impl<'a> Reader<'a> {
         fields!(self => p, {
             b"id" => id = p.text(),
             b"policy" => policy = p.text(),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"experiments" => experiments = p.vec(Self::experiment),
         });
         Some(Group {
@@ -748,7 +801,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"type" => kind = p.text(),
             b"subType" => sub_type = p.optional(Self::text),
-            b"defaultValue" => default_value = p.text(),
+            b"defaultValue" => default_value = p.raw_text(),
         });
         Some(Variable {
             id: id?,
@@ -809,7 +862,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"status" => status = p.text(),
             b"variations" => variations = p.vec(Self::variation),
-            b"trafficAllocation" => traffic_allocation = p.vec(Self::traffic),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
             b"includedRules" => included_rules = p.optional(Self::texts),

@@ -11,6 +11,8 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+pub(crate) use crate::small_list::List;
+
 /// A string of the datafile, borrowed from the document unless it holds escapes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(transparent)]
@@ -44,6 +46,61 @@ impl PartialEq<str> for Text<'_> {
 impl PartialEq<&str> for Text<'_> {
     fn eq(&self, other: &&str) -> bool {
         *self.0 == **other
+    }
+}
+
+/// A string value the build copies as it is (a variable's value): kept as written when its
+/// only escapes are the short ones (`\n`, `\"`, ...), so that it is decoded once, straight
+/// into the build's text, rather than into a string of its own first.
+#[derive(Debug, Clone)]
+pub(crate) enum RawText<'a> {
+    /// The string itself.
+    Text(Text<'a>),
+    /// The text between the quotes, holding short escapes only (checked by the reader).
+    Escaped(&'a str),
+}
+
+impl RawText<'_> {
+    /// The string's length at most (its decoded length, or the escaped text's).
+    pub(crate) fn len_bound(&self) -> usize {
+        match self {
+            RawText::Text(text) => text.len(),
+            RawText::Escaped(body) => body.len(),
+        }
+    }
+
+    /// Appends the string's bytes, decoded, to `out`.
+    pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
+        match self {
+            RawText::Text(text) => out.extend_from_slice(text.as_bytes()),
+            RawText::Escaped(body) => super::fast::unescape_into(body, out),
+        }
+    }
+
+    /// The string, decoded.
+    pub(crate) fn decoded(&self) -> Cow<'_, str> {
+        match self {
+            RawText::Text(text) => Cow::Borrowed(text.as_str()),
+            RawText::Escaped(body) => Cow::Owned(super::fast::unescape(body)),
+        }
+    }
+}
+
+impl Default for RawText<'_> {
+    fn default() -> Self {
+        RawText::Text(Text::default())
+    }
+}
+
+impl PartialEq for RawText<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.decoded() == other.decoded()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Text::deserialize(deserializer).map(RawText::Text)
     }
 }
 
@@ -138,7 +195,7 @@ pub(crate) struct TypedAudience<'a> {
 }
 
 /// `trafficAllocation[]` entry.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TrafficRange<'a> {
     #[serde(borrow)]
@@ -147,7 +204,7 @@ pub(crate) struct TrafficRange<'a> {
 }
 
 /// A variation of an experiment, rollout rule or holdout.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Variation<'a> {
     #[serde(borrow)]
@@ -158,16 +215,16 @@ pub(crate) struct Variation<'a> {
     pub feature_enabled: Option<bool>,
     #[serde(default)]
     #[serde(borrow)]
-    pub variables: Vec<VariableUsage<'a>>,
+    pub variables: List<VariableUsage<'a>, 4>,
 }
 
 /// The value a variation gives a flag variable.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub(crate) struct VariableUsage<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
     #[serde(borrow)]
-    pub value: Text<'a>,
+    pub value: RawText<'a>,
 }
 
 /// A top-level or grouped experiment.
@@ -185,9 +242,9 @@ pub(crate) struct Experiment<'a> {
     #[serde(borrow)]
     pub variations: Vec<Variation<'a>>,
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(borrow)]
-    pub audience_ids: Vec<Text<'a>>,
+    pub audience_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub audience_conditions: Option<RawCondition<'a>>,
@@ -219,10 +276,10 @@ pub(crate) struct RolloutRule<'a> {
     pub variations: Vec<Variation<'a>>,
     #[serde(default)]
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(default)]
     #[serde(borrow)]
-    pub audience_ids: Vec<Text<'a>>,
+    pub audience_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub audience_conditions: Option<RawCondition<'a>>,
@@ -237,7 +294,7 @@ pub(crate) struct Group<'a> {
     #[serde(borrow)]
     pub policy: Text<'a>,
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(borrow)]
     pub experiments: Vec<Experiment<'a>>,
 }
@@ -255,7 +312,7 @@ pub(crate) struct FeatureFlag<'a> {
     pub rollout_id: Text<'a>,
     #[serde(default)]
     #[serde(borrow)]
-    pub experiment_ids: Vec<Text<'a>>,
+    pub experiment_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub variables: Vec<Variable<'a>>,
@@ -276,7 +333,7 @@ pub(crate) struct Variable<'a> {
     #[serde(borrow)]
     pub sub_type: Option<Text<'a>>,
     #[serde(borrow)]
-    pub default_value: Text<'a>,
+    pub default_value: RawText<'a>,
 }
 
 /// `rollouts[]`.
@@ -298,7 +355,7 @@ pub(crate) struct Event<'a> {
     #[serde(borrow)]
     pub key: Text<'a>,
     #[serde(borrow)]
-    pub experiment_ids: Vec<Text<'a>>,
+    pub experiment_ids: List<Text<'a>, 2>,
 }
 
 /// `integrations[]`.
@@ -331,16 +388,16 @@ pub(crate) struct Holdout<'a> {
     pub variations: Vec<Variation<'a>>,
     #[serde(default)]
     #[serde(borrow)]
-    pub traffic_allocation: Vec<TrafficRange<'a>>,
+    pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(default)]
     #[serde(borrow)]
-    pub audience_ids: Vec<Text<'a>>,
+    pub audience_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
     pub audience_conditions: Option<RawCondition<'a>>,
     #[serde(default)]
     #[serde(borrow)]
-    pub included_rules: Option<Vec<Text<'a>>>,
+    pub included_rules: Option<List<Text<'a>, 2>>,
     #[serde(default)]
     pub exclude_targeted_deliveries: bool,
 }

@@ -460,7 +460,7 @@ fn find_forced_variation(
     let found = flag.flag_variations.iter().copied().find(|&v| {
         config
             .variation(v)
-            .is_some_and(|var| *var.key == *forced.variation_key)
+            .is_some_and(|var| var.key == *forced.variation_key)
     });
     match found {
         Some(_) => reasons.add(|| {
@@ -595,7 +595,7 @@ fn bucket_in_full(
         let group = config.group(g)?;
         let value = bucketing_id.bucket_entity(&group.hash_key);
         match bucketing::find(&group.traffic, value) {
-            Some(entity) if **entity == *rule.id => {}
+            Some(entity) if *entity == rule.id => {}
             _ => {
                 reasons.add(|| {
                     format!(
@@ -759,7 +759,7 @@ fn stored(
         .variations
         .iter()
         .copied()
-        .find(|&v| config.variation(v).is_some_and(|var| *var.id == *stored));
+        .find(|&v| config.variation(v).is_some_and(|var| var.id == *stored));
     if found.is_some() {
         reasons.add(|| {
             format!(
