@@ -237,7 +237,7 @@ pub(super) struct Shared {
     pub(super) warned_closed: AtomicBool,
     /// Set by the thread before it blocks with nothing to send and no timer; the producer
     /// that finds it set clears it and wakes the thread, so that the flush interval of the
-    /// event it queued starts at once (the thread keeps no ticker while idle).
+    /// event it queued starts at once (an idle thread runs no timer).
     pub(super) idle: AtomicBool,
     /// Starts the event thread's fields.
     _line: LineBreak,

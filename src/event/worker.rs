@@ -1,5 +1,5 @@
-//! The `decisive-events` thread: one loop over the inbox, the control channel and a ticker
-//! that batches user events, dispatches each batch with retries and backoff, and counts and
+//! The `decisive-events` thread: one loop over the inbox, the control channel and two timers
+//! (a batch's flush interval, the spool's retry interval) that batches user events, dispatches each batch with retries and backoff, and counts and
 //! reports every event's fate.
 
 use super::dispatcher::{DispatchOutcome, EventDispatcher};
