@@ -146,12 +146,17 @@ fn decide(scenario: &str, n: u64) {
     );
 }
 
-fn decide_all(n: u64) {
-    let client = Client::builder()
+/// A client of the bench datafile whose events go to a dispatcher that sends nothing.
+fn discarding_client() -> Client {
+    Client::builder()
         .datafile(datafile())
         .event_dispatcher(Discard::default())
         .build()
-        .expect("client");
+        .expect("client")
+}
+
+fn decide_all(n: u64) {
+    let client = discarding_client();
     let users = users(&client);
     let start = Instant::now();
     for i in 0..n as usize {
@@ -169,11 +174,7 @@ fn decide_all(n: u64) {
 }
 
 fn flush(n: u64) {
-    let client = Client::builder()
-        .datafile(datafile())
-        .event_dispatcher(Discard::default())
-        .build()
-        .expect("client");
+    let client = discarding_client();
     let mut times: Vec<u128> = (0..n.max(1))
         .map(|_| {
             let t = Instant::now();

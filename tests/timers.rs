@@ -59,6 +59,14 @@ fn event(n: usize) -> UserEvent {
         .expect("known event")
 }
 
+/// `waited` is at least `interval` and less than `interval + slack`.
+fn assert_one_interval(waited: Duration, interval: Duration, slack: Duration) {
+    assert!(
+        waited >= interval && waited < interval + slack,
+        "sent {waited:?} after its first event; the interval is {interval:?}"
+    );
+}
+
 /// The ids of this process's threads named `decisive-events`.
 fn event_threads() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
@@ -92,10 +100,10 @@ fn the_flush_interval_runs_from_a_batchs_first_event_and_an_idle_processor_never
     let queued_at = Instant::now();
     assert!(p.process(event(0)));
     let arrivals = clocked.await_requests(1);
-    let waited = arrivals[0].0 - queued_at;
-    assert!(
-        waited >= interval && waited < interval + Duration::from_millis(250),
-        "sent after {waited:?}"
+    assert_one_interval(
+        arrivals[0].0 - queued_at,
+        interval,
+        Duration::from_millis(250),
     );
     assert!(p.close());
 
@@ -109,10 +117,10 @@ fn the_flush_interval_runs_from_a_batchs_first_event_and_an_idle_processor_never
     let queued_at = Instant::now();
     assert!(p.process(event(2)));
     let arrivals = clocked.await_requests(2);
-    let waited = arrivals[1].0 - queued_at;
-    assert!(
-        waited >= interval && waited < interval + Duration::from_millis(250),
-        "sent after {waited:?}"
+    assert_one_interval(
+        arrivals[1].0 - queued_at,
+        interval,
+        Duration::from_millis(250),
     );
     assert!(p.close());
 
@@ -120,7 +128,6 @@ fn the_flush_interval_runs_from_a_batchs_first_event_and_an_idle_processor_never
     // first event, every event is sent once.
     let interval = Duration::from_millis(200);
     let (p, clocked) = processor(interval, 1_000);
-    let start = Instant::now();
     let mut queued = Vec::new();
     for n in 0..50 {
         queued.push(Instant::now());
@@ -133,11 +140,7 @@ fn the_flush_interval_runs_from_a_batchs_first_event_and_an_idle_processor_never
     // Every request but the flush's came one interval after its first event.
     let mut first = 0;
     for &(at, count) in &arrivals[..arrivals.len() - 1] {
-        let waited = at - queued[first];
-        assert!(
-            waited >= interval && waited < interval + Duration::from_millis(150),
-            "a batch of {count} sent {waited:?} after its first event ({arrivals:?}, start {start:?})"
-        );
+        assert_one_interval(at - queued[first], interval, Duration::from_millis(150));
         first += count;
     }
     assert!(arrivals.len() >= 4, "{} requests", arrivals.len());

@@ -86,7 +86,8 @@ struct Resolved {
     generation: u64,
     resolution: Resolution,
     bucketing: BucketingKey,
-    /// The config with the user, for the events of decisions made with it.
+    /// `config` with the user, for the events of decisions made with it (`config` is kept
+    /// beside it so that a decide reaches the config without going through this).
     source: Arc<EventSource>,
 }
 

@@ -791,11 +791,7 @@ mod tests {
         };
         let p = BatchEventProcessor::new(d.clone(), opts).unwrap();
         p.process(event("1", "u"));
-        let start = Instant::now();
-        while d.attempts() == 0 && start.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(d.attempts(), 1);
+        assert_eq!(await_attempts(&d, 1), 1);
     }
 
     /// Waits up to five seconds for `d` to have seen `n` attempts.
