@@ -119,35 +119,36 @@ impl<'a> Reader<'a> {
     /// [`Reader::ws`] past its common cases, out of line so that the common cases stay small.
     #[inline(never)]
     fn ws_run(&mut self) {
+        const SPACES: u64 = 0x2020_2020_2020_2020;
         let mut i = self.pos;
-        // The usual in an indented document: a newline, fewer than eight spaces, a token.
-        if let (Some(b'\n'), Some(chunk)) = (self.bytes.get(i), self.bytes.get(i + 1..i + 9)) {
+        // The usual in an indented document: a newline and a run of spaces, eight bytes at a
+        // time (a newline leading a word reads as a space), then a token.
+        while let Some(chunk) = self.bytes.get(i..i + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
             let word = u64::from_le_bytes(word);
-            let spaces = (word ^ 0x2020_2020_2020_2020).trailing_zeros() / 8;
-            if spaces < 8 && (word >> (spaces * 8)) as u8 > b' ' {
-                self.pos = i + 1 + spaces as usize;
+            let lead = if word as u8 == b'\n' {
+                u64::from(b'\n' ^ b' ')
+            } else {
+                0
+            };
+            let others = word ^ lead ^ SPACES;
+            if others == 0 {
+                i += 8;
+                continue;
+            }
+            let spaces = others.trailing_zeros() / 8;
+            i += spaces as usize;
+            if (word >> (spaces * 8)) as u8 > b' ' {
+                self.pos = i;
                 return;
             }
+            break;
         }
+        // Anything else (tabs, carriage returns, blank lines, the end of the text): byte by byte.
         while let Some(&b) = self.bytes.get(i) {
             match b {
-                b' ' | b'\r' | b'\t' => i += 1,
-                b'\n' => {
-                    i += 1;
-                    // An indented document: skip the indentation eight bytes at a time.
-                    while let Some(chunk) = self.bytes.get(i..i + 8) {
-                        let mut word = [0u8; 8];
-                        word.copy_from_slice(chunk);
-                        let spaces =
-                            (u64::from_le_bytes(word) ^ 0x2020_2020_2020_2020).trailing_zeros() / 8;
-                        i += spaces as usize;
-                        if spaces < 8 {
-                            break;
-                        }
-                    }
-                }
+                b' ' | b'\n' | b'\r' | b'\t' => i += 1,
                 _ => break,
             }
         }

@@ -181,6 +181,31 @@ fn what_serde_accepts_quietly_the_reader_accepts_the_same_way() {
     }
 }
 
+#[test]
+fn white_space_of_every_kind_is_read_as_serde_reads_it() {
+    let value: Value = serde_json::from_str(include_str!("../../../datafiles/quickstart.json"))
+        .expect("the quickstart datafile");
+    let pretty = serde_json::to_string_pretty(&value).expect("pretty");
+    let forms = [
+        // Indentation of eight spaces and more per line.
+        pretty.replace("\n", "\n        "),
+        pretty.replace("\n", "\n\t\t"),
+        pretty.replace('\n', "\r\n"),
+        pretty.replace("\n", "\n\n \n   "),
+        serde_json::to_string(&value).expect("compact"),
+    ];
+    for text in &forms {
+        assert!(agrees(text), "left to serde: {text}");
+        assert_eq!(parse(text), parse(&pretty));
+    }
+    // A control byte that is not white space, where white space may be: serde refuses it.
+    for bad in ["\n  \u{b}  ", "\n\u{c}", "\u{0}"] {
+        let text = pretty.replacen("\n", bad, 3);
+        assert!(parse(&text).is_none());
+        assert!(by_serde(&text).is_none());
+    }
+}
+
 /// Datafiles to damage: the quickstart sample and two fixture sets with holdouts, groups,
 /// typed audiences and escapes between them.
 const DAMAGED: [&str; 3] = [
