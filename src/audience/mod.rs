@@ -16,7 +16,7 @@ use condition::{LeafKey, NO_LEAF};
 pub(crate) use program::{Program, TermSet};
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
-use crate::datafile::conditions::{LegacyConditions, RawCondition};
+use crate::datafile::conditions::{LegacyConditions, RawCondition, RawLeaf};
 use crate::hash::FastMap;
 #[cfg(test)]
 use crate::value::Attributes;
@@ -196,6 +196,9 @@ pub(crate) struct Slots {
     /// a bit instead of evaluating the condition.
     leaves: Vec<(program::Node, Condition)>,
     leaf_index: FastMap<LeafKey, u32>,
+    /// While a config is built: each leaf object compiled so far, as written, by the hash of
+    /// its fields. Emptied by [`Slots::built`].
+    compiled: FastMap<u64, (RawLeaf<'static>, Condition)>,
 }
 
 /// How many distinct conditions a user's resolution evaluates in advance at most; conditions
@@ -225,6 +228,28 @@ impl Slots {
             }
             _ => (crate::value::NO_SLOT, key),
         }
+    }
+
+    /// The condition compiled from a leaf written as `leaf` (whose fields hash to `hash`), if
+    /// there was one.
+    pub(crate) fn compiled(&self, hash: u64, leaf: &RawLeaf) -> Option<Condition> {
+        match self.compiled.get(&hash) {
+            Some((written, condition)) if written == leaf => Some(condition.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers that `leaf` (whose fields hash to `hash`) compiled to `condition`; a leaf
+    /// whose hash is taken by another is not remembered.
+    pub(crate) fn remember(&mut self, hash: u64, leaf: &RawLeaf, condition: &Condition) {
+        self.compiled
+            .entry(hash)
+            .or_insert_with(|| (leaf.to_owned_leaf(), condition.clone()));
+    }
+
+    /// Forgets the leaves compiled while the config was built.
+    pub(crate) fn built(&mut self) {
+        self.compiled = FastMap::default();
     }
 
     /// The slot of `name`, if it has one.

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::value::{AttributeValue, Attributes};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 const T: Option<bool> = Some(true);
@@ -870,4 +871,43 @@ fn an_audience_whose_conditions_string_is_not_json_is_an_error() {
 fn an_audience_with_an_empty_condition_list_is_unknown() {
     let audience = Audience::compile("16", "empty", &json!("[]")).expect("valid JSON");
     assert_eq!(audience.evaluate(&attrs(&[("a", json!(1))]), &[]), U);
+}
+
+#[test]
+fn a_leaf_written_again_is_compiled_once_and_the_same_leaf_of_another_type_is_not() {
+    let mut slots = Slots::default();
+    let raw = |v: Value| -> RawCondition<'static> { RawCondition::deserialize(v).expect("a tree") };
+    let gt =
+        |v: Value| json!({"name": "age", "type": "custom_attribute", "match": "gt", "value": v});
+    let first = Audience::compile_with("1", "a", &raw(json!(["and", gt(json!(18))])), &mut slots);
+    let second = Audience::compile_with(
+        "2",
+        "b",
+        &raw(json!([
+            "or",
+            gt(json!(18)),
+            gt(json!(18.5)),
+            gt(json!("18"))
+        ])),
+        &mut slots,
+    );
+    let leaves = |audience: &Audience| {
+        let mut out = Vec::new();
+        audience
+            .tree
+            .for_each_leaf(&mut |c: &Condition| out.push(c.clone()));
+        out
+    };
+    let (first, second) = (leaves(&first), leaves(&second));
+    assert_eq!((first.len(), second.len()), (1, 3));
+    assert!(first[0].shares_test_with(&second[0]));
+    assert!(!first[0].shares_test_with(&second[1]));
+    assert!(!first[0].shares_test_with(&second[2]));
+    let user = attrs(&[("age", json!(18.2))]);
+    let view = AttributeView::by_name(&user);
+    let outcomes: Vec<_> = second.iter().map(|c| c.evaluate_view(&view, &[])).collect();
+    assert_eq!(outcomes, [T, F, U]);
+    // Once the config is built, nothing compiled is kept for it.
+    slots.built();
+    assert!(slots.compiled.is_empty());
 }

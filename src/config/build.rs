@@ -241,6 +241,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         .iter()
         .map(|a| Audience::compile_with(&a.id, &a.name, &a.conditions, &mut slots))
         .collect();
+    slots.built();
     for audience in legacy.into_iter().chain(typed) {
         let id = audience.id.clone();
         match audience_index.get(&id) {

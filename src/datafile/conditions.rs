@@ -58,6 +58,26 @@ impl<'a> From<Value> for LeafValue<'a> {
     }
 }
 
+impl RawLeaf<'_> {
+    /// The leaf with its strings owned.
+    pub(crate) fn to_owned_leaf(&self) -> RawLeaf<'static> {
+        let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| Cow::Owned(s.to_owned()));
+        RawLeaf {
+            name: owned(&self.name),
+            kind: owned(&self.kind),
+            match_type: self.match_type.as_ref().map(|m| {
+                m.as_deref()
+                    .map(|s| Cow::Owned(s.to_owned()))
+                    .map_err(|_| ())
+            }),
+            value: match &self.value {
+                LeafValue::Str(s) => LeafValue::Str(Cow::Owned(s.to_string())),
+                LeafValue::Other(v) => LeafValue::Other(v.clone()),
+            },
+        }
+    }
+}
+
 impl LeafValue<'_> {
     /// The string, when the value is one.
     pub(crate) fn as_str(&self) -> Option<&str> {
