@@ -181,11 +181,14 @@ impl<'a> Reader<'a> {
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         self.enter()?;
-        if self.next_token()? == b'}' {
-            self.pos += 1;
-        } else {
+        let mut next = self.next_token()?;
+        if next != b'}' {
             loop {
-                let key = self.key()?;
+                if next != b'"' {
+                    return None;
+                }
+                self.pos += 1;
+                let key = self.key_body()?;
                 // The colon usually follows the key directly.
                 if self.peek() == Some(b':') {
                     self.pos += 1;
@@ -194,15 +197,16 @@ impl<'a> Reader<'a> {
                 }
                 field(self, key)?;
                 match self.next_token()? {
-                    b',' => self.pos += 1,
-                    b'}' => {
+                    b',' => {
                         self.pos += 1;
-                        break;
+                        next = self.next_token()?;
                     }
+                    b'}' => break,
                     _ => return None,
                 }
             }
         }
+        self.pos += 1;
         self.depth -= 1;
         Some(())
     }
@@ -252,9 +256,9 @@ impl<'a> Reader<'a> {
         Some(items)
     }
 
-    /// An object key without escapes, as written.
-    fn key(&mut self) -> Option<&'a [u8]> {
-        self.eat(b'"')?;
+    /// An object key without escapes, as written, its opening quote read.
+    #[inline(always)]
+    fn key_body(&mut self) -> Option<&'a [u8]> {
         let start = self.pos;
         let end = self.run_end();
         if self.bytes.get(end) != Some(&b'"') {
