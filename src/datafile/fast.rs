@@ -305,29 +305,30 @@ impl<'a> Reader<'a> {
     /// Skips a string's contents and closing quote (the opening quote already read),
     /// checking it as serde_json does; true when it holds a unicode escape.
     fn skip_string_body(&mut self) -> Option<bool> {
+        let bytes = self.bytes;
         let mut unicode = false;
+        let mut i = self.pos;
         loop {
-            self.pos = self.run_end();
-            match self.peek()? {
-                b'"' => {
-                    self.pos += 1;
-                    return Some(unicode);
-                }
-                b'\\' => match self.bytes.get(self.pos + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 2,
+            i = crate::scan::string_run_end(bytes, i);
+            match bytes.get(i)? {
+                b'"' => break,
+                b'\\' => match bytes.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
                     b'u' => {
-                        let hex = self.bytes.get(self.pos + 2..self.pos + 6)?;
+                        let hex = bytes.get(i + 2..i + 6)?;
                         if !hex.iter().all(u8::is_ascii_hexdigit) {
                             return None;
                         }
                         unicode = true;
-                        self.pos += 6;
+                        i += 6;
                     }
                     _ => return None,
                 },
                 _ => return None,
             }
         }
+        self.pos = i + 1;
+        Some(unicode)
     }
 
     #[inline(always)]
