@@ -1,0 +1,62 @@
+//! Resident memory after init, the second figure of the workload's init scenario: the
+//! process's resident set before and after building a client from the 333 KB bench datafile,
+//! read from Linux's `/proc/self/status` (other systems print what they cannot read).
+//!
+//! ```text
+//! cargo run --release --example init_memory [-- --without-events]
+//! ```
+
+#[path = "../benches/workload/mod.rs"]
+mod workload;
+
+use decisive::Client;
+
+/// A `/proc/self/status` field in KiB (`VmRSS`: resident now; `VmHWM`: the peak).
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "n/a".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let without_events = std::env::args().any(|a| a == "--without-events");
+    // Read before the first figure: the text becomes the config's own, without a copy.
+    let datafile = workload::datafile();
+    let before = status_kib("VmRSS");
+    let builder = Client::builder().datafile(datafile);
+    let builder = if without_events {
+        builder.without_events()
+    } else {
+        builder
+    };
+    let client = builder.build()?;
+    let after = status_kib("VmRSS");
+    let peak = status_kib("VmHWM");
+    println!(
+        "client built from the bench datafile{}: resident {} (peak {}); {} before the build, \
+         which held the datafile's text already; the build added {}",
+        if without_events {
+            " without events"
+        } else {
+            ""
+        },
+        mib(after),
+        mib(peak),
+        mib(before),
+        mib(after.zip(before).map(|(a, b)| a.saturating_sub(b))),
+    );
+    drop(client);
+    Ok(())
+}
