@@ -181,7 +181,8 @@ pub struct ClientBuilder {
 }
 
 enum DatafileSource {
-    Bytes(Vec<u8>),
+    /// The datafile's text, or why it is not text.
+    Text(Result<String, DatafileError>),
     Path(std::path::PathBuf),
     /// Already parsed (by [`Client::from_datafile`], which so need not copy the bytes).
     Config(Box<ProjectConfig>),
@@ -191,7 +192,7 @@ impl ClientBuilder {
     /// Uses the datafile `datafile` (JSON text or bytes; an owned buffer is taken without a
     /// copy).
     pub fn datafile(mut self, datafile: impl IntoDatafileBytes) -> ClientBuilder {
-        self.datafile = Some(DatafileSource::Bytes(datafile.into_datafile_bytes()));
+        self.datafile = Some(DatafileSource::Text(datafile.into_datafile_text()));
         self
     }
 
@@ -277,7 +278,7 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, ClientError> {
         let config = match self.datafile {
             None => None,
-            Some(DatafileSource::Bytes(bytes)) => Some(ProjectConfig::from_bytes(bytes)?),
+            Some(DatafileSource::Text(text)) => Some(ProjectConfig::from_text(text?)?),
             Some(DatafileSource::Config(config)) => Some(*config),
             Some(DatafileSource::Path(path)) => {
                 let bytes = std::fs::read(&path).map_err(|source| DatafileError::Io {

@@ -263,13 +263,19 @@ impl ProjectConfig {
     pub fn from_datafile(
         datafile: impl crate::datafile::IntoDatafileBytes,
     ) -> Result<ProjectConfig, DatafileError> {
-        ProjectConfig::from_bytes(datafile.into_datafile_bytes())
+        ProjectConfig::from_text(datafile.into_datafile_text()?)
     }
 
     /// Parses and indexes a datafile the caller owns: its bytes become the text the config
     /// keeps for its view, without another copy.
     pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<ProjectConfig, DatafileError> {
-        let text = Arc::new(crate::datafile::into_text(bytes)?);
+        ProjectConfig::from_text(crate::datafile::into_text(bytes)?)
+    }
+
+    /// Parses and indexes a datafile's text: it becomes the text the config keeps for its
+    /// view, without another copy.
+    pub(crate) fn from_text(text: String) -> Result<ProjectConfig, DatafileError> {
+        let text = Arc::new(text);
         let parsed = crate::datafile::parse_text(&text)?;
         let mut config = build::build(parsed)?;
         config.view = view::ViewSource::new(text);

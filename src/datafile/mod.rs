@@ -22,6 +22,15 @@ pub const SUPPORTED_VERSIONS: [&str; 3] = ["2", "3", "4"];
 pub trait IntoDatafileBytes {
     /// The datafile's bytes, owned.
     fn into_datafile_bytes(self) -> Vec<u8>;
+
+    /// The datafile as text: the bytes checked for UTF-8, or, for an owned string, the
+    /// string itself (already known to be UTF-8, so not checked again).
+    fn into_datafile_text(self) -> Result<String, DatafileError>
+    where
+        Self: Sized,
+    {
+        into_text(self.into_datafile_bytes())
+    }
 }
 
 impl IntoDatafileBytes for Vec<u8> {
@@ -33,6 +42,10 @@ impl IntoDatafileBytes for Vec<u8> {
 impl IntoDatafileBytes for String {
     fn into_datafile_bytes(self) -> Vec<u8> {
         self.into_bytes()
+    }
+
+    fn into_datafile_text(self) -> Result<String, DatafileError> {
+        Ok(self)
     }
 }
 
@@ -46,6 +59,10 @@ impl IntoDatafileBytes for Box<str> {
     fn into_datafile_bytes(self) -> Vec<u8> {
         self.into_string().into_bytes()
     }
+
+    fn into_datafile_text(self) -> Result<String, DatafileError> {
+        Ok(self.into_string())
+    }
 }
 
 impl IntoDatafileBytes for std::borrow::Cow<'_, [u8]> {
@@ -57,6 +74,10 @@ impl IntoDatafileBytes for std::borrow::Cow<'_, [u8]> {
 impl IntoDatafileBytes for std::borrow::Cow<'_, str> {
     fn into_datafile_bytes(self) -> Vec<u8> {
         self.into_owned().into_bytes()
+    }
+
+    fn into_datafile_text(self) -> Result<String, DatafileError> {
+        Ok(self.into_owned())
     }
 }
 

@@ -121,6 +121,44 @@ fn bytes_that_are_not_utf8_name_the_first_bad_offset() {
 }
 
 #[test]
+fn an_owned_string_is_the_text_as_it_is_and_bytes_are_checked() {
+    let text = minimal().to_string();
+    let at = text.as_ptr();
+    let owned = text.clone().into_datafile_text().unwrap();
+    assert_eq!(owned, text);
+    let taken = text.into_datafile_text().unwrap();
+    assert_eq!(taken.as_ptr(), at, "the string itself, not a copy");
+    let boxed: Box<str> = "{}".into();
+    assert_eq!(boxed.into_datafile_text().unwrap(), "{}");
+    let mut bytes = minimal().to_string().into_bytes();
+    bytes[1] = 0xc3;
+    assert!(matches!(
+        bytes.into_datafile_text(),
+        Err(DatafileError::NotUtf8 { offset: 1 })
+    ));
+    // Through the client builder, the error is the build's.
+    let e = crate::Client::builder()
+        .datafile(vec![b'{', 0xff, b'}'])
+        .without_events()
+        .build()
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some("cannot load the datafile: datafile is not UTF-8 text (invalid byte at offset 1)")
+    );
+    let client = crate::Client::builder()
+        .datafile(minimal().to_string())
+        .without_events()
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.config().map(|c| c.revision().to_owned()).as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
 fn syntax_and_field_errors_keep_their_json_source() {
     use std::error::Error;
     let truncated = error_of(include_bytes!(
