@@ -6,9 +6,9 @@ use super::view::Value as UserValue;
 use super::AttributeView;
 use super::Slots;
 use super::NO_STRING;
-#[cfg(test)]
-use crate::datafile::conditions::RawCondition;
 use crate::datafile::conditions::{LeafValue, RawLeaf};
+#[cfg(test)]
+use crate::datafile::conditions::{RawCondition, Shape};
 #[cfg(test)]
 use crate::value::Attributes;
 use crate::value::{MAX_SAFE_NUMBER, NO_SLOT};
@@ -218,8 +218,9 @@ impl Condition {
     #[cfg(test)]
     pub(crate) fn compile(object: &serde_json::Map<String, Value>) -> Condition {
         let value = Value::Object(object.clone());
-        match <RawCondition as serde::Deserialize>::deserialize(&value) {
-            Ok(RawCondition::Leaf(leaf)) => Condition::compile_with(&leaf, &mut Slots::default()),
+        let raw = <RawCondition as serde::Deserialize>::deserialize(&value);
+        match raw.as_ref().map(|raw| raw.root().shape()) {
+            Ok(Shape::Leaf(leaf)) => Condition::compile_with(leaf, &mut Slots::default()),
             _ => Condition::compile_with(&RawLeaf::default(), &mut Slots::default()),
         }
     }

@@ -16,7 +16,7 @@ use condition::{LeafKey, NO_LEAF};
 pub(crate) use program::{Program, TermSet};
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
-use crate::datafile::conditions::{LegacyConditions, RawCondition, RawLeaf};
+use crate::datafile::conditions::{Cond, LegacyConditions, RawCondition, RawLeaf, Shape};
 use crate::hash::FastMap;
 #[cfg(test)]
 use crate::value::Attributes;
@@ -42,10 +42,7 @@ pub(crate) enum Tree<L> {
 impl<L> Tree<L> {
     /// Builds a tree from its datafile form: a list whose first element may be `"and"`, `"or"`
     /// or `"not"` (otherwise the list is an implicit `or`), or a single leaf.
-    pub(crate) fn from_raw(
-        raw: &RawCondition,
-        leaf: &mut impl FnMut(&RawCondition) -> Option<L>,
-    ) -> Tree<L> {
+    pub(crate) fn from_raw(raw: Cond, leaf: &mut impl FnMut(Cond) -> Option<L>) -> Tree<L> {
         Tree::from_raw_with(raw, &mut |node| match leaf(node) {
             Some(l) => Tree::Leaf(l),
             None => Tree::Unknown,
@@ -54,27 +51,26 @@ impl<L> Tree<L> {
 
     /// As [`Tree::from_raw`], `node` giving the whole subtree that stands for each element
     /// that is not a list.
-    pub(crate) fn from_raw_with(
-        raw: &RawCondition,
-        node: &mut impl FnMut(&RawCondition) -> Tree<L>,
-    ) -> Tree<L> {
-        match raw {
-            RawCondition::List(items) => {
-                let (op, operands) = match items.first() {
+    pub(crate) fn from_raw_with(raw: Cond, node: &mut impl FnMut(Cond) -> Tree<L>) -> Tree<L> {
+        match raw.shape() {
+            Shape::List(items) => {
+                let mut operands = items.clone();
+                let op = match items.first().map(Cond::shape) {
                     None => return Tree::Unknown,
-                    Some(RawCondition::Str(s)) if s == "and" || s == "or" || s == "not" => {
-                        (s.as_ref(), items.get(1..).unwrap_or(&[]))
+                    Some(Shape::Str(s)) if s == "and" || s == "or" || s == "not" => {
+                        operands.next();
+                        s.as_ref()
                     }
-                    Some(_) => ("or", items.as_slice()),
+                    Some(_) => "or",
                 };
-                let mut children = operands.iter().map(|v| Tree::from_raw_with(v, node));
+                let mut children = operands.map(|v| Tree::from_raw_with(v, node));
                 match op {
                     "and" => Tree::And(children.collect()),
                     "not" => Tree::Not(children.next().map(Box::new)),
                     _ => Tree::Or(children.collect()),
                 }
             }
-            other => node(other),
+            _ => node(raw),
         }
     }
 
@@ -85,15 +81,15 @@ impl<L> Tree<L> {
         let Ok(raw) = <RawCondition as serde::Deserialize>::deserialize(value) else {
             return Tree::Unknown;
         };
-        Tree::from_raw(&raw, &mut |node| {
-            let json = match node {
-                RawCondition::Str(s) => Value::String(s.to_string()),
-                RawCondition::Other(v) => v.clone(),
-                RawCondition::Leaf(l) => serde_json::json!({
+        Tree::from_raw(raw.root(), &mut |node| {
+            let json = match node.shape() {
+                Shape::Str(s) => Value::String(s.to_string()),
+                Shape::Other(v) => v.clone(),
+                Shape::Leaf(l) => serde_json::json!({
                     "name": l.name, "type": l.kind, "value": l.value.to_json(),
                     "match": l.match_type.clone().and_then(Result::ok),
                 }),
-                RawCondition::List(_) => Value::Null,
+                Shape::List(_) => Value::Null,
             };
             leaf(&json)
         })
@@ -392,8 +388,8 @@ impl Audience {
         conditions: &RawCondition,
         slots: &mut Slots,
     ) -> Audience {
-        let tree = Tree::from_raw(conditions, &mut |leaf| match leaf {
-            RawCondition::Leaf(leaf) => Some(Condition::compile_with(leaf, slots)),
+        let tree = Tree::from_raw(conditions.root(), &mut |leaf| match leaf.shape() {
+            Shape::Leaf(leaf) => Some(Condition::compile_with(leaf, slots)),
             _ => None,
         });
         Audience {

@@ -713,13 +713,13 @@ fn close(nodes: &mut [Node], at: usize) {
 mod tests {
     use super::*;
     use crate::audience::Slots;
-    use crate::datafile::conditions::RawCondition;
+    use crate::datafile::conditions::{RawCondition, Shape};
     use crate::value::Attributes;
 
     fn compile(conditions: &str, slots: &mut Slots) -> (Tree<Condition>, Program) {
         let raw: RawCondition = serde_json::from_str(conditions).unwrap();
-        let tree = Tree::from_raw(&raw, &mut |leaf| match leaf {
-            RawCondition::Leaf(leaf) => Some(Condition::compile_with(leaf, slots)),
+        let tree = Tree::from_raw(raw.root(), &mut |leaf| match leaf.shape() {
+            Shape::Leaf(leaf) => Some(Condition::compile_with(leaf, slots)),
             _ => None,
         })
         .simplified();

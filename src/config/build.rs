@@ -9,7 +9,7 @@ use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
-use crate::datafile::conditions::RawCondition;
+use crate::datafile::conditions::{Cond, Items, RawCondition, Shape};
 use crate::datafile::model::{self, Text};
 
 /// An empty map with room for `n` entries (the indexes are filled once, their sizes known).
@@ -93,20 +93,18 @@ impl<'d> Builder<'d> {
             Some(audience) => Tree::Shared(Arc::clone(&audience.tree)),
             None => Tree::Unknown,
         };
-        let mut node = |node: &RawCondition| match node {
-            RawCondition::Str(id) => shared(id),
+        let mut node = |node: Cond| match node.shape() {
+            Shape::Str(id) => shared(id),
             _ => Tree::Unknown,
         };
-        let tree = match conditions {
-            Some(RawCondition::List(items)) if items.is_empty() => return None,
+        let tree = match conditions.map(|c| (c.root(), c.root().shape())) {
+            Some((_, Shape::List(items))) if items.is_empty() => return None,
             // The usual `["or", id]`: the audience itself, without an `or` around it.
-            Some(RawCondition::List(items))
-                if matches!(items.as_slice(), [RawCondition::Str(op), RawCondition::Str(_)]
-                    if op == "and" || op == "or") =>
-            {
-                items.get(1).map_or(Tree::Unknown, &mut node)
-            }
-            Some(raw) => Tree::from_raw_with(raw, &mut node),
+            Some((raw, Shape::List(items))) => match lone_operand(items) {
+                Some(id) => node(id),
+                None => Tree::from_raw_with(raw, &mut node),
+            },
+            Some((raw, _)) => Tree::from_raw_with(raw, &mut node),
             None => match ids {
                 [] => return None,
                 [id] => shared(id),
@@ -659,6 +657,18 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         segments,
         view: Default::default(),
     })
+}
+
+/// The second element of a list of two strings whose first is `"and"` or `"or"` (a rule's
+/// usual `["or", id]`).
+fn lone_operand<'r, 'a>(mut items: Items<'r, 'a>) -> Option<Cond<'r, 'a>> {
+    let (Some(op), Some(operand), None) = (items.next(), items.next(), items.next()) else {
+        return None;
+    };
+    match (op.shape(), operand.shape()) {
+        (Shape::Str(op), Shape::Str(_)) if op == "and" || op == "or" => Some(operand),
+        _ => None,
+    }
 }
 
 /// The core record of each rule, and the traffic table the records point into.

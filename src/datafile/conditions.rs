@@ -2,24 +2,145 @@
 //! operator, audience ids, and leaf condition objects. Read straight from the JSON without
 //! building a generic JSON value, because a datafile holds hundreds of them.
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// One node of a condition tree as written; its strings are borrowed from the document unless
-/// they hold escapes.
+/// A condition tree as written: its nodes in document order, each list before its elements,
+/// in one vector (a tree is read into one allocation, not one per list). Strings are borrowed
+/// from the document unless they hold escapes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum RawCondition<'a> {
-    /// A list: an operator string first, or an implicit `or`.
-    List(Vec<RawCondition<'a>>),
+pub(crate) struct RawCondition<'a> {
+    /// Never empty: the root first.
+    nodes: Vec<RawNode<'a>>,
+}
+
+/// One node of a [`RawCondition`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawNode<'a> {
+    /// A list (an operator string first, or an implicit `or`), followed by the `span` nodes of
+    /// its elements and theirs.
+    List { span: u32 },
     /// A string: an operator inside a list, or an audience id leaf.
     Str(Cow<'a, str>),
     /// A leaf condition object.
     Leaf(RawLeaf<'a>),
     /// Any other JSON value (a number, a boolean, null).
     Other(Value),
+}
+
+/// What a node of a tree is, with a list's elements.
+pub(crate) enum Shape<'r, 'a> {
+    List(Items<'r, 'a>),
+    Str(&'r Cow<'a, str>),
+    Leaf(&'r RawLeaf<'a>),
+    #[allow(
+        dead_code,
+        reason = "read where a tree is turned back into JSON, in tests"
+    )]
+    Other(&'r Value),
+}
+
+/// A node of a tree, with the nodes under it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cond<'r, 'a> {
+    /// The node first, then its subtree's nodes.
+    nodes: &'r [RawNode<'a>],
+}
+
+/// The elements of a list, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Items<'r, 'a> {
+    rest: &'r [RawNode<'a>],
+}
+
+static NULL: Value = Value::Null;
+
+impl<'a> RawCondition<'a> {
+    /// A tree of one node.
+    pub(crate) fn single(node: RawNode<'a>) -> RawCondition<'a> {
+        RawCondition { nodes: vec![node] }
+    }
+
+    /// A tree from its nodes in document order (as [`RawCondition`] keeps them); `None` for
+    /// none.
+    pub(crate) fn from_nodes(nodes: Vec<RawNode<'a>>) -> Option<RawCondition<'a>> {
+        (!nodes.is_empty()).then_some(RawCondition { nodes })
+    }
+
+    /// The root.
+    pub(crate) fn root(&self) -> Cond<'_, 'a> {
+        Cond { nodes: &self.nodes }
+    }
+
+    /// The string, when the whole tree is one.
+    fn into_str(self) -> Result<Cow<'a, str>, RawCondition<'a>> {
+        match <[RawNode; 1]>::try_from(self.nodes) {
+            Ok([RawNode::Str(s)]) => Ok(s),
+            Ok([node]) => Err(RawCondition::single(node)),
+            Err(nodes) => Err(RawCondition { nodes }),
+        }
+    }
+}
+
+impl<'r, 'a> Cond<'r, 'a> {
+    /// What the node is.
+    pub(crate) fn shape(self) -> Shape<'r, 'a> {
+        match self.nodes.split_first() {
+            Some((RawNode::List { .. }, rest)) => Shape::List(Items { rest }),
+            Some((RawNode::Str(s), _)) => Shape::Str(s),
+            Some((RawNode::Leaf(leaf), _)) => Shape::Leaf(leaf),
+            Some((RawNode::Other(value), _)) => Shape::Other(value),
+            None => Shape::Other(&NULL),
+        }
+    }
+}
+
+impl<'r, 'a> Items<'r, 'a> {
+    /// Whether the list has no elements.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The first element.
+    pub(crate) fn first(&self) -> Option<Cond<'r, 'a>> {
+        self.clone().next()
+    }
+}
+
+impl<'r, 'a> Iterator for Items<'r, 'a> {
+    type Item = Cond<'r, 'a>;
+
+    fn next(&mut self) -> Option<Cond<'r, 'a>> {
+        let len = match self.rest.first()? {
+            RawNode::List { span } => 1 + *span as usize,
+            _ => 1,
+        };
+        let (nodes, rest) = self.rest.split_at(len.min(self.rest.len()));
+        self.rest = rest;
+        Some(Cond { nodes })
+    }
+}
+
+/// Appends a list's node and, after `read` has appended its elements' nodes, gives it their
+/// count; `None` when `read` fails or the count does not fit.
+pub(crate) fn push_list<'a, E>(
+    nodes: &mut Vec<RawNode<'a>>,
+    read: impl FnOnce(&mut Vec<RawNode<'a>>) -> Result<(), E>,
+    too_long: impl FnOnce() -> E,
+) -> Result<(), E> {
+    let at = nodes.len();
+    nodes.push(RawNode::List { span: 0 });
+    read(nodes)?;
+    let span = u32::try_from(nodes.len() - at - 1).map_err(|_| too_long())?;
+    if let Some(RawNode::List { span: slot }) = nodes.get_mut(at) {
+        *slot = span;
+    }
+    Ok(())
 }
 
 /// A leaf condition object: `{"name", "type", "match", "value"}`; other keys are ignored.
@@ -99,40 +220,57 @@ impl LeafValue<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawCondition<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ConditionVisitor(PhantomData))
+        let mut nodes = Vec::new();
+        NodeSeed(&mut nodes).deserialize(deserializer)?;
+        RawCondition::from_nodes(nodes).ok_or_else(|| de::Error::custom("no condition"))
     }
 }
 
-struct ConditionVisitor<'a>(PhantomData<&'a ()>);
+/// Reads one node and the nodes under it onto the end of a tree's nodes.
+struct NodeSeed<'v, 'a>(&'v mut Vec<RawNode<'a>>);
 
-impl<'de: 'a, 'a> Visitor<'de> for ConditionVisitor<'a> {
-    type Value = RawCondition<'a>;
+impl<'de: 'a, 'a> DeserializeSeed<'de> for NodeSeed<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for NodeSeed<'_, 'a> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a condition list, an audience id or a condition object")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawCondition<'a>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(item) = seq.next_element::<RawCondition<'a>>()? {
-            items.push(item);
-        }
-        Ok(RawCondition::List(items))
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        push_list(
+            self.0,
+            |nodes| {
+                while seq.next_element_seed(NodeSeed(&mut *nodes))?.is_some() {}
+                Ok(())
+            },
+            || de::Error::custom("condition list too long"),
+        )
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Str(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.0.push(RawNode::Str(Cow::Borrowed(v)));
+        Ok(())
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Str(Cow::Owned(v.to_owned())))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.push(RawNode::Str(Cow::Owned(v.to_owned())));
+        Ok(())
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Str(Cow::Owned(v)))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        self.0.push(RawNode::Str(Cow::Owned(v)));
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawCondition<'a>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut leaf = RawLeaf::default();
         while let Some(key) = map.next_key::<LeafKey>()? {
             match key {
@@ -151,27 +289,33 @@ impl<'de: 'a, 'a> Visitor<'de> for ConditionVisitor<'a> {
                 }
             }
         }
-        Ok(RawCondition::Leaf(leaf))
+        self.0.push(RawNode::Leaf(leaf));
+        Ok(())
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Other(Value::Bool(v)))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.0.push(RawNode::Other(Value::Bool(v)));
+        Ok(())
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Other(Value::from(v)))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.0.push(RawNode::Other(Value::from(v)));
+        Ok(())
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Other(Value::from(v)))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.0.push(RawNode::Other(Value::from(v)));
+        Ok(())
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Other(Value::from(v)))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.0.push(RawNode::Other(Value::from(v)));
+        Ok(())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<RawCondition<'a>, E> {
-        Ok(RawCondition::Other(Value::Null))
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.0.push(RawNode::Other(Value::Null));
+        Ok(())
     }
 }
 
@@ -324,9 +468,9 @@ impl PartialEq for LegacyConditions<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for LegacyConditions<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match RawCondition::deserialize(deserializer)? {
-            RawCondition::Str(s) => Ok(LegacyConditions::Encoded(s)),
-            other => Ok(LegacyConditions::Tree(other)),
+        match RawCondition::deserialize(deserializer)?.into_str() {
+            Ok(s) => Ok(LegacyConditions::Encoded(s)),
+            Err(tree) => Ok(LegacyConditions::Tree(tree)),
         }
     }
 }
@@ -342,24 +486,70 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            raw,
-            RawCondition::List(vec![
-                RawCondition::Str("and".into()),
-                RawCondition::Str("12".into()),
-                RawCondition::Leaf(RawLeaf {
+            raw.nodes,
+            [
+                RawNode::List { span: 3 },
+                RawNode::Str("and".into()),
+                RawNode::Str("12".into()),
+                RawNode::Leaf(RawLeaf {
                     name: Some("age".into()),
                     kind: Some("custom_attribute".into()),
                     match_type: Some(Ok("gt".into())),
                     value: LeafValue::Other(serde_json::json!(3)),
                 }),
-            ])
+            ]
         );
+    }
+
+    /// The tree as JSON again, walked through its shapes.
+    fn to_json(node: Cond) -> Value {
+        match node.shape() {
+            Shape::List(items) => Value::Array(items.map(to_json).collect()),
+            Shape::Str(s) => Value::String(s.to_string()),
+            Shape::Leaf(l) => serde_json::json!({"name": l.name, "value": l.value.to_json()}),
+            Shape::Other(v) => v.clone(),
+        }
+    }
+
+    #[test]
+    fn a_tree_kept_in_one_vector_gives_back_its_nesting() {
+        let trees = [
+            serde_json::json!(["and", ["or", "1", ["not", "2"]], "3"]),
+            serde_json::json!([[], [[]], ["or"], [[["x"]]], 4, null, true]),
+            serde_json::json!([]),
+            serde_json::json!("12"),
+            serde_json::json!({"name": "a", "value": [1, 2]}),
+            serde_json::json!(["or", {"name": "a", "value": 1}, [{"name": "b", "value": "c"}], "9"]),
+        ];
+        for tree in trees {
+            let raw = RawCondition::deserialize(&tree).unwrap();
+            assert_eq!(to_json(raw.root()), tree);
+            // The reader of the datafile builds the same nodes.
+            let text = serde_json::json!({"version": "4", "revision": "1", "accountId": "1",
+                "projectId": "2", "attributes": [], "audiences": [], "experiments": [],
+                "groups": [], "events": [],
+                "typedAudiences": [{"id": "7", "name": "n", "conditions": tree}]})
+            .to_string();
+            let read = super::super::fast::parse(&text).expect("read in one pass");
+            assert_eq!(read.typed_audiences[0].conditions, raw);
+        }
+        let value = serde_json::json!(["and", ["or", "1"], "3"]);
+        let first = RawCondition::deserialize(&value).unwrap();
+        let Shape::List(items) = first.root().shape() else {
+            panic!("a list")
+        };
+        assert!(!items.is_empty());
+        assert_eq!(items.clone().count(), 3);
+        assert!(matches!(items.first().map(Cond::shape), Some(Shape::Str(s)) if s == "and"));
+        let value = serde_json::json!([]);
+        let empty = RawCondition::deserialize(&value).unwrap();
+        assert!(matches!(empty.root().shape(), Shape::List(items) if items.is_empty()));
     }
 
     #[test]
     fn a_match_that_is_not_a_string_is_kept_as_invalid() {
         let raw: RawCondition = serde_json::from_str(r#"{"name": "a", "match": 5}"#).unwrap();
-        let RawCondition::Leaf(leaf) = raw else {
+        let Shape::Leaf(leaf) = raw.root().shape() else {
             panic!("expected a leaf")
         };
         assert_eq!(leaf.match_type, Some(Err(())));

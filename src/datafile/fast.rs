@@ -6,7 +6,7 @@
 //! same model or names the problem. So this reader decides nothing on its own: it is only a
 //! faster road to the same result.
 
-use super::conditions::{LeafValue, LegacyConditions, RawCondition, RawLeaf};
+use super::conditions::{push_list, LeafValue, LegacyConditions, RawCondition, RawLeaf, RawNode};
 use super::model::*;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -579,14 +579,28 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A condition tree node, as [`RawCondition`]'s serde reading gives it.
+    /// A condition tree, as [`RawCondition`]'s serde reading gives it.
     fn condition(&mut self) -> Option<RawCondition<'a>> {
+        // Most trees of a datafile have fewer nodes than this.
+        let mut nodes = Vec::with_capacity(8);
+        self.condition_node(&mut nodes)?;
+        RawCondition::from_nodes(nodes)
+    }
+
+    /// A node of a condition tree and the nodes under it, onto the end of `nodes`.
+    fn condition_node(&mut self, nodes: &mut Vec<RawNode<'a>>) -> Option<()> {
         match self.next_token()? {
-            b'[' => self.vec(Self::condition).map(RawCondition::List),
-            b'"' => self.string().map(RawCondition::Str),
-            b'{' => self.leaf().map(RawCondition::Leaf),
-            _ => self.value().map(RawCondition::Other),
+            b'[' => push_list(
+                nodes,
+                |nodes| self.array(|p| p.condition_node(nodes)).ok_or(()),
+                || (),
+            )
+            .ok()?,
+            b'"' => nodes.push(RawNode::Str(self.string()?)),
+            b'{' => nodes.push(RawNode::Leaf(self.leaf()?)),
+            _ => nodes.push(RawNode::Other(self.value()?)),
         }
+        Some(())
     }
 
     fn leaf(&mut self) -> Option<RawLeaf<'a>> {
