@@ -553,16 +553,16 @@ pub(crate) struct Visitor {
 /// An impression as the decide path hands it over: the decision as config indexes, the
 /// config and user it was made with, a uuid and a time. Its wire form (strings, visitor
 /// attributes) is built on the event thread by [`Decided::build`], with exactly the result
-/// [`impression`] gives. It is kept small (48 bytes: no uuid bits, the decision's indexes
-/// unwrapped) so that a queue slot, with its tag and stamp, fits one 64-byte cache line.
+/// [`impression`] gives. It is kept small (56 bytes: no uuid bits, the clock reading as it was
+/// read, the decision's indexes unwrapped, the queue's tag in the clock reading's unused
+/// values) so that a queue slot, with its stamp, fits one 64-byte cache line.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Decided {
     /// The config that decided, and the user.
     pub origin: Origin,
     /// The event's uuid, drawn (its bits are computed when it is written).
     pub uuid: uuid::UuidDraw,
-    /// When the decision was made, in milliseconds since the Unix epoch.
-    pub timestamp: u64,
     /// The flag, as an index into the config's flags.
     pub flag: u32,
     /// The decision's rule index, [`NONE`] for none.
@@ -571,6 +571,10 @@ pub(crate) struct Decided {
     variation: u32,
     /// The decision's source.
     source: Source,
+    /// When the decision was made (its milliseconds are computed when it is written). Last,
+    /// so that the queue can tell its kinds of events apart by the clock reading's unused
+    /// values, after the bytes of the others.
+    pub timestamp: uuid::Moment,
 }
 
 impl Decided {
@@ -579,7 +583,7 @@ impl Decided {
         Decided {
             origin,
             uuid: uuid::draw(),
-            timestamp: uuid::now_millis(),
+            timestamp: uuid::Moment::now(),
             flag,
             rule: decision.rule.unwrap_or(NONE),
             variation: decision.variation.unwrap_or(NONE),
@@ -607,7 +611,7 @@ impl Decided {
             &self.origin.visitor().user_id,
             &self.origin.visitor().attributes,
             uuid::format_uuid(&self.uuid.bytes()),
-            self.timestamp,
+            self.timestamp.millis(),
         );
         impression_with(config, &self.decision(), flag_key, header)
     }

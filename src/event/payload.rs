@@ -435,7 +435,7 @@ impl BatchItem for Decided {
         w.raw(snapshot);
         write_impression_tail(
             w,
-            fragments.timestamp(self.timestamp),
+            fragments.timestamp(self.timestamp.millis()),
             Uuid::Bytes(&self.uuid.bytes()),
         );
         w.raw("]}");

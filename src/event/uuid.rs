@@ -119,12 +119,31 @@ pub(crate) fn format_uuid(bytes: &[u8; 16]) -> String {
     out
 }
 
-/// Milliseconds since the Unix epoch, rounded to the nearest millisecond (as the Python SDK
-/// computes `int(round(time.time() * 1000))`); 0 for a clock set before 1970.
+/// A reading of the system clock, for an event's timestamp: taken where the event is made
+/// (one clock read), turned into milliseconds ([`Moment::millis`]) where the event is written,
+/// so that the caller's thread does not pay for the conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Moment(SystemTime);
+
+impl Moment {
+    /// Now.
+    #[inline]
+    pub(crate) fn now() -> Moment {
+        Moment(SystemTime::now())
+    }
+
+    /// Milliseconds since the Unix epoch, rounded to the nearest millisecond (as the Python
+    /// SDK computes `int(round(time.time() * 1000))`); 0 for a clock set before 1970.
+    pub(crate) fn millis(self) -> u64 {
+        self.0.duration_since(UNIX_EPOCH).map_or(0, |d| {
+            d.as_secs()
+                .saturating_mul(1000)
+                .saturating_add((u64::from(d.subsec_nanos()) + 500_000) / 1_000_000)
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch now (see [`Moment::millis`]).
 pub(crate) fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs()
-            .saturating_mul(1000)
-            .saturating_add((u64::from(d.subsec_nanos()) + 500_000) / 1_000_000)
-    })
+    Moment::now().millis()
 }
