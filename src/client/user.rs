@@ -102,10 +102,10 @@ impl UserData {
                     _ => &self.visitor.user_id,
                 },
             ),
-            source: Arc::new(EventSource {
-                config: Arc::clone(&config),
-                visitor: Arc::clone(&self.visitor),
-            }),
+            source: Arc::new(EventSource::new(
+                Arc::clone(&config),
+                Arc::clone(&self.visitor),
+            )),
             config,
             generation,
         });

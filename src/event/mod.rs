@@ -42,7 +42,8 @@ use crate::decision::{FlagDecision, HeldOut, Source, NONE};
 use crate::value::{AttributeValue, Attributes};
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 /// The `client_name` this crate reports in event batches.
 pub(crate) const CLIENT_NAME: &str = "decisive";
@@ -384,12 +385,32 @@ pub(crate) fn conversion(
 /// A user and the config their user context resolved its attributes against, kept together
 /// by the user context so that each event of its decisions holds one reference (to this, on a
 /// cache line of the user's) rather than one to the config, which every event would share.
+/// The event thread keeps here the user's visitor entry as it writes it with this config
+/// (from the second event on), so that the later events of a user context copy one piece of
+/// text rather than reading the user's id and attributes again.
 #[derive(Debug)]
 pub(crate) struct EventSource {
     /// The config.
     pub config: Arc<ProjectConfig>,
     /// The user.
     pub visitor: Arc<Visitor>,
+    /// The visitor entry's text up to its snapshots, once kept.
+    pub(crate) head: OnceLock<Box<str>>,
+    /// Whether the event thread has written an event of this source (the second keeps the
+    /// text: a user context that sends one event never pays for keeping it).
+    pub(crate) seen: AtomicBool,
+}
+
+impl EventSource {
+    /// The source of events of `visitor` decided with `config`.
+    pub(crate) fn new(config: Arc<ProjectConfig>, visitor: Arc<Visitor>) -> EventSource {
+        EventSource {
+            config,
+            visitor,
+            head: OnceLock::new(),
+            seen: AtomicBool::new(false),
+        }
+    }
 }
 
 /// Where a queued event comes from: the config that decided (or looked up the event key) and

@@ -19,13 +19,14 @@
 use super::json::JsonWriter;
 use super::{
     attribute_entity, impression_parts, tags, AttributeEntity, Conversion, Decided, EventContext,
-    EventHeader, ImpressionParts, Kind, Tracked, UserEvent, Visitor, WireValue, ACTIVATE_EVENT_KEY,
-    CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
+    EventHeader, ImpressionParts, Kind, Origin, Tracked, UserEvent, Visitor, WireValue,
+    ACTIVATE_EVENT_KEY, CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
 };
 use crate::config::{ProjectConfig, Region};
 use crate::decision::FlagDecision;
 use crate::hash::FastMap;
 use serde_json::{Map, Number, Value};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The US event endpoint (the default).
@@ -421,7 +422,7 @@ impl BatchItem for Decided {
 
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let config = &**self.origin.config();
-        write_visitor_head(w, fragments, self.origin.config(), self.origin.visitor());
+        write_visitor_head(w, fragments, &self.origin);
         let snapshot = fragments
             .snapshots
             .entry((self.flag, self.decision()))
@@ -442,16 +443,38 @@ impl BatchItem for Decided {
     }
 }
 
+/// `{"visitor_id":…,"attributes":[…],"snapshots":[` for the user of an event from `origin`:
+/// the text its user context's source keeps, when it does (kept from the source's second
+/// event on), else written.
+fn write_visitor_head(w: &mut JsonWriter, fragments: &mut Fragments, origin: &Origin) {
+    fragments.use_config(origin.config());
+    let Origin::Shared(source) = origin else {
+        write_visitor_head_text(w, fragments, origin.config(), origin.visitor());
+        return;
+    };
+    if let Some(text) = source.head.get() {
+        w.raw(text);
+        return;
+    }
+    let start = w.len();
+    write_visitor_head_text(w, fragments, &source.config, &source.visitor);
+    if source.seen.swap(true, Ordering::Relaxed) {
+        if let Some(text) = w.written(start..w.len()) {
+            let _ = source.head.set(text.into());
+        }
+    }
+}
+
 /// `{"visitor_id":…,"attributes":[…],"snapshots":[` for `visitor`, decided or tracked with
-/// `config`: the attributes [`attribute_entity`] lets through, from `fragments` where it can.
-fn write_visitor_head(
+/// `config` (the fragments' config): the attributes [`attribute_entity`] lets through, from
+/// `fragments` where it can.
+fn write_visitor_head_text(
     w: &mut JsonWriter,
     fragments: &mut Fragments,
     config_arc: &Arc<ProjectConfig>,
     visitor: &Visitor,
 ) {
     let config = &**config_arc;
-    fragments.use_config(config_arc);
     let (visitor_at, config_at) = (
         std::ptr::from_ref(visitor) as usize,
         Arc::as_ptr(config_arc) as usize,
@@ -532,7 +555,7 @@ impl BatchItem for Tracked {
     }
 
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
-        write_visitor_head(w, fragments, self.origin.config(), self.origin.visitor());
+        write_visitor_head(w, fragments, &self.origin);
         let (event_id, event_key) = self.id_and_key();
         w.raw("{\"events\":[");
         write_snapshot_event(
