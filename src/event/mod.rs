@@ -38,7 +38,7 @@ pub(crate) use payload::log_events;
 pub(crate) use payload::{log_event, LogEvent};
 
 use crate::config::{ProjectConfig, Region, Rule, RuleKind, Variation};
-use crate::decision::{FlagDecision, HeldOut, Source, NONE};
+use crate::decision::{FlagDecision, HeldOut, PackedDecision, Source, NONE};
 use crate::value::{AttributeValue, Attributes};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -601,13 +601,19 @@ pub(crate) struct Decided {
 impl Decided {
     /// The impression of `decision` of flag `flag` for `visitor`, stamped now.
     pub(crate) fn new(origin: Origin, flag: u32, decision: FlagDecision) -> Decided {
+        Decided::packed(origin, flag, PackedDecision::pack(decision))
+    }
+
+    /// [`Decided::new`] for a decision packed as the decide path has it.
+    #[inline]
+    pub(crate) fn packed(origin: Origin, flag: u32, decision: PackedDecision) -> Decided {
         Decided {
             origin,
             uuid: uuid::draw(),
             timestamp: uuid::Moment::now(),
             flag,
-            rule: decision.rule.unwrap_or(NONE),
-            variation: decision.variation.unwrap_or(NONE),
+            rule: decision.rule(),
+            variation: decision.variation(),
             source: decision.source,
         }
     }
