@@ -618,6 +618,11 @@ impl Decided {
         }
     }
 
+    /// The outcome reported, packed.
+    pub(crate) fn packed_decision(&self) -> PackedDecision {
+        PackedDecision::new(self.rule, self.variation, self.source)
+    }
+
     /// The outcome reported.
     pub(crate) fn decision(&self) -> FlagDecision {
         let index = |i: u32| (i != NONE).then_some(i);

@@ -23,8 +23,7 @@ use super::{
     ACTIVATE_EVENT_KEY, CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
 };
 use crate::config::{ProjectConfig, Region};
-use crate::decision::FlagDecision;
-use crate::hash::FastMap;
+use crate::decision::PackedDecision;
 use serde_json::{Map, Number, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -142,8 +141,9 @@ pub(crate) fn log_events<T: BatchItem>(events: &[T]) -> Vec<LogEvent> {
 pub(crate) struct Fragments {
     /// The config the fragments were made from.
     config: Option<Arc<ProjectConfig>>,
-    /// Snapshot text up to and including `"timestamp":`.
-    snapshots: FastMap<(u32, FlagDecision), Box<str>>,
+    /// Snapshot text up to and including `"timestamp":`, by flag index, then by decision (a
+    /// flag's few decisions are scanned). As long as the config's flags.
+    snapshots: Vec<Vec<(PackedDecision, Box<str>)>>,
     /// Attribute entry text up to and including `"value":`, by the keys the datafile lists.
     attributes: PrefixTable,
     /// The last timestamp written, and its text: events made within the same millisecond
@@ -187,6 +187,7 @@ impl Fragments {
     fn use_config(&mut self, config: &Arc<ProjectConfig>) {
         if !self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config)) {
             self.snapshots.clear();
+            self.snapshots.resize_with(config.flags.len(), Vec::new);
             self.attributes.clear();
             self.config = Some(Arc::clone(config));
         }
@@ -423,17 +424,24 @@ impl BatchItem for Decided {
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let config = &**self.origin.config();
         write_visitor_head(w, fragments, &self.origin);
-        let snapshot = fragments
-            .snapshots
-            .entry((self.flag, self.decision()))
-            .or_insert_with(|| {
-                let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
-                let parts = impression_parts(config, &self.decision(), flag_key);
-                let mut text = JsonWriter::with_capacity(512);
-                write_impression_head(&mut text, &parts);
-                text.finish().into_boxed_str()
-            });
-        w.raw(snapshot);
+        let flag = config.flags.get(self.flag as usize);
+        let decision = self.packed_decision();
+        let snapshots = flag.and_then(|_| fragments.snapshots.get_mut(self.flag as usize));
+        let kept = snapshots
+            .as_ref()
+            .and_then(|list| list.iter().find(|(d, _)| *d == decision));
+        if let Some((_, text)) = kept {
+            w.raw(text);
+        } else {
+            let parts = impression_parts(config, &self.decision(), flag.map_or("", |f| &*f.key));
+            let mut text = JsonWriter::with_capacity(512);
+            write_impression_head(&mut text, &parts);
+            let text = text.finish().into_boxed_str();
+            w.raw(&text);
+            if let Some(list) = snapshots {
+                list.push((decision, text));
+            }
+        }
         write_impression_tail(
             w,
             fragments.timestamp(self.timestamp.millis()),
