@@ -17,6 +17,7 @@
 //! absent. One visitor per user event, never merged.
 
 use super::json::JsonWriter;
+use super::uuid::{MillisecondSpan, Moment};
 use super::{
     attribute_entity, impression_parts, tags, AttributeEntity, Conversion, Decided, EventContext,
     EventHeader, ImpressionParts, Kind, Origin, Tracked, UserEvent, Visitor, WireValue,
@@ -149,6 +150,8 @@ pub(crate) struct Fragments {
     /// The last timestamp written, and its text: events made within the same millisecond
     /// (most of them, when many are made) copy it.
     timestamp: (u64, String),
+    /// The clock readings of the last converted reading's millisecond.
+    span: Option<MillisecondSpan>,
     /// The visitor head last written into the request being written: the visitor's and the
     /// config's addresses, and where its text lies. A user's next event in the same request
     /// (a `decide_all` makes one per flag) copies that text. Addresses identify them only
@@ -171,6 +174,16 @@ struct LastHead {
 }
 
 impl Fragments {
+    /// The milliseconds of `moment`: from the span of the last reading converted when it lies
+    /// there (events made within one millisecond, most of them when many are made).
+    fn millis(&mut self, moment: Moment) -> u64 {
+        if let Some(millis) = self.span.and_then(|s| s.millis_of(moment)) {
+            return millis;
+        }
+        self.span = MillisecondSpan::of(moment);
+        self.span.map_or_else(|| moment.millis(), |s| s.millis())
+    }
+
     /// The decimal text of `timestamp`.
     fn timestamp(&mut self, timestamp: u64) -> &str {
         let (last, text) = &mut self.timestamp;
@@ -444,7 +457,10 @@ impl BatchItem for Decided {
         }
         write_impression_tail(
             w,
-            fragments.timestamp(self.timestamp.millis()),
+            {
+                let millis = fragments.millis(self.timestamp);
+                fragments.timestamp(millis)
+            },
             Uuid::Bytes(&self.uuid.bytes()),
         );
         w.raw("]}");
