@@ -102,10 +102,10 @@ impl UserData {
                     _ => &self.visitor.user_id,
                 },
             ),
-            source: Arc::new(EventSource {
-                config: Arc::clone(&config),
-                visitor: Arc::clone(&self.visitor),
-            }),
+            source: Arc::new(EventSource::new(
+                Arc::clone(&config),
+                Arc::clone(&self.visitor),
+            )),
             config,
             generation,
         });
@@ -115,9 +115,8 @@ impl UserData {
     /// context's own source when `config` is the one it resolved against.
     fn origin(&self, config: &Arc<ProjectConfig>) -> Origin {
         match &self.resolved {
-            Some(r) if Arc::ptr_eq(&r.source.config, config) => {
-                Origin::Shared(Arc::clone(&r.source))
-            }
+            // `r.config` is the source's config, and lies beside it.
+            Some(r) if Arc::ptr_eq(&r.config, config) => Origin::Shared(Arc::clone(&r.source)),
             _ => Origin::Own(Arc::clone(config), Arc::clone(&self.visitor)),
         }
     }
@@ -549,8 +548,26 @@ impl UserContext {
             (Some(key), Some(_)) => decision::decide_plain(config, flag, user, key),
             _ => None,
         };
-        let (fd, held_out, reasons) = match plain {
-            Some(fd) => (fd.unpack(), None, Vec::new()),
+        let mut dispatched = false;
+        let (packed, held_out, reasons) = match plain {
+            Some(packed) => {
+                // The plain path has no holdout of its own to report: at most the decision's
+                // impression.
+                if let Some(events) = plan.events {
+                    if event::should_send_impression(
+                        packed.source,
+                        config.send_flag_decisions,
+                        false,
+                    ) {
+                        dispatched = events.process_decided(Decided::packed(
+                            self.data.origin(config),
+                            flag_idx,
+                            packed,
+                        ));
+                    }
+                }
+                (packed, None, Vec::new())
+            }
             None => {
                 let mut reasons = Reasons::new(plan.include_reasons);
                 let (fd, held_out) = decision::decide_in_full(
@@ -561,36 +578,30 @@ impl UserContext {
                     tracker,
                     &mut reasons,
                 );
-                (fd, held_out, reasons.into_vec())
+                if let Some(events) = plan.events {
+                    let [holdout, own] =
+                        event::reported(fd, held_out, config.send_flag_decisions, false);
+                    for (reported, is_own) in [(holdout, false), (own, true)] {
+                        let Some(reported) = reported else { continue };
+                        let queued = events.process_decided(Decided::new(
+                            self.data.origin(config),
+                            flag_idx,
+                            reported,
+                        ));
+                        dispatched |= is_own && queued;
+                    }
+                }
+                (PackedDecision::pack(fd), held_out, reasons.into_vec())
             }
         };
-        let mut dispatched = false;
-        if let Some(events) = plan.events {
-            let [holdout, own] = event::reported(fd, held_out, config.send_flag_decisions, false);
-            for (reported, is_own) in [(holdout, false), (own, true)] {
-                let Some(reported) = reported else { continue };
-                let queued = events.process_decided(Decided::new(
-                    self.data.origin(config),
-                    flag_idx,
-                    reported,
-                ));
-                dispatched |= is_own && queued;
-            }
-        }
-        let enabled = fd
-            .variation
-            .and_then(|v| config.variation(v))
+        // `NONE`, no variation, is no index of the config's either.
+        let enabled = config
+            .variation(packed.variation())
             .is_some_and(|v| v.feature_enabled);
         let decision = Decision::known(
             self.clone(),
             plan.fresh.cloned(),
-            FlagRef::new(
-                flag_idx,
-                PackedDecision::pack(fd),
-                held_out,
-                enabled,
-                plan.exclude_variables,
-            ),
+            FlagRef::new(flag_idx, packed, held_out, enabled, plan.exclude_variables),
             reasons,
         );
         (decision, dispatched)

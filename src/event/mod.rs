@@ -38,11 +38,12 @@ pub(crate) use payload::log_events;
 pub(crate) use payload::{log_event, LogEvent};
 
 use crate::config::{ProjectConfig, Region, Rule, RuleKind, Variation};
-use crate::decision::{FlagDecision, HeldOut, Source, NONE};
+use crate::decision::{FlagDecision, HeldOut, PackedDecision, Source, NONE};
 use crate::value::{AttributeValue, Attributes};
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 /// The `client_name` this crate reports in event batches.
 pub(crate) const CLIENT_NAME: &str = "decisive";
@@ -384,12 +385,32 @@ pub(crate) fn conversion(
 /// A user and the config their user context resolved its attributes against, kept together
 /// by the user context so that each event of its decisions holds one reference (to this, on a
 /// cache line of the user's) rather than one to the config, which every event would share.
+/// The event thread keeps here the user's visitor entry as it writes it with this config
+/// (from the second event on), so that the later events of a user context copy one piece of
+/// text rather than reading the user's id and attributes again.
 #[derive(Debug)]
 pub(crate) struct EventSource {
     /// The config.
     pub config: Arc<ProjectConfig>,
     /// The user.
     pub visitor: Arc<Visitor>,
+    /// The visitor entry's text up to its snapshots, once kept.
+    pub(crate) head: OnceLock<Box<str>>,
+    /// Whether the event thread has written an event of this source (the second keeps the
+    /// text: a user context that sends one event never pays for keeping it).
+    pub(crate) seen: AtomicBool,
+}
+
+impl EventSource {
+    /// The source of events of `visitor` decided with `config`.
+    pub(crate) fn new(config: Arc<ProjectConfig>, visitor: Arc<Visitor>) -> EventSource {
+        EventSource {
+            config,
+            visitor,
+            head: OnceLock::new(),
+            seen: AtomicBool::new(false),
+        }
+    }
 }
 
 /// Where a queued event comes from: the config that decided (or looked up the event key) and
@@ -553,16 +574,16 @@ pub(crate) struct Visitor {
 /// An impression as the decide path hands it over: the decision as config indexes, the
 /// config and user it was made with, a uuid and a time. Its wire form (strings, visitor
 /// attributes) is built on the event thread by [`Decided::build`], with exactly the result
-/// [`impression`] gives. It is kept small (48 bytes: no uuid bits, the decision's indexes
-/// unwrapped) so that a queue slot, with its tag and stamp, fits one 64-byte cache line.
+/// [`impression`] gives. It is kept small (56 bytes: no uuid bits, the clock reading as it was
+/// read, the decision's indexes unwrapped, the queue's tag in the clock reading's unused
+/// values) so that a queue slot, with its stamp, fits one 64-byte cache line.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Decided {
     /// The config that decided, and the user.
     pub origin: Origin,
     /// The event's uuid, drawn (its bits are computed when it is written).
     pub uuid: uuid::UuidDraw,
-    /// When the decision was made, in milliseconds since the Unix epoch.
-    pub timestamp: u64,
     /// The flag, as an index into the config's flags.
     pub flag: u32,
     /// The decision's rule index, [`NONE`] for none.
@@ -571,20 +592,35 @@ pub(crate) struct Decided {
     variation: u32,
     /// The decision's source.
     source: Source,
+    /// When the decision was made (its milliseconds are computed when it is written). Last,
+    /// so that the queue can tell its kinds of events apart by the clock reading's unused
+    /// values, after the bytes of the others.
+    pub timestamp: uuid::Moment,
 }
 
 impl Decided {
     /// The impression of `decision` of flag `flag` for `visitor`, stamped now.
     pub(crate) fn new(origin: Origin, flag: u32, decision: FlagDecision) -> Decided {
+        Decided::packed(origin, flag, PackedDecision::pack(decision))
+    }
+
+    /// [`Decided::new`] for a decision packed as the decide path has it.
+    #[inline]
+    pub(crate) fn packed(origin: Origin, flag: u32, decision: PackedDecision) -> Decided {
         Decided {
             origin,
             uuid: uuid::draw(),
-            timestamp: uuid::now_millis(),
+            timestamp: uuid::Moment::now(),
             flag,
-            rule: decision.rule.unwrap_or(NONE),
-            variation: decision.variation.unwrap_or(NONE),
+            rule: decision.rule(),
+            variation: decision.variation(),
             source: decision.source,
         }
+    }
+
+    /// The outcome reported, packed.
+    pub(crate) fn packed_decision(&self) -> PackedDecision {
+        PackedDecision::new(self.rule, self.variation, self.source)
     }
 
     /// The outcome reported.
@@ -607,7 +643,7 @@ impl Decided {
             &self.origin.visitor().user_id,
             &self.origin.visitor().attributes,
             uuid::format_uuid(&self.uuid.bytes()),
-            self.timestamp,
+            self.timestamp.millis(),
         );
         impression_with(config, &self.decision(), flag_key, header)
     }

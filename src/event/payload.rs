@@ -17,15 +17,16 @@
 //! absent. One visitor per user event, never merged.
 
 use super::json::JsonWriter;
+use super::uuid::{MillisecondSpan, Moment};
 use super::{
     attribute_entity, impression_parts, tags, AttributeEntity, Conversion, Decided, EventContext,
-    EventHeader, ImpressionParts, Kind, Tracked, UserEvent, Visitor, WireValue, ACTIVATE_EVENT_KEY,
-    CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
+    EventHeader, ImpressionParts, Kind, Origin, Tracked, UserEvent, Visitor, WireValue,
+    ACTIVATE_EVENT_KEY, CLIENT_NAME, CLIENT_VERSION, CUSTOM_ATTRIBUTE_TYPE,
 };
 use crate::config::{ProjectConfig, Region};
-use crate::decision::FlagDecision;
-use crate::hash::FastMap;
+use crate::decision::PackedDecision;
 use serde_json::{Map, Number, Value};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The US event endpoint (the default).
@@ -141,13 +142,16 @@ pub(crate) fn log_events<T: BatchItem>(events: &[T]) -> Vec<LogEvent> {
 pub(crate) struct Fragments {
     /// The config the fragments were made from.
     config: Option<Arc<ProjectConfig>>,
-    /// Snapshot text up to and including `"timestamp":`.
-    snapshots: FastMap<(u32, FlagDecision), Box<str>>,
+    /// Snapshot text up to and including `"timestamp":`, by flag index, then by decision (a
+    /// flag's few decisions are scanned). As long as the config's flags.
+    snapshots: Vec<Vec<(PackedDecision, Box<str>)>>,
     /// Attribute entry text up to and including `"value":`, by the keys the datafile lists.
     attributes: PrefixTable,
     /// The last timestamp written, and its text: events made within the same millisecond
     /// (most of them, when many are made) copy it.
     timestamp: (u64, String),
+    /// The clock readings of the last converted reading's millisecond.
+    span: Option<MillisecondSpan>,
     /// The visitor head last written into the request being written: the visitor's and the
     /// config's addresses, and where its text lies. A user's next event in the same request
     /// (a `decide_all` makes one per flag) copies that text. Addresses identify them only
@@ -170,6 +174,16 @@ struct LastHead {
 }
 
 impl Fragments {
+    /// The milliseconds of `moment`: from the span of the last reading converted when it lies
+    /// there (events made within one millisecond, most of them when many are made).
+    fn millis(&mut self, moment: Moment) -> u64 {
+        if let Some(millis) = self.span.and_then(|s| s.millis_of(moment)) {
+            return millis;
+        }
+        self.span = MillisecondSpan::of(moment);
+        self.span.map_or_else(|| moment.millis(), |s| s.millis())
+    }
+
     /// The decimal text of `timestamp`.
     fn timestamp(&mut self, timestamp: u64) -> &str {
         let (last, text) = &mut self.timestamp;
@@ -186,6 +200,7 @@ impl Fragments {
     fn use_config(&mut self, config: &Arc<ProjectConfig>) {
         if !self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config)) {
             self.snapshots.clear();
+            self.snapshots.resize_with(config.flags.len(), Vec::new);
             self.attributes.clear();
             self.config = Some(Arc::clone(config));
         }
@@ -421,37 +436,69 @@ impl BatchItem for Decided {
 
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let config = &**self.origin.config();
-        write_visitor_head(w, fragments, self.origin.config(), self.origin.visitor());
-        let snapshot = fragments
-            .snapshots
-            .entry((self.flag, self.decision()))
-            .or_insert_with(|| {
-                let flag_key = config.flags.get(self.flag as usize).map_or("", |f| &*f.key);
-                let parts = impression_parts(config, &self.decision(), flag_key);
-                let mut text = JsonWriter::with_capacity(512);
-                write_impression_head(&mut text, &parts);
-                text.finish().into_boxed_str()
-            });
-        w.raw(snapshot);
+        write_visitor_head(w, fragments, &self.origin);
+        let flag = config.flags.get(self.flag as usize);
+        let decision = self.packed_decision();
+        let snapshots = flag.and_then(|_| fragments.snapshots.get_mut(self.flag as usize));
+        let kept = snapshots
+            .as_ref()
+            .and_then(|list| list.iter().find(|(d, _)| *d == decision));
+        if let Some((_, text)) = kept {
+            w.raw(text);
+        } else {
+            let parts = impression_parts(config, &self.decision(), flag.map_or("", |f| &*f.key));
+            let mut text = JsonWriter::with_capacity(512);
+            write_impression_head(&mut text, &parts);
+            let text = text.finish().into_boxed_str();
+            w.raw(&text);
+            if let Some(list) = snapshots {
+                list.push((decision, text));
+            }
+        }
         write_impression_tail(
             w,
-            fragments.timestamp(self.timestamp),
+            {
+                let millis = fragments.millis(self.timestamp);
+                fragments.timestamp(millis)
+            },
             Uuid::Bytes(&self.uuid.bytes()),
         );
         w.raw("]}");
     }
 }
 
+/// `{"visitor_id":…,"attributes":[…],"snapshots":[` for the user of an event from `origin`:
+/// the text its user context's source keeps, when it does (kept from the source's second
+/// event on), else written.
+fn write_visitor_head(w: &mut JsonWriter, fragments: &mut Fragments, origin: &Origin) {
+    fragments.use_config(origin.config());
+    let Origin::Shared(source) = origin else {
+        write_visitor_head_text(w, fragments, origin.config(), origin.visitor());
+        return;
+    };
+    if let Some(text) = source.head.get() {
+        w.raw(text);
+        return;
+    }
+    let start = w.len();
+    write_visitor_head_text(w, fragments, &source.config, &source.visitor);
+    if source.seen.swap(true, Ordering::Relaxed) {
+        if let Some(text) = w.written(start..w.len()) {
+            let _ = source.head.set(text.into());
+        }
+    }
+}
+
 /// `{"visitor_id":…,"attributes":[…],"snapshots":[` for `visitor`, decided or tracked with
-/// `config`: the attributes [`attribute_entity`] lets through, from `fragments` where it can.
-fn write_visitor_head(
+/// `config` (the fragments' config): the attributes [`attribute_entity`] lets through, from
+/// `fragments` where it can.
+fn write_visitor_head_text(
     w: &mut JsonWriter,
     fragments: &mut Fragments,
     config_arc: &Arc<ProjectConfig>,
     visitor: &Visitor,
 ) {
     let config = &**config_arc;
-    fragments.use_config(config_arc);
     let (visitor_at, config_at) = (
         std::ptr::from_ref(visitor) as usize,
         Arc::as_ptr(config_arc) as usize,
@@ -532,7 +579,7 @@ impl BatchItem for Tracked {
     }
 
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
-        write_visitor_head(w, fragments, self.origin.config(), self.origin.visitor());
+        write_visitor_head(w, fragments, &self.origin);
         let (event_id, event_key) = self.id_and_key();
         w.raw("{\"events\":[");
         write_snapshot_event(

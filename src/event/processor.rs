@@ -214,8 +214,10 @@ pub(super) type Listener = Arc<dyn Fn(&LogEvent, &DispatchOutcome) + Send + Sync
 #[repr(align(128))]
 pub(super) struct LineBreak;
 
-/// What the processor's handle and its thread share: the fields producers touch on every
-/// event first, then, on lines of their own, the ones the event thread writes.
+/// What the processor's handle and its thread share, by who writes it, each group on cache
+/// lines of its own: first what producers write on every event (and the thread never
+/// touches), then the flags both read and seldom write, then the wake-up request (producers
+/// set it once a batch, the thread clears it), then what the event thread writes.
 #[derive(Default)]
 #[repr(C)]
 pub(super) struct Shared {
@@ -224,23 +226,30 @@ pub(super) struct Shared {
     /// Makes "not closed, so enqueue" atomic with respect to close, so no event is accepted
     /// after the thread's final drain.
     pub(super) gate: RwLock<()>,
-    /// Set by close, under the write side of `gate`: `process` refuses events.
+    /// Set by close, under the write side of `gate`: `process` refuses events. The thread
+    /// reads `closing` instead, so that this line stays the producers'.
     pub(super) closed: AtomicBool,
-    /// Whether a queue-full warning was logged for the current overflow episode: set by the
-    /// first drop, cleared by the event thread once it has emptied the queue, so a flood
-    /// that keeps the queue at capacity warns once however often an event gets in.
-    pub(super) overflowing: AtomicBool,
-    /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
-    /// by the thread when it wakes; while set, producers send no further wake-ups.
-    pub(super) wake_pending: AtomicBool,
-    /// Whether a drop after close was logged.
-    pub(super) warned_closed: AtomicBool,
+    /// Starts the flags both sides read.
+    _flags: LineBreak,
     /// Set by the thread before it blocks with nothing to send and no timer; the producer
     /// that finds it set clears it and wakes the thread, so that the flush interval of the
     /// event it queued starts at once (an idle thread runs no timer).
     pub(super) idle: AtomicBool,
+    /// Whether a queue-full warning was logged for the current overflow episode: set by the
+    /// first drop, cleared by the event thread once it has emptied the queue, so a flood
+    /// that keeps the queue at capacity warns once however often an event gets in.
+    pub(super) overflowing: AtomicBool,
+    /// Whether a drop after close was logged.
+    pub(super) warned_closed: AtomicBool,
+    /// Starts the wake-up request.
+    _wake: LineBreak,
+    /// Set by the producer that asks the thread to take a full batch out of the queue, cleared
+    /// by the thread when it wakes; while set, producers send no further wake-ups.
+    pub(super) wake_pending: AtomicBool,
     /// Starts the event thread's fields.
     _line: LineBreak,
+    /// Set by close with `closed`, for the thread.
+    pub(super) closing: AtomicBool,
     /// See [`ProcessorStats::dispatched`].
     pub(super) dispatched: AtomicU64,
     /// See [`ProcessorStats::spooled`].
@@ -604,6 +613,7 @@ impl BatchEventProcessor {
             let _gate = self.shared.gate.write();
             if !self.shared.closed.swap(true, Ordering::AcqRel) {
                 *self.shared.close_deadline.lock() = Some(deadline);
+                self.shared.closing.store(true, Ordering::Release);
             }
         }
         let deadline = self.shared.deadline().unwrap_or(deadline);

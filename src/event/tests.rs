@@ -906,10 +906,7 @@ fn a_users_events_in_one_request_repeat_its_visitor_head_byte_for_byte() {
         })
     };
     // Alice's events come through her user context's shared source, Bob's each on its own.
-    let alice = Origin::Shared(Arc::new(EventSource {
-        config: Arc::clone(&c),
-        visitor: visitor("alice"),
-    }));
+    let alice = Origin::Shared(Arc::new(EventSource::new(Arc::clone(&c), visitor("alice"))));
     let bob_visitor = visitor("bob");
     let bob = Origin::Own(Arc::clone(&c), bob_visitor);
     let flag = c.flag("f1").map(|(i, _)| i).unwrap();
@@ -917,8 +914,9 @@ fn a_users_events_in_one_request_repeat_its_visitor_head_byte_for_byte() {
     let impression = |o: &Origin| Queued::Decided(Decided::new(o.clone(), flag, d));
     let conversion =
         |o: &Origin| Queued::Tracked(Tracked::new(o.clone(), "purchase", None).unwrap());
-    // Alice twice (her second head is a copy), Bob, Alice again after him, a conversion of
-    // hers; then a second request that starts with her again.
+    // Alice twice (her second head is a copy, which her source then keeps), Bob, Alice again
+    // after him and a conversion of hers (both from her source's text); then a second
+    // request that starts with her again.
     let first = [
         impression(&alice),
         impression(&alice),
@@ -942,4 +940,13 @@ fn a_users_events_in_one_request_repeat_its_visitor_head_byte_for_byte() {
         assert_eq!(written, log_event(&built).unwrap());
         spare = written.body;
     }
+    let Origin::Shared(source) = &alice else {
+        unreachable!()
+    };
+    let kept = source
+        .head
+        .get()
+        .expect("alice's source keeps her visitor entry");
+    assert!(kept.starts_with("{\"visitor_id\":\"alice\",\"attributes\":["));
+    assert!(kept.ends_with("],\"snapshots\":["));
 }

@@ -12,7 +12,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// SplitMix64's increment (the golden ratio in 64 bits).
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -119,12 +119,128 @@ pub(crate) fn format_uuid(bytes: &[u8; 16]) -> String {
     out
 }
 
-/// Milliseconds since the Unix epoch, rounded to the nearest millisecond (as the Python SDK
-/// computes `int(round(time.time() * 1000))`); 0 for a clock set before 1970.
+/// A reading of the system clock, for an event's timestamp: taken where the event is made
+/// (one clock read), turned into milliseconds ([`Moment::millis`]) where the event is written,
+/// so that the caller's thread does not pay for the conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Moment(SystemTime);
+
+impl Moment {
+    /// Now.
+    #[inline]
+    pub(crate) fn now() -> Moment {
+        Moment(SystemTime::now())
+    }
+
+    /// Milliseconds since the Unix epoch, rounded to the nearest millisecond (as the Python
+    /// SDK computes `int(round(time.time() * 1000))`); 0 for a clock set before 1970.
+    pub(crate) fn millis(self) -> u64 {
+        self.0.duration_since(UNIX_EPOCH).map_or(0, |d| {
+            d.as_secs()
+                .saturating_mul(1000)
+                .saturating_add((u64::from(d.subsec_nanos()) + 500_000) / 1_000_000)
+        })
+    }
+}
+
+/// The clock readings that round to one millisecond (see [`Moment::millis`]): telling that a
+/// reading lies in the span of the last one converted is two comparisons, where converting
+/// it is a subtraction and divisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MillisecondSpan {
+    /// The first reading of the span.
+    start: SystemTime,
+    /// The first reading after it.
+    end: SystemTime,
+    /// What each of its readings gives.
+    millis: u64,
+}
+
+impl MillisecondSpan {
+    /// The span of the millisecond `moment` rounds to; `None` before the epoch and where the
+    /// milliseconds would not fit.
+    pub(crate) fn of(moment: Moment) -> Option<MillisecondSpan> {
+        const NANOS_PER_MILLI: u128 = 1_000_000;
+        const NANOS_PER_SEC: u128 = 1_000_000_000;
+        moment.0.duration_since(UNIX_EPOCH).ok()?;
+        let millis = moment.millis();
+        // Readings from `millis` - 0.5 ms (the epoch for 0) to `millis` + 0.5 ms, excluded.
+        let center = u128::from(millis).checked_mul(NANOS_PER_MILLI)?;
+        let at = |nanos: u128| -> Option<SystemTime> {
+            let secs = u64::try_from(nanos / NANOS_PER_SEC).ok()?;
+            let sub = u32::try_from(nanos % NANOS_PER_SEC).ok()?;
+            UNIX_EPOCH.checked_add(Duration::new(secs, sub))
+        };
+        let span = MillisecondSpan {
+            start: at(center.saturating_sub(NANOS_PER_MILLI / 2))?,
+            end: at(center.checked_add(NANOS_PER_MILLI / 2)?)?,
+            millis,
+        };
+        // A reading whose milliseconds saturated lies outside its span: none then.
+        span.millis_of(moment).map(|_| span)
+    }
+
+    /// The milliseconds of `moment` when it lies in this span.
+    #[inline]
+    pub(crate) fn millis_of(&self, moment: Moment) -> Option<u64> {
+        (self.start <= moment.0 && moment.0 < self.end).then_some(self.millis)
+    }
+
+    /// The milliseconds this span's readings give.
+    pub(crate) fn millis(&self) -> u64 {
+        self.millis
+    }
+}
+
+/// Milliseconds since the Unix epoch now (see [`Moment::millis`]).
 pub(crate) fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs()
-            .saturating_mul(1000)
-            .saturating_add((u64::from(d.subsec_nanos()) + 500_000) / 1_000_000)
-    })
+    Moment::now().millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reading `nanos` after the epoch.
+    fn at(nanos: u64) -> Moment {
+        Moment(UNIX_EPOCH + Duration::from_nanos(nanos))
+    }
+
+    #[test]
+    fn a_readings_span_gives_what_converting_it_gives() {
+        let now = Moment::now();
+        let base = now
+            .0
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut state = 0x1234_5678_9ABC_DEF0_u64;
+        let mut nanos: Vec<u64> = vec![0, 1, 499_999, 500_000, 500_001, 1_499_999, 1_500_000];
+        for _ in 0..2_000 {
+            state = mix(state.wrapping_add(GOLDEN_GAMMA));
+            // Around the rounding boundaries near now, and anywhere up to 2^63 ns.
+            let boundary = (base / 1_000_000 + state % 64) * 1_000_000 + 500_000;
+            nanos.push(boundary - 2 + (state >> 32) % 4);
+            nanos.push(state >> 1);
+        }
+        let mut span: Option<MillisecondSpan> = None;
+        for n in nanos {
+            let moment = at(n);
+            let want = moment.millis();
+            if let Some(got) = span.and_then(|s| s.millis_of(moment)) {
+                assert_eq!(got, want, "{n} ns in the span of an earlier reading");
+            }
+            span = MillisecondSpan::of(moment);
+            let got = span.map(|s| s.millis());
+            assert_eq!(got, Some(want), "{n} ns");
+            // Its neighbours lie in it exactly when they give the same milliseconds.
+            for next in [n.saturating_sub(1), n.saturating_add(1)] {
+                let inside = span.and_then(|s| s.millis_of(at(next))).is_some();
+                assert_eq!(inside, at(next).millis() == want, "{next} ns beside {n} ns");
+            }
+        }
+        assert_eq!(
+            MillisecondSpan::of(Moment(UNIX_EPOCH - Duration::from_secs(1))),
+            None
+        );
+    }
 }

@@ -101,7 +101,10 @@ impl Worker {
                 Some(Err(_)) => self.note_disconnect(),
                 None => {}
             }
-            self.shared.wake_pending.store(false, Ordering::Release);
+            // Written only when set: the line is the producers' to read.
+            if self.shared.wake_pending.load(Ordering::Relaxed) {
+                self.shared.wake_pending.store(false, Ordering::Release);
+            }
             self.drain(channels);
             let now = Instant::now();
             if self.batch_due.is_some_and(|due| due <= now) {
@@ -113,7 +116,7 @@ impl Worker {
             } else if retry_at.is_none() && !self.pending.is_empty() {
                 retry_at = Some(now + interval);
             }
-            if self.closing.is_none() && self.shared.closed.load(Ordering::Acquire) {
+            if self.closing.is_none() && self.shared.closing.load(Ordering::Acquire) {
                 self.closing = self.shared.deadline();
             }
             if let Some(deadline) = self.closing {
