@@ -290,7 +290,9 @@ impl UserContext {
 
     /// Tracks a conversion: the user did `event_key` (an event the datafile lists), with
     /// optional `tags` (`revenue`, an integer, and `value`, a number, are also reported as
-    /// such). The conversion is queued for the event thread; this never blocks.
+    /// such). The conversion is queued for the event thread; this never blocks, unless the
+    /// client's [`ProcessorOptions::full_queue_wait`](crate::ProcessorOptions::full_queue_wait)
+    /// asks to wait for room in a full queue.
     ///
     /// Errors: [`ClientError::NotReady`] without a config, [`ClientError::UnknownEvent`] for a
     /// key the datafile does not list (nothing is sent), [`ClientError::EventDropped`] when the

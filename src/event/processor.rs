@@ -5,7 +5,8 @@
 //! Invariants: every event given to [`BatchEventProcessor::process`] ends up counted exactly
 //! once as dispatched (delivered), failed (rejected, or retries exhausted) or dropped (queue
 //! full, processor closed, sending disabled after a 401/403, or abandoned when close ran out of
-//! time); `process` never blocks; every wait (flush, close, drop) is bounded.
+//! time); `process` never blocks (unless `ProcessorOptions::full_queue_wait` asks it to wait
+//! for room in a full queue, for a bounded time); every wait (flush, close, drop) is bounded.
 
 use super::dispatcher::{DispatchError, DispatchOutcome, EventDispatcher};
 use super::json::JsonWriter;
@@ -40,6 +41,13 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Room for control messages (flush, flush-blocking, close) waiting for the thread.
 const CONTROL_CAPACITY: usize = 64;
 
+/// The first pause of a producer waiting for room in a full queue, doubled up to
+/// [`FULL_QUEUE_MAX_PAUSE`] while the queue stays full.
+const FULL_QUEUE_FIRST_PAUSE: Duration = Duration::from_micros(50);
+
+/// The longest pause between a waiting producer's tries.
+const FULL_QUEUE_MAX_PAUSE: Duration = Duration::from_millis(2);
+
 /// How long `flush_blocking` waits for its answer awake (yielding) before it blocks.
 const FLUSH_AWAKE_WAIT: Duration = Duration::from_millis(1);
 
@@ -73,6 +81,12 @@ pub struct ProcessorOptions {
     /// are sent and kept there until delivered or finally rejected, across retries running
     /// out, close and crashes; a processor started on the same directory sends what it finds.
     pub spool: Option<SpoolOptions>,
+    /// How long a producer waits for room when the queue is full before the event is dropped
+    /// (default zero: never wait, the caller never blocks). For batch jobs that would rather
+    /// slow down than lose events; a wait ends early when the processor is closed. Events
+    /// queued from a log-event listener (on the event thread, which would be waiting for
+    /// itself) never wait.
+    pub full_queue_wait: Duration,
 }
 
 impl Default for ProcessorOptions {
@@ -87,6 +101,7 @@ impl Default for ProcessorOptions {
             max_retry_backoff: DEFAULT_MAX_RETRY_BACKOFF,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             spool: None,
+            full_queue_wait: Duration::ZERO,
         }
     }
 }
@@ -361,7 +376,7 @@ pub(super) enum Control {
 
 /// Queues user events and sends them in batches from one background thread.
 ///
-/// `process` is cheap and never blocks; batching, HTTP and retries happen on the
+/// `process` is cheap and never blocks (by default; see [`ProcessorOptions::full_queue_wait`]); batching, HTTP and retries happen on the
 /// `decisive-events` thread, which this handle owns: [`close`](Self::close) (or dropping the
 /// handle) delivers what is queued within `close_timeout`, then stops and joins it. Share the
 /// handle between threads by reference or in an `Arc`; every method takes `&self`.
@@ -471,7 +486,8 @@ impl BatchEventProcessor {
     }
 
     /// Queues `event` for sending; false when it was dropped because the queue is full or
-    /// the processor is closed (it is then counted in `dropped`). Never blocks.
+    /// the processor is closed (it is then counted in `dropped`). Never blocks, unless
+    /// [`ProcessorOptions::full_queue_wait`] asks to wait for room in a full queue.
     pub fn process(&self, event: UserEvent) -> bool {
         self.enqueue(Queued::Built(Box::new(event)))
     }
@@ -488,8 +504,19 @@ impl BatchEventProcessor {
         self.enqueue(Queued::Tracked(event))
     }
 
-    /// Queues `event`; see [`process`](Self::process).
+    /// Queues `event`; see [`process`](Self::process). A full queue drops it, unless
+    /// [`ProcessorOptions::full_queue_wait`] allows waiting for room.
     fn enqueue(&self, event: Queued) -> bool {
+        match self.try_enqueue(event) {
+            Ok(accepted) => accepted,
+            Err(event) => self.enqueue_full(event),
+        }
+    }
+
+    /// Queues `event` if there is room: true when queued, false when dropped because the
+    /// processor is closed (counted); the event back when the queue is full (not counted).
+    #[inline]
+    fn try_enqueue(&self, event: Queued) -> Result<bool, Queued> {
         let shared = &*self.shared;
         let _gate = shared.gate.read();
         if shared.closed.load(Ordering::Acquire) {
@@ -497,7 +524,7 @@ impl BatchEventProcessor {
             if !shared.warned_closed.swap(true, Ordering::AcqRel) {
                 log::warn!(target: "decisive", "event dropped: the event processor is closed");
             }
-            return false;
+            return Ok(false);
         }
         // Count first so a snapshot never shows more dispatched than queued.
         let count = shared.queued.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
@@ -514,7 +541,7 @@ impl BatchEventProcessor {
                 {
                     self.wake();
                 }
-                true
+                Ok(true)
             }
             Err(e) => {
                 shared.queued.fetch_sub(1, Ordering::AcqRel);
@@ -522,26 +549,52 @@ impl BatchEventProcessor {
                 // have been the one to ask).
                 self.wake();
                 match e {
-                    TrySendError::Full(_) => {
-                        shared.drop_events(1, Loss::QueueFull);
-                        if !shared.overflowing.swap(true, Ordering::AcqRel) {
-                            log::warn!(
-                                target: "decisive",
-                                "event queue full ({} events): dropping events until it drains",
-                                self.options.queue_capacity
-                            );
-                        }
-                    }
+                    TrySendError::Full(event) => Err(event),
                     TrySendError::Disconnected(_) => {
                         shared.drop_events(1, Loss::Closed);
                         if !shared.warned_closed.swap(true, Ordering::AcqRel) {
                             log::error!(target: "decisive", "event dropped: the event thread has stopped");
                         }
+                        Ok(false)
                     }
                 }
-                false
             }
         }
+    }
+
+    /// An event the full queue did not take: waits for room up to
+    /// [`ProcessorOptions::full_queue_wait`] (not holding the close gate, so close is not
+    /// held up), else drops it, counted, with one warning per overflow episode.
+    #[cold]
+    fn enqueue_full(&self, mut event: Queued) -> bool {
+        let wait = self.options.full_queue_wait;
+        if !wait.is_zero() && std::thread::current().id() != self.thread_id {
+            let deadline = Instant::now() + wait;
+            let mut pause = FULL_QUEUE_FIRST_PAUSE;
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(FULL_QUEUE_MAX_PAUSE);
+                match self.try_enqueue(event) {
+                    Ok(accepted) => return accepted,
+                    Err(back) => event = back,
+                }
+            }
+        }
+        drop(event);
+        let shared = &*self.shared;
+        shared.drop_events(1, Loss::QueueFull);
+        if !shared.overflowing.swap(true, Ordering::AcqRel) {
+            log::warn!(
+                target: "decisive",
+                "event queue full ({} events): dropping events until it drains",
+                self.options.queue_capacity
+            );
+        }
+        false
     }
 
     /// Wakes the thread to take a batch out of the queue, unless a wake-up is pending.
