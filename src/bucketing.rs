@@ -183,7 +183,7 @@ impl BucketingKey {
         for w in words.iter().take(full) {
             h = mix_block(h, *w);
         }
-        if run_len % 4 != 0 {
+        if !run_len.is_multiple_of(4) {
             let k = words.get(full).copied().unwrap_or(0);
             h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
         }

@@ -702,7 +702,7 @@ fn r11_panicking_slow_and_reentrant_listeners_neither_stop_nor_stall_delivery() 
     let c = Arc::clone(&calls);
     p.on_log_event(move |_, _| {
         let n = c[0].fetch_add(1, Ordering::SeqCst) + 1;
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             panic!("listener failure on batch {n}");
         }
     });

@@ -339,6 +339,7 @@ fn a_torn_segment_loses_only_its_own_events_and_reports_them() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|x| x == "batch"))
         .collect();
     files.sort();
     let newest = files.last().unwrap();
@@ -365,4 +366,46 @@ fn a_torn_segment_loses_only_its_own_events_and_reports_them() {
     );
     drop(up);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_spool_directory_in_use_is_refused_until_its_client_closes() {
+    let dir = spool_dir("in-use");
+    let url = refused_url();
+    let first = client(&dir, &url);
+    track(&first, 3);
+    let build = |dir: &Path| {
+        Client::builder()
+            .datafile(DATAFILE)
+            .event_dispatcher(HttpDispatcher::builder().endpoint(&url).build())
+            .event_processor_options(options(dir))
+            .build()
+    };
+    // A second client on the same directory would send the first one's batches too.
+    let Err(refused) = build(&dir) else {
+        panic!("a second client on the directory was built")
+    };
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "cannot start the event processor: the event spool {} is in use by another event processor",
+            dir.display()
+        )
+    );
+    assert!(matches!(
+        refused,
+        decisive::ClientError::Events(decisive::DispatchError::SpoolInUse { ref path }) if *path == dir
+    ));
+    // Another directory is not affected.
+    let other = spool_dir("in-use-other");
+    assert!(build(&other).is_ok());
+    // Once the first client is closed (its batches kept), the directory is free again and
+    // the next client finds its events.
+    assert!(first.close());
+    assert_eq!(first.event_stats().unwrap().spooled, 3);
+    let next = build(&dir).expect("the directory is free");
+    assert_eq!(next.event_stats().unwrap().spooled, 3);
+    next.close();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
 }

@@ -441,7 +441,7 @@ impl Client {
         self.inner
             .events
             .as_ref()
-            .map_or(true, |events| events.flush_blocking(timeout))
+            .is_none_or(|events| events.flush_blocking(timeout))
     }
 
     /// Closes the client: the datafile poller (if any) stops, no more events are accepted
@@ -455,7 +455,7 @@ impl Client {
         self.inner
             .events
             .as_ref()
-            .map_or(true, |events| events.close())
+            .is_none_or(|events| events.close())
     }
 
     /// The event processor's counters; `None` for a client without events.

@@ -105,6 +105,12 @@ pub enum DispatchError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// Another event processor (in this process or another) has the event spool directory
+    /// open: two spools on one directory would send each other's batches.
+    SpoolInUse {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The batch processor could not start its `decisive-events` thread.
     Spawn(std::io::Error),
 }
@@ -118,6 +124,11 @@ impl fmt::Display for DispatchError {
             DispatchError::Spool { path, .. } => {
                 write!(f, "cannot open the event spool {}", path.display())
             }
+            DispatchError::SpoolInUse { path } => write!(
+                f,
+                "the event spool {} is in use by another event processor",
+                path.display()
+            ),
             DispatchError::Spawn(_) => f.write_str("cannot start the decisive-events thread"),
         }
     }
@@ -129,6 +140,7 @@ impl std::error::Error for DispatchError {
             DispatchError::Open { source, .. }
             | DispatchError::Spool { source, .. }
             | DispatchError::Spawn(source) => Some(source),
+            DispatchError::SpoolInUse { .. } => None,
         }
     }
 }

@@ -416,11 +416,14 @@ impl BatchEventProcessor {
         let (spool, recovered, lost) = match &options.spool {
             None => (None, Vec::new(), 0),
             Some(spool_options) => {
-                let (spool, recovered) =
-                    Spool::open(spool_options.clone()).map_err(|source| DispatchError::Spool {
-                        path: spool_options.dir.clone(),
-                        source,
-                    })?;
+                let (spool, recovered) = Spool::open(spool_options.clone()).map_err(|source| {
+                    let path = spool_options.dir.clone();
+                    if source.kind() == std::io::ErrorKind::WouldBlock {
+                        DispatchError::SpoolInUse { path }
+                    } else {
+                        DispatchError::Spool { path, source }
+                    }
+                })?;
                 if !recovered.batches.is_empty() || recovered.skipped > 0 {
                     log::info!(
                         target: "decisive",
@@ -535,7 +538,7 @@ impl BatchEventProcessor {
                 // Every batch_size-th event asks for that, so whenever a batch's worth is
                 // queued, one of them has asked; the count is the caller's own cache line,
                 // where the queue's length would read the line the thread writes per event.
-                if count % (self.options.batch_size.max(1) as u64) == 0
+                if count.is_multiple_of(self.options.batch_size.max(1) as u64)
                     || (shared.idle.load(Ordering::SeqCst)
                         && shared.idle.swap(false, Ordering::SeqCst))
                 {

@@ -74,6 +74,8 @@ struct Entry {
 /// The spool directory and what is in it.
 #[derive(Debug)]
 pub(crate) struct Spool {
+    /// The directory's lock file, locked while the spool is open.
+    _lock: fs::File,
     options: SpoolOptions,
     /// The next batch's sequence number.
     next: u64,
@@ -98,10 +100,35 @@ pub(crate) struct Recovered {
     pub skipped_events: u64,
 }
 
+/// The file in a spool directory whose lock marks the directory as in use.
+pub(crate) const LOCK_FILE: &str = "spool.lock";
+
+/// Opens and locks `dir`'s lock file: one spool per directory at a time, across processes.
+/// The system releases the lock when the file is closed or its process ends, however it ends,
+/// so a crash leaves no stale lock behind.
+fn lock_dir(dir: &Path) -> io::Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "the directory is in use by another event spool",
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 impl Spool {
-    /// Opens (creating) the spool directory and reads the batches a previous run left.
+    /// Opens (creating) the spool directory and reads the batches a previous run left. A
+    /// directory another spool has open, in this process or another, is refused (an error of
+    /// kind [`io::ErrorKind::WouldBlock`]) before anything in it is read or removed.
     pub(crate) fn open(options: SpoolOptions) -> io::Result<(Spool, Recovered)> {
         fs::create_dir_all(&options.dir)?;
+        let lock = lock_dir(&options.dir)?;
         let mut recovered = Recovered::default();
         let mut entries = BTreeMap::new();
         let mut total = 0;
@@ -152,6 +179,7 @@ impl Spool {
         }
         let next = entries.keys().next_back().map_or(0, |last| last + 1);
         let spool = Spool {
+            _lock: lock,
             options,
             next,
             entries,
@@ -393,7 +421,10 @@ mod tests {
             recovered.skipped_events, 3,
             "the torn file's header still says 3"
         );
-        let left: Vec<_> = fs::read_dir(&d).unwrap().collect();
+        let left: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != LOCK_FILE)
+            .collect();
         assert_eq!(left.len(), 1, "the bad files are gone");
         let _ = fs::remove_dir_all(&d);
     }
@@ -406,7 +437,28 @@ mod tests {
         let (mut spool, _) = Spool::open(options).unwrap();
         assert!(spool.store(&event(40)).is_err());
         assert_eq!(spool.total, 0);
-        assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+        let names: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [LOCK_FILE], "nothing but the lock file");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_directory_is_one_spools_at_a_time() {
+        let d = dir("locked");
+        let (mut first, _) = Spool::open(SpoolOptions::new(&d)).unwrap();
+        first.store(&event(1)).unwrap();
+        let Err(refused) = Spool::open(SpoolOptions::new(&d)) else {
+            panic!("a second spool on the directory was opened")
+        };
+        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock);
+        // Refused before reading: the first spool's batch is still there, unread.
+        assert_eq!(first.entries.len(), 1);
+        drop(first);
+        let (_, recovered) = Spool::open(SpoolOptions::new(&d)).unwrap();
+        assert_eq!(recovered.batches.len(), 1);
         let _ = fs::remove_dir_all(&d);
     }
 
