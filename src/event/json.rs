@@ -36,33 +36,6 @@ fn hex_digit(n: u8) -> char {
     char::from_digit(u32::from(n), 16).unwrap_or('0')
 }
 
-/// Bytes aligned to a machine word.
-#[repr(align(8))]
-struct AlignedText([u8; 40]);
-
-/// The 16 lowercase hex digits of `x`, most significant first, without a table or a loop:
-/// each nibble is moved to a byte of its own, then made a digit, all lanes at once.
-fn hex_digits(x: u64) -> [u8; 16] {
-    // Every byte of a lane mask below repeats per lane of the named width.
-    let x = u128::from(x);
-    // 32-bit halves to the low half of each 64-bit lane.
-    let x = (x & 0xFFFF_FFFF) | ((x >> 32) << 64);
-    // 16-bit quarters to the low half of each 32-bit lane.
-    let x = (x & 0x0000_0000_0000_FFFF_0000_0000_0000_FFFF)
-        | ((x & 0x0000_0000_FFFF_0000_0000_0000_FFFF_0000) << 16);
-    // Bytes to the low half of each 16-bit lane.
-    let x = (x & 0x0000_00FF_0000_00FF_0000_00FF_0000_00FF)
-        | ((x & 0x0000_FF00_0000_FF00_0000_FF00_0000_FF00) << 8);
-    // Nibbles to the low half of each byte.
-    let x = (x & 0x000F_000F_000F_000F_000F_000F_000F_000F)
-        | ((x & 0x00F0_00F0_00F0_00F0_00F0_00F0_00F0_00F0) << 4);
-    // Each byte now holds 0..=15: '0' + n, and 'a' - 10 + n (39 more) from 10 up, which is
-    // where n + 6 reaches 16.
-    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
-    let letters = ((x + ONES * 6) >> 4) & ONES;
-    (x + ONES * u128::from(b'0') + letters * 39).to_be_bytes()
-}
-
 impl JsonWriter {
     /// An empty writer with room for `capacity` bytes.
     pub(crate) fn with_capacity(capacity: usize) -> JsonWriter {
@@ -142,31 +115,8 @@ impl JsonWriter {
 
     /// Appends a UUID's 16 bytes as a JSON string `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"`.
     pub(crate) fn uuid(&mut self, bytes: &[u8; 16]) {
-        let bits = u128::from_be_bytes(*bytes);
-        let hi = hex_digits((bits >> 64) as u64);
-        let lo = hex_digits(bits as u64);
-        // Word-aligned, so that the UTF-8 check below takes its ASCII fast path.
-        let mut text = AlignedText([b'"'; 40]);
-        let t = &mut text.0;
-        let mut put = |at: usize, from: &[u8; 16], range: std::ops::Range<usize>| {
-            if let (Some(dst), Some(src)) = (t.get_mut(at..at + range.len()), from.get(range)) {
-                dst.copy_from_slice(src);
-            }
-        };
-        put(1, &hi, 0..8);
-        put(10, &hi, 8..12);
-        put(15, &hi, 12..16);
-        put(20, &lo, 0..4);
-        put(25, &lo, 4..16);
-        for at in [9, 14, 19, 24] {
-            if let Some(dash) = t.get_mut(at) {
-                *dash = b'-';
-            }
-        }
-        // Only ASCII was written.
-        if let Some(Ok(text)) = t.get(..38).map(std::str::from_utf8) {
-            self.buf.push_str(text);
-        }
+        self.buf
+            .push_str(super::uuid::UuidText::new(bytes).quoted());
     }
 
     /// Appends `b`.
@@ -312,6 +262,18 @@ mod tests {
         assert_eq!(w.finish(), "\"123e4567-e89b-42d3-a456-426614174000\"");
     }
 
+    /// A uuid's text written digit by digit, to check the word-at-a-time writer against.
+    fn oracle(bytes: &[u8; 16]) -> String {
+        let mut out = String::new();
+        for (i, b) in bytes.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                out.push('-');
+            }
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
     #[test]
     fn every_byte_value_in_every_uuid_position_is_written_as_its_two_hex_digits() {
         for value in 0..=255u8 {
@@ -320,7 +282,7 @@ mod tests {
                 bytes[at] = value;
                 let mut w = JsonWriter::with_capacity(0);
                 w.uuid(&bytes);
-                let want = format!("\"{}\"", crate::event::uuid::format_uuid(&bytes));
+                let want = format!("\"{}\"", oracle(&bytes));
                 assert_eq!(w.finish(), want, "byte {value:#04x} at {at}");
             }
         }

@@ -107,16 +107,83 @@ pub(crate) fn new_uuid_bytes() -> [u8; 16] {
 
 /// Formats 16 bytes as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex.
 pub(crate) fn format_uuid(bytes: &[u8; 16]) -> String {
-    let nibble = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
-    let mut out = String::with_capacity(36);
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+    UuidText::new(bytes).bare().to_owned()
+}
+
+/// A uuid's text, `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"` with its quotes, made all at once
+/// (each half's 16 digits in one word operation) in a word-aligned buffer, so that the UTF-8
+/// check of reading it as text takes its ASCII fast path.
+#[repr(align(8))]
+pub(crate) struct UuidText([u8; 40]);
+
+impl UuidText {
+    /// The text of the uuid `bytes`.
+    #[inline]
+    pub(crate) fn new(bytes: &[u8; 16]) -> UuidText {
+        let bits = u128::from_be_bytes(*bytes);
+        let hi = hex_digits((bits >> 64) as u64);
+        let lo = hex_digits(bits as u64);
+        let mut text = UuidText([b'"'; 40]);
+        let t = &mut text.0;
+        let mut put = |at: usize, from: &[u8; 16], range: std::ops::Range<usize>| {
+            if let (Some(dst), Some(src)) = (t.get_mut(at..at + range.len()), from.get(range)) {
+                dst.copy_from_slice(src);
+            }
+        };
+        put(1, &hi, 0..8);
+        put(10, &hi, 8..12);
+        put(15, &hi, 12..16);
+        put(20, &lo, 0..4);
+        put(25, &lo, 4..16);
+        for at in [9, 14, 19, 24] {
+            if let Some(dash) = t.get_mut(at) {
+                *dash = b'-';
+            }
         }
-        out.push(nibble(b >> 4));
-        out.push(nibble(b & 0x0F));
+        text
     }
-    out
+
+    /// The text between quotes, as a JSON string.
+    #[inline]
+    pub(crate) fn quoted(&self) -> &str {
+        self.slice(0..38)
+    }
+
+    /// The text alone.
+    pub(crate) fn bare(&self) -> &str {
+        self.slice(1..37)
+    }
+
+    fn slice(&self, range: std::ops::Range<usize>) -> &str {
+        // Only ASCII was written.
+        self.0
+            .get(range)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The 16 lowercase hex digits of `x`, most significant first, without a table or a loop:
+/// each nibble is moved to a byte of its own, then made a digit, all lanes at once.
+fn hex_digits(x: u64) -> [u8; 16] {
+    // Every byte of a lane mask below repeats per lane of the named width.
+    let x = u128::from(x);
+    // 32-bit halves to the low half of each 64-bit lane.
+    let x = (x & 0xFFFF_FFFF) | ((x >> 32) << 64);
+    // 16-bit quarters to the low half of each 32-bit lane.
+    let x = (x & 0x0000_0000_0000_FFFF_0000_0000_0000_FFFF)
+        | ((x & 0x0000_0000_FFFF_0000_0000_0000_FFFF_0000) << 16);
+    // Bytes to the low half of each 16-bit lane.
+    let x = (x & 0x0000_00FF_0000_00FF_0000_00FF_0000_00FF)
+        | ((x & 0x0000_FF00_0000_FF00_0000_FF00_0000_FF00) << 8);
+    // Nibbles to the low half of each byte.
+    let x = (x & 0x000F_000F_000F_000F_000F_000F_000F_000F)
+        | ((x & 0x00F0_00F0_00F0_00F0_00F0_00F0_00F0_00F0) << 4);
+    // Each byte now holds 0..=15: '0' + n, and 'a' - 10 + n (39 more) from 10 up, which is
+    // where n + 6 reaches 16.
+    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    let letters = ((x + ONES * 6) >> 4) & ONES;
+    (x + ONES * u128::from(b'0') + letters * 39).to_be_bytes()
 }
 
 /// A reading of the system clock, for an event's timestamp: taken where the event is made
