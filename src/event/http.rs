@@ -308,6 +308,19 @@ mod tests {
     }
 
     #[test]
+    fn name_resolution_and_connecting_are_bounded_by_the_connect_timeout() {
+        let d = HttpDispatcher::builder()
+            .connect_timeout(Duration::from_millis(700))
+            .read_timeout(Duration::from_secs(3))
+            .build();
+        let t = d.agent.config().timeouts();
+        // The HTTP client resolves names on a helper thread when a resolve timeout is set.
+        assert_eq!(t.resolve, Some(Duration::from_millis(700)));
+        assert_eq!(t.connect, Some(Duration::from_millis(700)));
+        assert_eq!(t.recv_response, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
     fn zero_timeouts_fall_back_to_defaults() {
         let b = HttpDispatcher::builder()
             .connect_timeout(Duration::ZERO)
