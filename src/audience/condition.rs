@@ -157,38 +157,6 @@ fn leaf_key(slot: u16, test: &Test, semver_target: Option<&str>) -> Option<LeafK
     })
 }
 
-/// A hash of a leaf object as written, for finding the same leaf compiled before; `None` for
-/// a leaf whose value is a list or an object (not worth remembering).
-fn raw_leaf_hash(leaf: &RawLeaf) -> Option<u64> {
-    use std::hash::Hasher;
-    let mut h = crate::hash::FastHasher::default();
-    let mut text = |s: Option<&str>| match s {
-        Some(s) => {
-            h.write(s.as_bytes());
-            h.write_usize(s.len());
-        }
-        None => h.write_usize(usize::MAX),
-    };
-    text(leaf.name.as_deref());
-    text(leaf.kind.as_deref());
-    match &leaf.match_type {
-        None => text(None),
-        Some(Ok(m)) => text(Some(m)),
-        Some(Err(())) => text(Some("\0")),
-    }
-    match &leaf.value {
-        LeafValue::Str(s) => text(Some(s)),
-        LeafValue::Other(Value::Number(n)) => {
-            h.write_u8(1);
-            h.write_usize(n.as_f64().map_or(0, f64::to_bits) as usize);
-        }
-        LeafValue::Other(Value::Bool(b)) => h.write_u8(2 + u8::from(*b)),
-        LeafValue::Other(Value::Null) => h.write_u8(4),
-        LeafValue::Other(_) => return None,
-    }
-    Some(h.finish())
-}
-
 /// A test in the form the flat program evaluates in place, when it has one.
 fn specialised(test: &Test) -> Option<Leaf> {
     Some(match test {
@@ -226,17 +194,17 @@ impl Condition {
     }
 
     /// Compiles a leaf object, giving its attribute name a slot in `slots`. A leaf written
-    /// the same way as one compiled before (a datafile repeats a few conditions across many
+    /// exactly as one compiled before (a datafile repeats a few conditions across many
     /// audiences) is that condition again, shared.
     pub(crate) fn compile_with(leaf: &RawLeaf, slots: &mut Slots) -> Condition {
-        let Some(hash) = raw_leaf_hash(leaf) else {
+        let Some(written) = leaf.written else {
             return Condition::compile_fresh(leaf, slots);
         };
-        if let Some(same) = slots.compiled(hash, leaf) {
+        if let Some(same) = slots.compiled(written) {
             return same;
         }
         let condition = Condition::compile_fresh(leaf, slots);
-        slots.remember(hash, leaf, &condition);
+        slots.remember(written, &condition);
         condition
     }
 

@@ -16,7 +16,7 @@ use condition::{LeafKey, NO_LEAF};
 pub(crate) use program::{Program, TermSet};
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
-use crate::datafile::conditions::{Cond, LegacyConditions, RawCondition, RawLeaf, Shape};
+use crate::datafile::conditions::{Cond, LegacyConditions, RawCondition, Shape};
 use crate::hash::FastMap;
 #[cfg(test)]
 use crate::value::Attributes;
@@ -192,9 +192,9 @@ pub(crate) struct Slots {
     /// a bit instead of evaluating the condition.
     leaves: Vec<(program::Node, Condition)>,
     leaf_index: FastMap<LeafKey, u32>,
-    /// While a config is built: each leaf object compiled so far, as written, by the hash of
-    /// its fields. Emptied by [`Slots::built`].
-    compiled: FastMap<u64, (RawLeaf<'static>, Condition)>,
+    /// While a config is built: each leaf object compiled so far, by its text as the
+    /// datafile writes it. Emptied by [`Slots::built`].
+    compiled: FastMap<Box<str>, Condition>,
 }
 
 /// How many distinct conditions a user's resolution evaluates in advance at most; conditions
@@ -226,21 +226,14 @@ impl Slots {
         }
     }
 
-    /// The condition compiled from a leaf written as `leaf` (whose fields hash to `hash`), if
-    /// there was one.
-    pub(crate) fn compiled(&self, hash: u64, leaf: &RawLeaf) -> Option<Condition> {
-        match self.compiled.get(&hash) {
-            Some((written, condition)) if written == leaf => Some(condition.clone()),
-            _ => None,
-        }
+    /// The condition compiled from a leaf object written as `written`, if there was one.
+    pub(crate) fn compiled(&self, written: &str) -> Option<Condition> {
+        self.compiled.get(written).cloned()
     }
 
-    /// Remembers that `leaf` (whose fields hash to `hash`) compiled to `condition`; a leaf
-    /// whose hash is taken by another is not remembered.
-    pub(crate) fn remember(&mut self, hash: u64, leaf: &RawLeaf, condition: &Condition) {
-        self.compiled
-            .entry(hash)
-            .or_insert_with(|| (leaf.to_owned_leaf(), condition.clone()));
+    /// Remembers that the leaf object written as `written` compiled to `condition`.
+    pub(crate) fn remember(&mut self, written: &str, condition: &Condition) {
+        self.compiled.insert(written.into(), condition.clone());
     }
 
     /// Forgets the leaves compiled while the config was built.

@@ -6,7 +6,6 @@
 
 use super::*;
 use crate::value::{AttributeValue, Attributes};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 const T: Option<bool> = Some(true);
@@ -875,22 +874,28 @@ fn an_audience_with_an_empty_condition_list_is_unknown() {
 
 #[test]
 fn a_leaf_written_again_is_compiled_once_and_the_same_leaf_of_another_type_is_not() {
-    let mut slots = Slots::default();
-    let raw = |v: Value| -> RawCondition<'static> { RawCondition::deserialize(v).expect("a tree") };
-    let gt =
-        |v: Value| json!({"name": "age", "type": "custom_attribute", "match": "gt", "value": v});
-    let first = Audience::compile_with("1", "a", &raw(json!(["and", gt(json!(18))])), &mut slots);
-    let second = Audience::compile_with(
-        "2",
-        "b",
-        &raw(json!([
-            "or",
-            gt(json!(18)),
-            gt(json!(18.5)),
-            gt(json!("18"))
-        ])),
-        &mut slots,
+    let gt = |v: &str| {
+        format!(r#"{{"name": "age", "type": "custom_attribute", "match": "gt", "value": {v}}}"#)
+    };
+    // Read by the datafile's one-pass reader, which keeps each leaf's text.
+    let text = format!(
+        r#"{{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+            "attributes": [], "audiences": [], "experiments": [], "groups": [], "events": [],
+            "typedAudiences": [
+              {{"id": "1", "name": "a", "conditions": ["and", {a}]}},
+              {{"id": "2", "name": "b", "conditions": ["or", {a}, {b}, {c}, {d}]}}]}}"#,
+        a = gt("18"),
+        b = gt("18.5"),
+        c = gt(r#""18""#),
+        // The same leaf written otherwise: compiled again, its outcome the same.
+        d = r#"{"type": "custom_attribute", "name": "age", "match": "gt", "value": 18}"#,
     );
+    let datafile = crate::datafile::fast::parse(&text).expect("read in one pass");
+    let mut slots = Slots::default();
+    let [first, second] = [0, 1].map(|i| {
+        let a = &datafile.typed_audiences[i];
+        Audience::compile_with(&a.id, &a.name, &a.conditions, &mut slots)
+    });
     let leaves = |audience: &Audience| {
         let mut out = Vec::new();
         audience
@@ -899,14 +904,14 @@ fn a_leaf_written_again_is_compiled_once_and_the_same_leaf_of_another_type_is_no
         out
     };
     let (first, second) = (leaves(&first), leaves(&second));
-    assert_eq!((first.len(), second.len()), (1, 3));
+    assert_eq!((first.len(), second.len()), (1, 4));
     assert!(first[0].shares_test_with(&second[0]));
     assert!(!first[0].shares_test_with(&second[1]));
     assert!(!first[0].shares_test_with(&second[2]));
     let user = attrs(&[("age", json!(18.2))]);
     let view = AttributeView::by_name(&user);
     let outcomes: Vec<_> = second.iter().map(|c| c.evaluate_view(&view, &[])).collect();
-    assert_eq!(outcomes, [T, F, U]);
+    assert_eq!(outcomes, [T, F, U, T]);
     // Once the config is built, nothing compiled is kept for it.
     slots.built();
     assert!(slots.compiled.is_empty());

@@ -144,7 +144,7 @@ pub(crate) fn push_list<'a, E>(
 }
 
 /// A leaf condition object: `{"name", "type", "match", "value"}`; other keys are ignored.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct RawLeaf<'a> {
     /// `name`, when a string.
     pub name: Option<Cow<'a, str>>,
@@ -154,6 +154,19 @@ pub(crate) struct RawLeaf<'a> {
     pub match_type: Option<Result<Cow<'a, str>, ()>>,
     /// `value` (null when absent).
     pub value: LeafValue<'a>,
+    /// The object's text as the datafile writes it, when the one-pass reader read it (the
+    /// serde reading leaves it out): leaves written alike compile alike, so the build finds
+    /// a repeated leaf by this text. Not part of what the leaf is (equality ignores it).
+    pub written: Option<&'a str>,
+}
+
+impl PartialEq for RawLeaf<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.kind == other.kind
+            && self.match_type == other.match_type
+            && self.value == other.value
+    }
 }
 
 /// A leaf's `value`: a string (borrowed from the document unless it holds escapes), or any
@@ -175,26 +188,6 @@ impl<'a> From<Value> for LeafValue<'a> {
         match value {
             Value::String(s) => LeafValue::Str(Cow::Owned(s)),
             other => LeafValue::Other(other),
-        }
-    }
-}
-
-impl RawLeaf<'_> {
-    /// The leaf with its strings owned.
-    pub(crate) fn to_owned_leaf(&self) -> RawLeaf<'static> {
-        let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| Cow::Owned(s.to_owned()));
-        RawLeaf {
-            name: owned(&self.name),
-            kind: owned(&self.kind),
-            match_type: self.match_type.as_ref().map(|m| {
-                m.as_deref()
-                    .map(|s| Cow::Owned(s.to_owned()))
-                    .map_err(|_| ())
-            }),
-            value: match &self.value {
-                LeafValue::Str(s) => LeafValue::Str(Cow::Owned(s.to_string())),
-                LeafValue::Other(v) => LeafValue::Other(v.clone()),
-            },
         }
     }
 }
@@ -496,6 +489,7 @@ mod tests {
                     kind: Some("custom_attribute".into()),
                     match_type: Some(Ok("gt".into())),
                     value: LeafValue::Other(serde_json::json!(3)),
+                    written: None,
                 }),
             ]
         );

@@ -604,6 +604,8 @@ impl<'a> Reader<'a> {
     }
 
     fn leaf(&mut self) -> Option<RawLeaf<'a>> {
+        self.ws();
+        let start = self.pos;
         let mut leaf = RawLeaf::default();
         // Later keys win, as in the serde reading.
         self.object(|p, key| {
@@ -634,6 +636,7 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
+        leaf.written = self.text.get(start..self.pos);
         Some(leaf)
     }
 
