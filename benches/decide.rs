@@ -25,6 +25,11 @@ fn decide(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
 
     // (a) one flag, no event.
+    // The system clock read an impression takes for its timestamp (scenario (b) pays it on
+    // top of (a)).
+    group.bench_function("calibration_clock_read", |b| {
+        b.iter(|| black_box(std::time::SystemTime::now()))
+    });
     let mut i = 0usize;
     group.throughput(Throughput::Elements(1));
     group.bench_function("a_one_flag", |b| {

@@ -230,6 +230,14 @@ impl<'de: 'a, 'a> DeserializeSeed<'de> for NodeSeed<'_, 'a> {
     }
 }
 
+impl<'a> NodeSeed<'_, 'a> {
+    /// Appends `node`: what each visit of a value that is not a list does.
+    fn push<E>(self, node: RawNode<'a>) -> Result<(), E> {
+        self.0.push(node);
+        Ok(())
+    }
+}
+
 impl<'de: 'a, 'a> Visitor<'de> for NodeSeed<'_, 'a> {
     type Value = ();
 
@@ -249,18 +257,15 @@ impl<'de: 'a, 'a> Visitor<'de> for NodeSeed<'_, 'a> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
-        self.0.push(RawNode::Str(Cow::Borrowed(v)));
-        Ok(())
+        self.push(RawNode::Str(Cow::Borrowed(v)))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.0.push(RawNode::Str(Cow::Owned(v.to_owned())));
-        Ok(())
+        self.push(RawNode::Str(Cow::Owned(v.to_owned())))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
-        self.0.push(RawNode::Str(Cow::Owned(v)));
-        Ok(())
+        self.push(RawNode::Str(Cow::Owned(v)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -282,33 +287,27 @@ impl<'de: 'a, 'a> Visitor<'de> for NodeSeed<'_, 'a> {
                 }
             }
         }
-        self.0.push(RawNode::Leaf(leaf));
-        Ok(())
+        self.push(RawNode::Leaf(leaf))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.0.push(RawNode::Other(Value::Bool(v)));
-        Ok(())
+        self.push(RawNode::Other(Value::Bool(v)))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.0.push(RawNode::Other(Value::from(v)));
-        Ok(())
+        self.push(RawNode::Other(Value::from(v)))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.0.push(RawNode::Other(Value::from(v)));
-        Ok(())
+        self.push(RawNode::Other(Value::from(v)))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.0.push(RawNode::Other(Value::from(v)));
-        Ok(())
+        self.push(RawNode::Other(Value::from(v)))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.0.push(RawNode::Other(Value::Null));
-        Ok(())
+        self.push(RawNode::Other(Value::Null))
     }
 }
 
