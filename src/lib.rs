@@ -93,7 +93,7 @@ pub use event::dispatcher::{
     DispatchError, DispatchOutcome, EventDispatcher, FileDispatcher, RecordingDispatcher,
 };
 pub use event::http::{HttpDispatcher, HttpDispatcherBuilder};
-pub use event::payload::LogEvent;
+pub use event::payload::{LogEvent, BATCH_ID_HEADER};
 pub use event::processor::{BatchEventProcessor, ProcessorOptions, ProcessorStats};
 pub use event::spool::{SpoolOptions, SpoolSync};
 pub use event::UserEvent;

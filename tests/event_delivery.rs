@@ -64,6 +64,13 @@ fn status_503_twice_then_200_delivers_every_event_exactly_once() {
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
         assert!(r.request_line.starts_with("POST /v1/events "));
     }
+    let ids: Vec<&str> = requests
+        .iter()
+        .map(|r| r.batch_id.as_deref().expect("a batch id header"))
+        .collect();
+    assert_eq!(ids[0], ids[1], "a retry carries the batch's id");
+    assert_eq!(ids[1], ids[2]);
+    assert_ne!(ids[2], ids[3], "another batch, another id");
     let delivered: Vec<String> = requests
         .iter()
         .filter(|r| r.status == 200)
@@ -91,6 +98,12 @@ fn a_server_slower_than_the_read_timeout_is_retried_then_counted_failed() {
     assert!(eventually(|| server.request_count() == 2));
     let stats = p.stats();
     assert_eq!((stats.dispatched, stats.failed), (0, 2));
+    // The server got the batch twice: the same bytes and the same batch id tell it so.
+    let requests = server.requests();
+    assert_eq!(requests[0].body, requests[1].body);
+    assert!(requests[0].batch_id.is_some());
+    assert_eq!(requests[0].batch_id, requests[1].batch_id);
+    assert_eq!(stats.resent_after_timeout, 2);
 }
 
 #[test]
@@ -139,6 +152,37 @@ fn status_400_is_not_retried_and_the_pipeline_goes_on() {
     assert_eq!(server.request_count(), 2);
     assert_eq!((p.stats().failed, p.stats().dispatched), (3, 1));
     assert_eq!(p.stats().failed_rejected, 3);
+}
+
+#[test]
+fn status_404_fails_the_batch_pauses_and_recovers_when_the_endpoint_answers() {
+    let server = TestServer::start([Reply::status(404)]);
+    let mut opts = options(5);
+    opts.not_found_pause = Duration::from_millis(300);
+    let p = BatchEventProcessor::new(http(&server.url(), Duration::from_secs(2)), opts)
+        .expect("processor");
+    for i in 0..10 {
+        assert!(p.process(event("1", &format!("user-{i}"))));
+    }
+    assert!(p.flush_blocking(Duration::from_secs(10)));
+    let requests = server.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [404, 200],
+        "the 404 batch is not retried"
+    );
+    assert!(requests[1].arrived - requests[0].arrived >= Duration::from_millis(300));
+    let stats = p.stats();
+    assert_eq!(
+        (
+            stats.dispatched,
+            stats.failed,
+            stats.failed_not_found,
+            stats.dropped,
+            stats.disabled
+        ),
+        (5, 5, 5, 0, false)
+    );
 }
 
 #[test]

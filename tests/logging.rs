@@ -62,7 +62,7 @@ fn conversion(config: &ProjectConfig, user: &str) -> decisive::UserEvent {
 #[test]
 fn a_run_of_failed_batches_is_one_warning_and_its_end_one_info() {
     capture();
-    let rejected = || DispatchOutcome::Rejected("HTTP status 404".into());
+    let rejected = || DispatchOutcome::Rejected("HTTP status 400".into());
     // Five batches rejected, one delivered, two rejected again.
     let recorder = RecordingDispatcher::scripted([
         rejected(),
@@ -90,14 +90,15 @@ fn a_run_of_failed_batches_is_one_warning_and_its_end_one_info() {
     let about_rejections = |level: log::Level| {
         records
             .iter()
-            .filter(|(l, m)| *l == level && m.contains("rejected: HTTP status 404"))
+            .filter(|(l, m)| *l == level && m.contains("rejected: HTTP status 400"))
             .count()
     };
     assert_eq!(about_rejections(log::Level::Warn), 2, "{records:?}");
     assert_eq!(about_rejections(log::Level::Debug), 5, "{records:?}");
     let recoveries: Vec<&String> = records
         .iter()
-        .filter(|(l, m)| *l == log::Level::Info && m.contains("delivered again"))
+        // (Other tests of this binary log recoveries of their own runs.)
+        .filter(|(l, m)| *l == log::Level::Info && m.contains("delivered again after 5 "))
         .map(|(_, m)| m)
         .collect();
     assert_eq!(
@@ -105,6 +106,41 @@ fn a_run_of_failed_batches_is_one_warning_and_its_end_one_info() {
         ["event batches delivered again after 5 that were not"],
         "{records:?}"
     );
+}
+
+#[test]
+fn a_run_of_404s_is_one_error_that_names_the_endpoint_as_the_cause() {
+    capture();
+    let not_found = || DispatchOutcome::NotFound("HTTP status 404 from the test".into());
+    let recorder = RecordingDispatcher::scripted([not_found(), not_found(), not_found()]);
+    let mut options = ProcessorOptions::default();
+    options.batch_size = 1;
+    options.not_found_pause = Duration::from_millis(10);
+    let p = BatchEventProcessor::new(recorder, options).expect("processor");
+    let config = quickstart();
+    for i in 0..4 {
+        assert!(p.process(conversion(&config, &format!("u{i}"))));
+        assert!(p.flush_blocking(Duration::from_secs(10)));
+    }
+    assert!(p.close());
+    assert_eq!((p.stats().failed_not_found, p.stats().dispatched), (3, 1));
+    let records = RECORDS.lock().unwrap().clone();
+    let about = |level: log::Level| -> Vec<String> {
+        records
+            .iter()
+            .filter(|(l, m)| *l == level && m.contains("HTTP status 404 from the test"))
+            .map(|(_, m)| m.clone())
+            .collect()
+    };
+    assert_eq!(
+        about(log::Level::Error),
+        [
+            "1 events failed: the event endpoint was not found (HTTP status 404 from the test); \
+          check the endpoint. Sending pauses for 10ms after each such answer"
+        ],
+        "{records:?}"
+    );
+    assert_eq!(about(log::Level::Debug).len(), 2, "{records:?}");
 }
 
 /// A dispatcher that holds each batch until the test hands it a token, counting the batches

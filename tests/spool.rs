@@ -115,6 +115,13 @@ fn batches_kept_through_an_outage_are_delivered_by_the_next_client() {
     let dir = spool_dir("outage");
     let produced = 25;
     let down = client(&dir, &refused_url());
+    // The batch ids of the attempts that failed.
+    let failed_ids = std::sync::Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let ids = std::sync::Arc::clone(&failed_ids);
+    down.on_log_event(move |event, _| {
+        ids.lock().unwrap().insert(event.batch_id.clone());
+    })
+    .expect("a client with events");
     track(&down, produced);
     assert!(down.flush_events_blocking(Duration::from_secs(10)));
     let stats = down.event_stats().unwrap();
@@ -147,6 +154,17 @@ fn batches_kept_through_an_outage_are_delivered_by_the_next_client() {
         "each event once"
     );
     assert!(eventually(Duration::from_secs(5), || batch_files(&dir) == 0));
+    let sent_ids: HashSet<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.batch_id.clone())
+        .collect();
+    assert_eq!(
+        sent_ids,
+        *failed_ids.lock().unwrap(),
+        "a batch sent from the spool keeps the id its first attempts had"
+    );
+    assert_eq!(sent_ids.len(), 3);
     let stats = up.event_stats().unwrap();
     assert_eq!((stats.dispatched, stats.spooled), (produced as u64, 0));
     println!(

@@ -18,7 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What became of one attempt to send a [`LogEvent`].
+///
+/// New kinds of outcome may be added: a `match` on it needs a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DispatchOutcome {
     /// The event service accepted the batch (any 2xx).
     Delivered,
@@ -36,6 +39,10 @@ pub enum DispatchOutcome {
     /// The service refused this batch for good (a 4xx other than 401, 403 and 429, or a
     /// request that cannot be built): not retried, the batch is counted failed.
     Rejected(String),
+    /// The endpoint was not found (404): most likely a misconfigured endpoint or proxy path.
+    /// The batch is counted failed and sending pauses for the processor's
+    /// `not_found_pause` before the next batch.
+    NotFound(String),
     /// The service refused the batch as too large (413): the processor sends its events
     /// again in two halves; a single event refused so is counted failed.
     TooLarge(String),
@@ -60,6 +67,7 @@ impl fmt::Display for DispatchOutcome {
                 write!(f, "retryable failure: {why} (retry after {after:?})")
             }
             DispatchOutcome::Rejected(why) => write!(f, "rejected: {why}"),
+            DispatchOutcome::NotFound(why) => write!(f, "endpoint not found: {why}"),
             DispatchOutcome::TooLarge(why) => write!(f, "too large: {why}"),
             DispatchOutcome::MustShutDown(why) => write!(f, "must shut down: {why}"),
         }
@@ -145,7 +153,7 @@ impl std::error::Error for DispatchError {
     }
 }
 
-/// The JSON object of a [`LogEvent`]: `{url, method, headers, body}`.
+/// The JSON object of a [`LogEvent`]: `{url, method, headers, body, batch_id}`.
 pub(crate) fn log_event_json(event: &LogEvent) -> Value {
     let headers: serde_json::Map<String, Value> = event
         .headers
@@ -157,6 +165,7 @@ pub(crate) fn log_event_json(event: &LogEvent) -> Value {
         "method": event.method,
         "headers": headers,
         "body": event.json(),
+        "batch_id": event.batch_id,
     })
 }
 
@@ -251,8 +260,8 @@ impl EventDispatcher for RecordingDispatcher {
     }
 }
 
-/// A dispatcher that appends each event as one JSON line `{url, method, headers, body}` to a
-/// file, for local development: nothing leaves the machine.
+/// A dispatcher that appends each event as one JSON line `{url, method, headers, body,
+/// batch_id}` to a file, for local development: nothing leaves the machine.
 #[derive(Debug)]
 pub struct FileDispatcher {
     /// Where the lines go.
@@ -310,6 +319,7 @@ mod tests {
             headers: [("Content-Type", "application/json")],
             body: json!({"revision": revision, "visitors": [{"visitor_id": "u"}]}).to_string(),
             event_count: 1,
+            batch_id: format!("batch-{revision}"),
         }
     }
 
@@ -368,6 +378,8 @@ mod tests {
         assert_eq!(lines[0]["method"], "POST");
         assert_eq!(lines[0]["headers"]["Content-Type"], "application/json");
         assert_eq!(lines[0]["url"], "https://logx.optimizely.com/v1/events");
+        assert_eq!(lines[0]["batch_id"], "batch-1");
+        assert_eq!(lines[1]["batch_id"], "batch-2");
         let _ = std::fs::remove_file(&path);
     }
 

@@ -19,10 +19,12 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// reused without reading an unbounded body.
 const MAX_RESPONSE_BODY: u64 = 64 * 1024;
 
-/// Sends each batch as `POST {url}` with the JSON body and `Content-Type: application/json`.
+/// Sends each batch as `POST {url}` with the JSON body, `Content-Type: application/json` and
+/// the batch's id in [`BATCH_ID_HEADER`](crate::BATCH_ID_HEADER).
 ///
 /// Classification: 2xx delivered; 5xx, 408, 429 and transport errors (refused, reset,
-/// timeouts) retryable; 401 and 403 must-shut-down; any other status rejected. Cheap to share:
+/// timeouts) retryable; 401 and 403 must-shut-down; 404 not found (sending pauses); 413 too
+/// large (sent again in halves); any other status rejected. Cheap to share:
 /// the connection pool lives inside.
 #[derive(Debug, Clone)]
 pub struct HttpDispatcher {
@@ -129,6 +131,9 @@ impl EventDispatcher for HttpDispatcher {
         for (name, value) in event.headers {
             request = request.header(name, value);
         }
+        if !event.batch_id.is_empty() {
+            request = request.header(super::payload::BATCH_ID_HEADER, &event.batch_id);
+        }
         match request.send(body) {
             Ok(mut response) => {
                 // Drain a bounded amount so the connection can go back to the pool.
@@ -164,6 +169,7 @@ pub(crate) fn classify(status: u16) -> DispatchOutcome {
         200..=299 => DispatchOutcome::Delivered,
         401 | 403 => DispatchOutcome::MustShutDown(format!("HTTP status {status}")),
         408 | 429 | 500..=599 => DispatchOutcome::Retryable(format!("HTTP status {status}")),
+        404 => DispatchOutcome::NotFound(format!("HTTP status {status}")),
         413 => DispatchOutcome::TooLarge(format!("HTTP status {status}")),
         _ => DispatchOutcome::Rejected(format!("HTTP status {status}")),
     }
@@ -250,7 +256,7 @@ mod tests {
             ("bad request", 400, "rejected"),
             ("unauthorized", 401, "shutdown"),
             ("forbidden", 403, "shutdown"),
-            ("not found", 404, "rejected"),
+            ("not found", 404, "not found"),
             ("request timeout", 408, "retry"),
             ("too large", 413, "split"),
             ("too many requests", 429, "retry"),
@@ -271,6 +277,7 @@ mod tests {
                 DispatchOutcome::Rejected(_) => "rejected",
                 DispatchOutcome::TooLarge(_) => "split",
                 DispatchOutcome::MustShutDown(_) => "shutdown",
+                DispatchOutcome::NotFound(_) => "not found",
             };
             assert_eq!(got, *want, "{label} ({status})");
         }
@@ -338,6 +345,7 @@ mod tests {
             headers: [("Content-Type", "application/json")],
             body: "{}".to_owned(),
             event_count: 0,
+            batch_id: String::new(),
         };
         assert!(matches!(d.dispatch(&event), DispatchOutcome::Rejected(_)));
     }

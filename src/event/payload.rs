@@ -41,6 +41,10 @@ pub(crate) const HTTP_METHOD: &str = "POST";
 /// The headers of every batch.
 pub(crate) const HTTP_HEADERS: [(&str, &str); 1] = [("Content-Type", "application/json")];
 
+/// The request header [`HttpDispatcher`](crate::HttpDispatcher) sends a batch's
+/// [`LogEvent::batch_id`] in: every attempt of one batch carries the same value.
+pub const BATCH_ID_HEADER: &str = "X-Decisive-Batch-Id";
+
 /// One HTTP request to the event endpoint: what the dispatcher sends and what LOG_EVENT
 /// listeners receive.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +59,13 @@ pub struct LogEvent {
     pub body: String,
     /// How many user events (visitors) the batch holds.
     pub event_count: usize,
+    /// The batch's id: a random UUID given when the batch is built. Every attempt to send the
+    /// batch carries it (retries, and sends from the spool after a restart), so a receiver
+    /// can tell a batch that arrives twice; [`HttpDispatcher`](crate::HttpDispatcher) sends
+    /// it in the [`BATCH_ID_HEADER`] header. The official SDKs send no such header; the body
+    /// is the same either way. A batch the service finds too large is sent again in halves,
+    /// each a new batch with an id of its own.
+    pub batch_id: String,
 }
 
 impl LogEvent {
@@ -118,6 +129,7 @@ pub(crate) fn log_event_with<T: BatchItem>(
         headers: HTTP_HEADERS,
         body: w.finish(),
         event_count: events.len(),
+        batch_id: super::uuid::new_uuid(),
     })
 }
 

@@ -37,6 +37,8 @@ pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 pub const DEFAULT_MAX_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest `Retry-After` the processor honours unless configured.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// How long sending pauses after the event endpoint answered 404, unless configured.
+pub const DEFAULT_NOT_FOUND_PAUSE: Duration = Duration::from_secs(120);
 
 /// Room for control messages (flush, flush-blocking, close) waiting for the thread.
 const CONTROL_CAPACITY: usize = 64;
@@ -87,6 +89,13 @@ pub struct ProcessorOptions {
     /// queued from a log-event listener (on the event thread, which would be waiting for
     /// itself) never wait.
     pub full_queue_wait: Duration,
+    /// How long sending pauses after the event endpoint answered 404 (default 2 minutes):
+    /// the endpoint is most likely misconfigured (a proxy path, say), so the batch is counted
+    /// failed and the next one is sent only after this pause, which repeats while the answer
+    /// stays 404 and ends with the first batch delivered. Sending is never stopped for good
+    /// on a 404. Events keep queueing meanwhile (a full queue drops and counts them); close
+    /// does not wait for the pause. Zero: no pause.
+    pub not_found_pause: Duration,
 }
 
 impl Default for ProcessorOptions {
@@ -102,6 +111,7 @@ impl Default for ProcessorOptions {
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             spool: None,
             full_queue_wait: Duration::ZERO,
+            not_found_pause: DEFAULT_NOT_FOUND_PAUSE,
         }
     }
 }
@@ -168,7 +178,8 @@ pub struct ProcessorStats {
     /// Events not sent: queue full, processor closed, sending disabled, abandoned at close
     /// (without a spool), evicted from a full spool, or in a spool file found damaged at start.
     pub dropped: u64,
-    /// Events whose batch was rejected, refused (401/403) or ran out of retries.
+    /// Events whose batch was rejected, refused (401/403), not found (404) or ran out of
+    /// retries.
     pub failed: u64,
     /// Events kept in the spool for a later attempt (retries ran out, or close came first);
     /// always 0 without a spool. Batches a previous process left count here when they are
@@ -186,15 +197,18 @@ pub struct ProcessorStats {
     /// Of `dropped`: events of batches evicted from a full spool, or in spool files found
     /// damaged.
     pub dropped_spool: u64,
-    /// Of `failed`: events whose batch the service rejected (a 4xx other than 401, 403, 408,
-    /// 413 and 429; a redirect; an unknown status), a single event too large, or a batch the
-    /// dispatcher panicked on.
+    /// Of `failed`: events whose batch the service rejected (a 4xx other than 401, 403, 404,
+    /// 408, 413 and 429; a redirect; an unknown status), a single event too large, or a batch
+    /// the dispatcher panicked on.
     pub failed_rejected: u64,
     /// Of `failed`: events whose batch still met a retryable failure (network error,
     /// timeout, 5xx, 408, 429) after its last retry.
     pub failed_retries_exhausted: u64,
     /// Of `failed`: events of the batch the service refused with 401 or 403.
     pub failed_refused: u64,
+    /// Of `failed`: events whose batch met a 404 from the event endpoint (see
+    /// [`ProcessorOptions::not_found_pause`]).
+    pub failed_not_found: u64,
     /// Events sent again after an attempt the service did not answer within the read
     /// timeout ([`DispatchOutcome::Unanswered`]), counted once per such retry: the service may
     /// have received the first attempt, so up to this many events may arrive twice (with the
@@ -213,10 +227,11 @@ pub(super) enum Loss {
     Rejected,
     RetriesExhausted,
     Refused,
+    NotFound,
 }
 
 impl Loss {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 }
 
 /// A log-event listener.
@@ -458,6 +473,7 @@ impl BatchEventProcessor {
             abandoned: false,
             fragments: Fragments::default(),
             failed_in_a_row: 0,
+            not_found_until: None,
             full_drops_reported: 0,
             batch_due: None,
         };
@@ -723,8 +739,13 @@ impl BatchEventProcessor {
         // destination grows. Reading the destinations first and the sources last then sees
         // a moving event in one place at most, and never more dispatched than queued.
         let dispatched = s.dispatched.load(Ordering::Acquire);
-        let [failed_rejected, failed_retries_exhausted, failed_refused] =
-            [Loss::Rejected, Loss::RetriesExhausted, Loss::Refused].map(|why| s.loss(why));
+        let [failed_rejected, failed_retries_exhausted, failed_refused, failed_not_found] = [
+            Loss::Rejected,
+            Loss::RetriesExhausted,
+            Loss::Refused,
+            Loss::NotFound,
+        ]
+        .map(|why| s.loss(why));
         let [dropped_queue_full, dropped_closed, dropped_disabled, dropped_spool] =
             [Loss::QueueFull, Loss::Closed, Loss::Disabled, Loss::Spool].map(|why| s.loss(why));
         let spooled = s.spooled.load(Ordering::Acquire);
@@ -733,7 +754,7 @@ impl BatchEventProcessor {
             queued,
             dispatched,
             dropped: dropped_queue_full + dropped_closed + dropped_disabled + dropped_spool,
-            failed: failed_rejected + failed_retries_exhausted + failed_refused,
+            failed: failed_rejected + failed_retries_exhausted + failed_refused + failed_not_found,
             spooled,
             disabled: s.disabled.load(Ordering::Acquire),
             dropped_queue_full,
@@ -743,6 +764,7 @@ impl BatchEventProcessor {
             failed_rejected,
             failed_retries_exhausted,
             failed_refused,
+            failed_not_found,
             resent_after_timeout: s.resent_after_timeout.load(Ordering::Acquire),
         }
     }
@@ -781,6 +803,7 @@ mod tests {
     use crate::config::ProjectConfig;
     use crate::event::dispatcher::RecordingDispatcher;
     use crate::value::Attributes;
+    use std::collections::HashSet;
 
     /// A conversion decided with the quickstart datafile at `revision`.
     fn event(revision: &str, user: &str) -> UserEvent {
@@ -928,6 +951,67 @@ mod tests {
     }
 
     #[test]
+    fn every_attempt_of_a_batch_carries_its_id() {
+        let retry = || DispatchOutcome::Retryable("503".into());
+        let d = RecordingDispatcher::scripted([retry(), retry()]);
+        let p = BatchEventProcessor::new(d.clone(), options(2)).unwrap();
+        for i in 0..4 {
+            p.process(event("1", &format!("u{i}")));
+        }
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        let ids: Vec<String> = d.events().iter().map(|e| e.batch_id.clone()).collect();
+        assert_eq!(ids.len(), 4, "the first batch three times, the second once");
+        assert_eq!((&ids[0], &ids[1]), (&ids[2], &ids[2]));
+        assert_ne!(ids[2], ids[3]);
+        assert!(ids.iter().all(|id| id.len() == 36), "{ids:?}");
+    }
+
+    #[test]
+    fn a_404_fails_its_batch_and_pauses_sending_until_a_batch_is_delivered() {
+        let not_found = || DispatchOutcome::NotFound("404".into());
+        let d = RecordingDispatcher::scripted([not_found(), not_found()]);
+        let mut opts = options(2);
+        opts.not_found_pause = Duration::from_millis(150);
+        let p = BatchEventProcessor::new(d.clone(), opts).unwrap();
+        let start = Instant::now();
+        for i in 0..6 {
+            p.process(event("1", &format!("u{i}")));
+        }
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        // Three batches: 404 (no retry), a pause, 404, a pause, delivered.
+        assert_eq!(d.attempts(), 3);
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        let s = p.stats();
+        assert_eq!(
+            (s.dispatched, s.failed, s.failed_not_found, s.dropped),
+            (2, 4, 4, 0)
+        );
+        // Delivered again: the next batch goes at once.
+        let again = Instant::now();
+        p.process(event("1", "v1"));
+        p.process(event("1", "v2"));
+        assert!(p.flush_blocking(Duration::from_secs(5)));
+        assert!(again.elapsed() < Duration::from_millis(150));
+        assert_eq!(p.stats().dispatched, 4);
+    }
+
+    #[test]
+    fn close_does_not_wait_out_a_404_pause() {
+        let d = RecordingDispatcher::scripted([DispatchOutcome::NotFound("404".into())]);
+        let mut opts = options(1);
+        opts.not_found_pause = Duration::from_secs(60);
+        let p = BatchEventProcessor::new(d.clone(), opts).unwrap();
+        p.process(event("1", "a"));
+        assert_eq!(await_attempts(&d, 1), 1);
+        p.process(event("1", "b"));
+        let start = Instant::now();
+        assert!(p.close());
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let s = p.stats();
+        assert_eq!((s.dispatched, s.failed_not_found), (1, 1));
+    }
+
+    #[test]
     fn exhausted_retries_count_the_batch_failed() {
         let d = RecordingDispatcher::scripted(vec![DispatchOutcome::Retryable("503".into()); 10]);
         let p = BatchEventProcessor::new(d.clone(), options(1)).unwrap();
@@ -962,6 +1046,8 @@ mod tests {
             .collect();
         let want: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
         assert_eq!(users, want, "each event once, in order");
+        let ids: HashSet<String> = d.events().iter().map(|e| e.batch_id.clone()).collect();
+        assert_eq!(ids.len(), 5, "each part a batch with an id of its own");
         let s = p.stats();
         assert_eq!((s.dispatched, s.failed, s.dropped), (10, 0, 0));
     }

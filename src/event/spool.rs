@@ -3,8 +3,9 @@
 //! could not be delivered (its retries ran out, or the process stopped) stays, and the event
 //! thread of this or a later process with the same directory sends it again.
 //!
-//! A batch file is `{sequence:020}.batch`: one header line `decisive-spool 1 {crc32 of the
-//! body, 8 hex digits} {event count} {url}` and the body, exactly the bytes sent. It is
+//! A batch file is `{sequence:020}.batch`: one header line `decisive-spool 2 {crc32 of the
+//! body, 8 hex digits} {event count} {batch id} {url}` and the body, exactly the bytes sent.
+//! (Files of format 1, without the batch id, are read too; their batches get a new id.) It is
 //! written as `.tmp`, synced (per [`SpoolSync`]) and renamed, so a crash leaves either a
 //! whole batch or a `.tmp` file, which is discarded; a file that does not check out (torn by a
 //! crash below the file system, or damaged) is skipped, counted and logged, never fatal. The
@@ -22,7 +23,9 @@ use std::time::{Duration, Instant};
 /// The first word of a batch file.
 const MAGIC: &str = "decisive-spool";
 /// The format version written.
-const VERSION: &str = "1";
+const VERSION: &str = "2";
+/// The format version before batch ids, still read.
+const VERSION_WITHOUT_ID: &str = "1";
 /// The spool size limit unless configured.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -193,10 +196,17 @@ impl Spool {
     /// Writes `event` to the spool; returns its sequence number and how many events of older
     /// batches were dropped to stay within `max_bytes`.
     pub(crate) fn store(&mut self, event: &LogEvent) -> io::Result<(u64, u64)> {
+        if !is_batch_id(&event.batch_id) {
+            return Err(io::Error::other(format!(
+                "the batch id {:?} cannot be stored",
+                event.batch_id
+            )));
+        }
         let header = format!(
-            "{MAGIC} {VERSION} {:08x} {} {}\n",
+            "{MAGIC} {VERSION} {:08x} {} {} {}\n",
             crc32(event.body.as_bytes()),
             event.event_count,
+            event.batch_id,
             event.url
         );
         let bytes = (header.len() + event.body.len()) as u64;
@@ -307,14 +317,24 @@ fn read_batch(path: &Path) -> Result<LogEvent, (String, Option<u64>)> {
     if fields.next() != Some(MAGIC) {
         return Err(("not a spool file".into(), None));
     }
-    if fields.next() != Some(VERSION) {
-        return Err(("an unknown spool format version".into(), None));
-    }
+    let with_id = match fields.next() {
+        Some(VERSION) => true,
+        Some(VERSION_WITHOUT_ID) => false,
+        _ => return Err(("an unknown spool format version".into(), None)),
+    };
     let crc = fields.next().and_then(|c| u32::from_str_radix(c, 16).ok());
     let count: Option<usize> = fields.next().and_then(|c| c.parse().ok());
     let events = count.map(|c| c as u64);
     let (Some(crc), Some(count)) = (crc, count) else {
         return Err(("a damaged header".into(), events));
+    };
+    let batch_id = if with_id {
+        match fields.next() {
+            Some(id) if is_batch_id(id) => id.to_owned(),
+            _ => return Err(("a damaged batch id".into(), events)),
+        }
+    } else {
+        super::uuid::new_uuid()
     };
     let url = fields.next().ok_or_else(|| ("no url".to_owned(), events))?;
     if crc32(body) != crc {
@@ -336,7 +356,14 @@ fn read_batch(path: &Path) -> Result<LogEvent, (String, Option<u64>)> {
         headers: super::payload::HTTP_HEADERS,
         body,
         event_count: count,
+        batch_id,
     })
+}
+
+/// Whether `id` can be a batch id the spool wrote: a non-empty run of ASCII letters, digits
+/// and dashes (a UUID, or an id a custom-built batch was given).
+fn is_batch_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib computes it).
@@ -373,6 +400,7 @@ mod tests {
             headers: [("Content-Type", "application/json")],
             body: format!("{{\"visitors\":[{}]}}", vec!["{}"; n].join(",")),
             event_count: n,
+            batch_id: format!("batch-{n}"),
         }
     }
 
@@ -398,6 +426,38 @@ mod tests {
         assert_eq!(recovered.skipped, 0);
         let (next, _) = spool.store(&event(4)).unwrap();
         assert!(next > c, "sequence numbers keep growing");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_batch_keeps_its_id_across_a_reopen_and_an_older_file_gets_a_new_one() {
+        let d = dir("ids");
+        let (mut spool, _) = Spool::open(SpoolOptions::new(&d)).unwrap();
+        let mut sent = event(2);
+        sent.batch_id = "0f8fad5b-d9cb-469f-a165-70867728950e".into();
+        let (a, _) = spool.store(&sent).unwrap();
+        let mut odd = event(1);
+        odd.batch_id = "two words".into();
+        assert!(spool.store(&odd).is_err(), "an id the header cannot hold");
+        drop(spool);
+        // A file of the format before batch ids.
+        let body = "{\"visitors\":[{}]}";
+        let old = format!(
+            "decisive-spool 1 {:08x} 1 {}\n{body}",
+            crc32(body.as_bytes()),
+            super::super::payload::US_ENDPOINT
+        );
+        fs::write(d.join(format!("{:020}.batch", a + 1)), old).unwrap();
+        let (_spool, recovered) = Spool::open(SpoolOptions::new(&d)).unwrap();
+        assert_eq!(recovered.skipped, 0);
+        assert_eq!(recovered.batches.len(), 2);
+        assert_eq!(recovered.batches[0], (a, sent));
+        let (seq, older) = &recovered.batches[1];
+        assert_eq!(
+            (*seq, older.body.as_str(), older.event_count),
+            (a + 1, body, 1)
+        );
+        assert_eq!(older.batch_id.len(), 36, "a new uuid: {}", older.batch_id);
         let _ = fs::remove_dir_all(&d);
     }
 

@@ -68,6 +68,8 @@ pub(super) struct Worker {
     /// Batches not delivered since the last one that was: a run of failures is logged as a
     /// warning once, then at debug level, and its end once.
     pub(super) failed_in_a_row: u64,
+    /// Until when sending pauses after the endpoint answered 404.
+    pub(super) not_found_until: Option<Instant>,
     /// When the batch must be sent: a flush interval after its first event came.
     pub(super) batch_due: Option<Instant>,
     /// Queue-full drops already reported by the end of an overflow episode.
@@ -347,6 +349,14 @@ impl Worker {
             self.abandoned = true;
             return Fate::Done;
         }
+        // After a 404, the next batch waits out the pause (close does not).
+        if let Some(until) = self.not_found_until.take() {
+            let now = Instant::now();
+            if until > now && self.closing.is_none() {
+                // False when close came first: the batch is then sent at once.
+                self.wait(until - now, channels);
+            }
+        }
         let mut backoff = self.options.retry_backoff;
         let mut retries = 0;
         let outcome = loop {
@@ -385,7 +395,15 @@ impl Worker {
         let mut fate = Fate::Done;
         // The first failure of a run is a warning; the rest of the run (an outage, a wrong
         // endpoint) is logged at debug level until a batch is delivered again.
-        let level = if matches!(outcome, DispatchOutcome::TooLarge(_)) && count > 1 {
+        let level = if matches!(outcome, DispatchOutcome::NotFound(_)) {
+            // A configuration error: said once, loudly, until a batch is delivered again.
+            self.failed_in_a_row += 1;
+            if self.failed_in_a_row == 1 {
+                log::Level::Error
+            } else {
+                log::Level::Debug
+            }
+        } else if matches!(outcome, DispatchOutcome::TooLarge(_)) && count > 1 {
             log::Level::Debug // sent again in halves: not a failure yet
         } else if matches!(outcome, DispatchOutcome::Delivered) {
             if self.failed_in_a_row > 0 {
@@ -427,6 +445,14 @@ impl Worker {
                 log::log!(target: "decisive", level, "an event was rejected as too large: {why}");
             }
             DispatchOutcome::TooLarge(_) => fate = Fate::TooLarge,
+            DispatchOutcome::NotFound(why) => {
+                shared.fail_events(count, Loss::NotFound);
+                let pause = self.options.not_found_pause;
+                if !pause.is_zero() {
+                    self.not_found_until = Some(Instant::now() + pause);
+                }
+                log::log!(target: "decisive", level, "{count} events failed: the event endpoint was not found ({why}); check the endpoint. Sending pauses for {pause:?} after each such answer");
+            }
             DispatchOutcome::MustShutDown(why) => {
                 shared.fail_events(count, Loss::Refused);
                 if !shared.disabled.swap(true, Ordering::AcqRel) {

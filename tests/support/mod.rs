@@ -61,6 +61,8 @@ pub struct Request {
     pub request_line: String,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// The batch id header, if any.
+    pub batch_id: Option<String>,
     /// The body bytes.
     pub body: Vec<u8>,
     /// The status it was answered with.
@@ -178,15 +180,22 @@ fn handle(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io
     if reader.read_line(&mut request_line)? == 0 {
         return Ok(()); // a bare connect (the drop wake-up)
     }
-    let Some((body, content_type)) = read_rest(&mut reader)? else {
+    let Some((body, headers)) = read_rest(&mut reader)? else {
         return Ok(());
+    };
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     };
     let reply = {
         let mut state = state.lock().expect("server state");
         let reply = state.script.pop().unwrap_or(state.default);
         state.requests.push(Request {
             request_line: request_line.trim_end().to_owned(),
-            content_type,
+            content_type: header("content-type"),
+            batch_id: header(decisive::BATCH_ID_HEADER),
             body,
             status: reply.status,
             arrived: std::time::Instant::now(),
@@ -210,11 +219,14 @@ fn handle(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io
     stream.flush()
 }
 
+/// A request's headers, as (name, value) pairs in order.
+pub type Headers = Vec<(String, String)>;
+
 /// Reads the rest of a request whose request line was read: its headers, then its body (by
-/// `Content-Length`). The body and the `Content-Type`; `None` when the stream ends first.
-pub fn read_rest(reader: &mut impl BufRead) -> std::io::Result<Option<(Vec<u8>, Option<String>)>> {
+/// `Content-Length`). The body and the headers; `None` when the stream ends first.
+pub fn read_rest(reader: &mut impl BufRead) -> std::io::Result<Option<(Vec<u8>, Headers)>> {
     let mut content_length = 0usize;
-    let mut content_type = None;
+    let mut headers = Headers::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
@@ -228,14 +240,13 @@ pub fn read_rest(reader: &mut impl BufRead) -> std::io::Result<Option<(Vec<u8>, 
             let value = value.trim();
             if name.eq_ignore_ascii_case("content-length") {
                 content_length = value.parse().unwrap_or(0);
-            } else if name.eq_ignore_ascii_case("content-type") {
-                content_type = Some(value.to_owned());
             }
+            headers.push((name.to_owned(), value.to_owned()));
         }
     }
     let mut body = vec![0; content_length];
     reader.read_exact(&mut body)?;
-    Ok(Some((body, content_type)))
+    Ok(Some((body, headers)))
 }
 
 /// The event uuids of a batch body, in order.
