@@ -125,6 +125,7 @@ impl EventContext {
 }
 
 /// One entry of a visitor's `attributes`: `{entity_id, key, type: "custom", value}`.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct VisitorAttribute {
     /// The datafile's attribute id, or the key itself for a `$opt_` key the datafile lacks.
@@ -138,17 +139,112 @@ pub(crate) struct VisitorAttribute {
 /// What every user event carries besides its own kind's data.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EventHeader {
-    /// The batch-level facts.
-    pub context: EventContext,
-    /// The user id (`visitor_id`).
-    pub visitor_id: String,
-    /// The visitor attributes in wire form, in the user's attribute order, then
-    /// `$opt_bot_filtering` when the datafile has a boolean `botFiltering`.
-    pub attributes: Vec<VisitorAttribute>,
-    /// A random version-4 UUID naming this event.
-    pub uuid: String,
+    /// The batch-level facts, one allocation for their strings (an event is made on the
+    /// caller's thread and dropped on the event thread, where each allocation it holds is
+    /// freed away from the thread that made it).
+    pub context: Arc<EventContext>,
+    /// The user id (`visitor_id`) and the visitor attributes in wire form, in the user's
+    /// attribute order, then `$opt_bot_filtering` when the datafile has a boolean
+    /// `botFiltering`.
+    pub visitor: WireVisitor,
+    /// The bytes of a random version-4 UUID naming this event (written out with the batch).
+    pub uuid: [u8; 16],
     /// When the event was made, in milliseconds since the Unix epoch.
     pub timestamp: u64,
+}
+
+/// A visitor as a batch reports it: its id and its attributes in wire form, their strings
+/// kept in one text (two allocations however many attributes there are).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WireVisitor {
+    /// The id, then each attribute's entity id, key and string value, one after another.
+    text: String,
+    /// Where the id ends in `text`.
+    id_end: usize,
+    /// The attributes, in order.
+    attributes: Vec<WireAttribute>,
+}
+
+/// A [`WireVisitor`]'s attribute: where its strings are in the visitor's text.
+#[derive(Debug, Clone, PartialEq)]
+struct WireAttribute {
+    /// The entity id's range.
+    entity_id: (usize, usize),
+    /// The key's range.
+    key: (usize, usize),
+    /// The value: a string's range, or the value itself.
+    value: WireValueAt,
+}
+
+/// A [`WireAttribute`]'s value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WireValueAt {
+    /// A string, by its range in the visitor's text.
+    Str(usize, usize),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+}
+
+impl WireVisitor {
+    /// User `user_id` with `attributes`, as events decided with `config` report them (see
+    /// [`for_each_visitor_attribute`]).
+    pub(crate) fn new(config: &ProjectConfig, user_id: &str, attributes: &Attributes) -> Self {
+        let mut text = String::with_capacity(user_id.len() + 16 * attributes.len() + 40);
+        text.push_str(user_id);
+        let id_end = text.len();
+        let mut list = Vec::new();
+        let push = |text: &mut String, s: &str| {
+            let start = text.len();
+            text.push_str(s);
+            (start, text.len())
+        };
+        for_each_visitor_attribute(config, attributes, |entity_id, key, value| {
+            let entity_id = push(&mut text, entity_id);
+            let key = push(&mut text, key);
+            let value = match value {
+                WireValue::Str(s) => {
+                    let (start, end) = push(&mut text, s);
+                    WireValueAt::Str(start, end)
+                }
+                WireValue::Bool(b) => WireValueAt::Bool(b),
+                WireValue::Int(i) => WireValueAt::Int(i),
+                WireValue::Float(f) => WireValueAt::Float(f),
+            };
+            list.push(WireAttribute {
+                entity_id,
+                key,
+                value,
+            });
+        });
+        WireVisitor {
+            text,
+            id_end,
+            attributes: list,
+        }
+    }
+
+    /// The user id.
+    pub(crate) fn id(&self) -> &str {
+        self.text.get(..self.id_end).unwrap_or_default()
+    }
+
+    /// Each attribute's entity id, key and value, in order.
+    pub(crate) fn attributes(&self) -> impl Iterator<Item = (&str, &str, WireValue<'_>)> {
+        let at = |(start, end): (usize, usize)| self.text.get(start..end).unwrap_or_default();
+        self.attributes.iter().map(move |a| {
+            let value = match a.value {
+                WireValueAt::Str(start, end) => WireValue::Str(at((start, end))),
+                WireValueAt::Bool(b) => WireValue::Bool(b),
+                WireValueAt::Int(i) => WireValue::Int(i),
+                WireValueAt::Float(f) => WireValue::Float(f),
+            };
+            (at(a.entity_id), at(a.key), value)
+        })
+    }
 }
 
 /// An impression: the user was shown a flag decision.
@@ -178,16 +274,49 @@ pub(crate) struct Impression {
 /// A conversion: the user did something the datafile lists as an event.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Conversion {
-    /// The datafile event's id (the snapshot event's `entity_id`).
-    pub event_id: String,
-    /// The event key.
-    pub event_key: String,
+    /// The datafile event's id (the snapshot event's `entity_id`), then its key: one
+    /// allocation for both.
+    names: String,
+    /// Where the id ends in `names`.
+    id_end: usize,
     /// The caller's tags, unchanged (`revenue` and `value` stay in them).
     pub tags: Option<Map<String, Value>>,
     /// The integer `revenue` tag.
     pub revenue: Option<i64>,
     /// The numeric `value` tag.
     pub value: Option<f64>,
+}
+
+impl Conversion {
+    /// A conversion of the datafile event with id `event_id` and key `event_key`.
+    fn new(
+        event_id: &str,
+        event_key: &str,
+        tags: Option<&Map<String, Value>>,
+        revenue: Option<i64>,
+        value: Option<f64>,
+    ) -> Conversion {
+        let mut names = String::with_capacity(event_id.len() + event_key.len());
+        names.push_str(event_id);
+        names.push_str(event_key);
+        Conversion {
+            names,
+            id_end: event_id.len(),
+            tags: tags.cloned(),
+            revenue,
+            value,
+        }
+    }
+
+    /// The datafile event's id (the snapshot event's `entity_id`).
+    pub(crate) fn event_id(&self) -> &str {
+        self.names.get(..self.id_end).unwrap_or_default()
+    }
+
+    /// The event key.
+    pub(crate) fn event_key(&self) -> &str {
+        self.names.get(self.id_end..).unwrap_or_default()
+    }
 }
 
 /// An event about one user (an impression or a conversion), ready to be batched: built by the
@@ -372,13 +501,13 @@ pub(crate) fn conversion(
         .ok_or_else(|| EventError::UnknownEvent(event_key.to_owned()))?;
     Ok(UserEvent(Kind::Conversion {
         header: header(config, user_id, attributes),
-        conversion: Conversion {
-            event_id: event.id.to_string(),
-            event_key: event.key.to_string(),
-            tags: event_tags.cloned(),
-            revenue: event_tags.and_then(tags::revenue),
-            value: event_tags.and_then(tags::numeric_value),
-        },
+        conversion: Conversion::new(
+            &event.id,
+            &event.key,
+            event_tags,
+            event_tags.and_then(tags::revenue),
+            event_tags.and_then(tags::numeric_value),
+        ),
     }))
 }
 
@@ -518,16 +647,16 @@ impl Tracked {
                 self.origin.config(),
                 &self.origin.visitor().user_id,
                 &self.origin.visitor().attributes,
-                uuid::format_uuid(&self.uuid.bytes()),
+                self.uuid.bytes(),
                 self.timestamp,
             ),
-            conversion: Conversion {
-                event_id: event_id.to_owned(),
-                event_key: event_key.to_owned(),
-                tags: self.tags.as_ref().map(|t| t.tags.clone()),
-                revenue: self.tags.as_ref().and_then(|t| t.revenue),
-                value: self.tags.as_ref().and_then(|t| t.value),
-            },
+            conversion: Conversion::new(
+                event_id,
+                event_key,
+                self.tags.as_ref().map(|t| &t.tags),
+                self.tags.as_ref().and_then(|t| t.revenue),
+                self.tags.as_ref().and_then(|t| t.value),
+            ),
         })
     }
 }
@@ -538,7 +667,7 @@ fn header(config: &ProjectConfig, user_id: &str, attributes: &Attributes) -> Eve
         config,
         user_id,
         attributes,
-        uuid::new_uuid(),
+        uuid::new_uuid_bytes(),
         uuid::now_millis(),
     )
 }
@@ -548,13 +677,12 @@ fn header_at(
     config: &ProjectConfig,
     user_id: &str,
     attributes: &Attributes,
-    uuid: String,
+    uuid: [u8; 16],
     timestamp: u64,
 ) -> EventHeader {
     EventHeader {
-        context: EventContext::of(config),
-        visitor_id: user_id.to_owned(),
-        attributes: visitor_attributes(config, attributes),
+        context: Arc::new(EventContext::of(config)),
+        visitor: WireVisitor::new(config, user_id, attributes),
         uuid,
         timestamp,
     }
@@ -642,7 +770,7 @@ impl Decided {
             config,
             &self.origin.visitor().user_id,
             &self.origin.visitor().attributes,
-            uuid::format_uuid(&self.uuid.bytes()),
+            self.uuid.bytes(),
             self.timestamp.millis(),
         );
         impression_with(config, &self.decision(), flag_key, header)
@@ -656,19 +784,19 @@ impl Decided {
 /// `$opt_` key), another `$opt_` key with the key as its id, any other key not at all; an
 /// empty datafile id drops the attribute. Then `$opt_bot_filtering` when the datafile has a
 /// boolean `botFiltering`.
+#[cfg(test)]
 pub(crate) fn visitor_attributes(
     config: &ProjectConfig,
     attributes: &Attributes,
 ) -> Vec<VisitorAttribute> {
-    let mut list = Vec::with_capacity(attributes.len() + 1);
-    for_each_visitor_attribute(config, attributes, |entity_id, key, value| {
-        list.push(VisitorAttribute {
+    WireVisitor::new(config, "", attributes)
+        .attributes()
+        .map(|(entity_id, key, value)| VisitorAttribute {
             entity_id: entity_id.to_owned(),
             key: key.to_owned(),
             value: value.to_value(),
-        });
-    });
-    list
+        })
+        .collect()
 }
 
 /// Calls `f(entity_id, key, value)` for each visitor attribute of `attributes`, in order (see

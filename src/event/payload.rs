@@ -402,13 +402,13 @@ impl BatchItem for UserEvent {
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let header = self.header();
         w.raw("{\"visitor_id\":");
-        w.string(&header.visitor_id);
+        w.string(header.visitor.id());
         w.raw(",\"attributes\":[");
-        for (i, a) in header.attributes.iter().enumerate() {
+        for (i, (entity_id, key, value)) in header.visitor.attributes().enumerate() {
             if i > 0 {
                 w.raw(",");
             }
-            write_attribute(w, &a.entity_id, &a.key, |w| w.json(&a.value));
+            write_attribute(w, entity_id, key, |w| write_wire_value(w, value));
         }
         w.raw("],\"snapshots\":[");
         match &self.0 {
@@ -425,7 +425,7 @@ impl BatchItem for UserEvent {
                     cmab_uuid: impression.cmab_uuid.as_deref(),
                 };
                 let timestamp = fragments.timestamp(header.timestamp);
-                write_impression_snapshot(w, &parts, timestamp, Uuid::Text(&header.uuid));
+                write_impression_snapshot(w, &parts, timestamp, &header.uuid);
             }
             Kind::Conversion { header, conversion } => {
                 let timestamp = fragments.timestamp(header.timestamp);
@@ -473,7 +473,7 @@ impl BatchItem for Decided {
                 let millis = fragments.millis(self.timestamp);
                 fragments.timestamp(millis)
             },
-            Uuid::Bytes(&self.uuid.bytes()),
+            &self.uuid.bytes(),
         );
         w.raw("]}");
     }
@@ -599,7 +599,7 @@ impl BatchItem for Tracked {
             event_id,
             event_key,
             fragments.timestamp(self.timestamp),
-            Uuid::Bytes(&self.uuid.bytes()),
+            &self.uuid.bytes(),
         );
         let tags = self.tags.as_deref();
         write_conversion_extras(
@@ -638,15 +638,6 @@ fn write_wire_value(w: &mut JsonWriter, value: WireValue<'_>) {
     }
 }
 
-/// An event's uuid: formatted already, or its bytes.
-#[derive(Clone, Copy)]
-enum Uuid<'a> {
-    /// The canonical string.
-    Text(&'a str),
-    /// The 16 bytes.
-    Bytes(&'a [u8; 16]),
-}
-
 /// `{entity_id, key, type: "custom", value}`.
 fn write_attribute(
     w: &mut JsonWriter,
@@ -671,7 +662,7 @@ fn write_impression_snapshot(
     w: &mut JsonWriter,
     parts: &ImpressionParts<'_>,
     timestamp: &str,
-    uuid: Uuid<'_>,
+    uuid: &[u8; 16],
 ) {
     write_impression_head(w, parts);
     write_impression_tail(w, timestamp, uuid);
@@ -712,13 +703,10 @@ fn write_impression_head(w: &mut JsonWriter, parts: &ImpressionParts<'_>) {
 
 /// The rest of an impression's snapshot: the activation's timestamp (its decimal text) and
 /// uuid.
-fn write_impression_tail(w: &mut JsonWriter, timestamp: &str, uuid: Uuid<'_>) {
+fn write_impression_tail(w: &mut JsonWriter, timestamp: &str, uuid: &[u8; 16]) {
     w.raw(timestamp);
     w.raw(",\"uuid\":");
-    match uuid {
-        Uuid::Text(text) => w.string(text),
-        Uuid::Bytes(bytes) => w.uuid(bytes),
-    }
+    w.uuid(uuid);
     w.raw("}]}");
 }
 
@@ -728,7 +716,7 @@ fn write_snapshot_event(
     entity_id: &str,
     key: &str,
     timestamp: &str,
-    uuid: Uuid<'_>,
+    uuid: &[u8; 16],
 ) {
     w.raw("{\"entity_id\":");
     w.string(entity_id);
@@ -737,10 +725,7 @@ fn write_snapshot_event(
     w.raw(",\"timestamp\":");
     w.raw(timestamp);
     w.raw(",\"uuid\":");
-    match uuid {
-        Uuid::Text(text) => w.string(text),
-        Uuid::Bytes(bytes) => w.uuid(bytes),
-    }
+    w.uuid(uuid);
 }
 
 /// A conversion's snapshot: one event with its tags, revenue and value when present.
@@ -753,10 +738,10 @@ fn write_conversion_snapshot(
     w.raw("{\"events\":[");
     write_snapshot_event(
         w,
-        &conversion.event_id,
-        &conversion.event_key,
+        conversion.event_id(),
+        conversion.event_key(),
         timestamp,
-        Uuid::Text(&header.uuid),
+        &header.uuid,
     );
     write_conversion_extras(
         w,

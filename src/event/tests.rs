@@ -444,6 +444,37 @@ fn oracle_attribute_values_strings_bools_and_numbers_within_two_to_the_53() {
 }
 
 #[test]
+fn a_wire_visitor_gives_back_its_id_and_attributes_exactly() {
+    let c = config();
+    let attrs = attributes(
+        r#"{"country": "Ünïcødé ✓", "$opt_e": "", "$opt_i": -3, "$opt_f": 2.5,
+            "$opt_b": false, "dropped": "x", "$opt_q": "a\"b\\c"}"#,
+    );
+    let visitor = WireVisitor::new(&c, "üser ✓ 1", &attrs);
+    assert_eq!(visitor.id(), "üser ✓ 1");
+    let got: Vec<(&str, &str, WireValue<'_>)> = visitor.attributes().collect();
+    assert_eq!(
+        got,
+        [
+            ("100", "country", WireValue::Str("Ünïcødé ✓")),
+            ("$opt_e", "$opt_e", WireValue::Str("")),
+            ("$opt_i", "$opt_i", WireValue::Int(-3)),
+            ("$opt_f", "$opt_f", WireValue::Float(2.5)),
+            ("$opt_b", "$opt_b", WireValue::Bool(false)),
+            ("$opt_q", "$opt_q", WireValue::Str("a\"b\\c")),
+            (
+                "$opt_bot_filtering",
+                "$opt_bot_filtering",
+                WireValue::Bool(false)
+            ),
+        ]
+    );
+    let empty = WireVisitor::new(&c, "", &Attributes::new());
+    assert_eq!(empty.id(), "");
+    assert_eq!(empty.attributes().count(), 1, "bot filtering only");
+}
+
+#[test]
 fn bot_filtering_is_appended_only_when_the_datafile_has_a_boolean() {
     for (setting, want) in [(json!(true), Some(true)), (json!(false), Some(false))] {
         let c = config_with(|d| d["botFiltering"] = setting);
@@ -763,7 +794,7 @@ fn a_batch_holds_one_visitor_per_event_in_order_under_the_first_context() {
         assert_eq!(v["visitor_id"], "same");
         assert_eq!(
             v["snapshots"][0]["events"][0]["uuid"],
-            e.header().uuid.as_str()
+            uuid::format_uuid(&e.header().uuid)
         );
     }
     assert!(visitors[1]["snapshots"][0].get("decisions").is_none());
