@@ -609,16 +609,29 @@ impl UserContext {
         (decision, dispatched)
     }
 
-    /// Tells the DECISION listeners of `decision`.
+    /// Tells the DECISION listeners of `decision`: in line, the check that there are none
+    /// (the usual case, part of every decide); out of line, the calls.
+    #[inline(always)]
     fn notify(&self, decision: &Decision, dispatched: bool) {
-        let listeners = &self.data.client.inner.notifications.decision;
-        if !listeners.is_empty() {
-            let notification = DecisionNotification {
-                decision,
-                decision_event_dispatched: dispatched,
-            };
-            listeners.each("decision", |listener| listener(&notification));
+        if !self.data.client.inner.notifications.decision.is_empty() {
+            self.notify_listeners(decision, dispatched);
         }
+    }
+
+    /// Calls the DECISION listeners with `decision`.
+    #[cold]
+    #[inline(never)]
+    fn notify_listeners(&self, decision: &Decision, dispatched: bool) {
+        let notification = DecisionNotification {
+            decision,
+            decision_event_dispatched: dispatched,
+        };
+        self.data
+            .client
+            .inner
+            .notifications
+            .decision
+            .each("decision", |listener| listener(&notification));
     }
 }
 
