@@ -291,15 +291,24 @@ impl<'a> Reader<'a> {
         let end = self.run_end();
         if self.bytes.get(end)? == &b'"' {
             self.pos = end + 1;
-            return self.text.get(start..end).map(Literal::Plain);
+            return self.slice(start, end).map(Literal::Plain);
         }
         self.pos = end;
         let unicode = self.skip_string_body()?;
         if unicode {
-            self.text.get(start - 1..self.pos).map(Literal::Unicode)
+            self.slice(start - 1, self.pos).map(Literal::Unicode)
         } else {
-            self.text.get(start..self.pos - 1).map(Literal::Escaped)
+            self.slice(start, self.pos - 1).map(Literal::Escaped)
         }
+    }
+
+    /// The text between `start` and `end`, both just past or at an ASCII byte the reader found
+    /// (so on character boundaries), split off in line.
+    #[inline(always)]
+    fn slice(&self, start: usize, end: usize) -> Option<&'a str> {
+        let (head, _) = self.text.split_at_checked(end)?;
+        let (_, s) = head.split_at_checked(start)?;
+        Some(s)
     }
 
     /// Skips a string's contents and closing quote (the opening quote already read),
@@ -467,7 +476,7 @@ impl<'a> Reader<'a> {
             _ => {
                 let start = self.pos;
                 self.skip()?;
-                serde_json::from_str(self.text.get(start..self.pos)?).ok()
+                serde_json::from_str(self.slice(start, self.pos)?).ok()
             }
         }
     }
@@ -636,7 +645,7 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
-        leaf.written = self.text.get(start..self.pos);
+        leaf.written = self.slice(start, self.pos);
         Some(leaf)
     }
 
