@@ -22,6 +22,7 @@ pub(crate) fn parse(text: &str) -> Option<Datafile<'_>> {
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
+        nodes: Vec::new(),
     };
     let datafile = p.datafile()?;
     p.ws();
@@ -33,6 +34,9 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: u32,
+    /// Where condition trees are read into before each is moved into a vector of its exact
+    /// size (a node is large, and the trees are many and of every size).
+    nodes: Vec<RawNode<'a>>,
 }
 
 /// Fills a field's slot with what was read; `None` when reading failed or the field was read
@@ -590,10 +594,14 @@ impl<'a> Reader<'a> {
 
     /// A condition tree, as [`RawCondition`]'s serde reading gives it.
     fn condition(&mut self) -> Option<RawCondition<'a>> {
-        // Most trees of a datafile have fewer nodes than this.
-        let mut nodes = Vec::with_capacity(8);
-        self.condition_node(&mut nodes)?;
-        RawCondition::from_nodes(nodes)
+        let mut nodes = std::mem::take(&mut self.nodes);
+        nodes.clear();
+        let read = self.condition_node(&mut nodes);
+        let mut exact = Vec::with_capacity(nodes.len());
+        exact.append(&mut nodes);
+        self.nodes = nodes;
+        read?;
+        RawCondition::from_nodes(exact)
     }
 
     /// A node of a condition tree and the nodes under it, onto the end of `nodes`.
