@@ -238,8 +238,22 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    fn vec<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        let mut items = Vec::new();
+    fn vec<T>(&mut self, item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        self.vec_from(Vec::new(), item)
+    }
+
+    /// A rule's variations: most delivery rules have one, and a variation is large, so the
+    /// vector starts with room for one rather than the four a first push makes room for.
+    fn variations(&mut self) -> Option<Vec<Variation<'a>>> {
+        self.vec_from(Vec::with_capacity(1), Self::variation)
+    }
+
+    /// The items of an array, pushed onto `items`.
+    fn vec_from<T>(
+        &mut self,
+        mut items: Vec<T>,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
         self.array(|p| {
             items.push(item(p)?);
             Some(())
@@ -723,7 +737,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
-            b"variations" => variations = p.vec(Self::variation),
+            b"variations" => variations = p.variations(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
@@ -782,7 +796,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
-            b"variations" => variations = p.vec(Self::variation),
+            b"variations" => variations = p.variations(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
@@ -901,7 +915,7 @@ impl<'a> Reader<'a> {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"status" => status = p.text(),
-            b"variations" => variations = p.vec(Self::variation),
+            b"variations" => variations = p.variations(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
