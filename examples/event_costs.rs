@@ -16,7 +16,9 @@
 //!   woken during a chunk and each flush times the event thread's work for 500 events alone;
 //! - `flush`: `flush_events_blocking` with nothing queued (one round trip to the event thread);
 //! - `processor`: two producer threads each queueing 500 built conversions, then a flush (as
-//!   the processor bench).
+//!   the processor bench, which builds them beforehand and queues clones);
+//! - `processor-made`: the same, each producer making its conversions as it queues them
+//!   (`UserEvent::conversion`).
 
 #[path = "../benches/workload/mod.rs"]
 mod workload;
@@ -213,6 +215,48 @@ fn processor(n: u64) {
     );
 }
 
+fn processor_made(n: u64) {
+    let config = Client::builder()
+        .datafile(datafile())
+        .without_events()
+        .build()
+        .expect("client")
+        .config()
+        .expect("config");
+    let mut attributes = decisive::Attributes::new();
+    attributes.insert("country", "US");
+    attributes.insert("tier", "gold");
+    let processor = BatchEventProcessor::new(Discard::default(), ProcessorOptions::default())
+        .expect("processor");
+    let rounds = n.div_ceil(2 * CHUNK);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..CHUNK {
+                        let event = decisive::UserEvent::conversion(
+                            &config,
+                            "purchase",
+                            "user-1",
+                            &attributes,
+                        )
+                        .expect("the bench datafile has a purchase event");
+                        processor.process(event);
+                    }
+                });
+            }
+        });
+        assert!(processor.flush_blocking(TIMEOUT), "flush timed out");
+    }
+    let events = rounds * 2 * CHUNK;
+    println!(
+        "processor-made: {:.0} events/s; stats {:?}",
+        events as f64 / start.elapsed().as_secs_f64(),
+        processor.stats()
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let scenario = args.next().unwrap_or_else(|| "decide".to_owned());
@@ -224,6 +268,7 @@ fn main() {
         "decide-all" => decide_all(n),
         "flush" => flush(n),
         "processor" => processor(n),
+        "processor-made" => processor_made(n),
         other => panic!("unknown scenario {other:?}"),
     }
 }

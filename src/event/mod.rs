@@ -39,6 +39,7 @@ pub(crate) use payload::{log_event, LogEvent};
 
 use crate::config::{ProjectConfig, Region, Rule, RuleKind, Variation};
 use crate::decision::{FlagDecision, HeldOut, PackedDecision, Source, NONE};
+use crate::small_str::SmallStr;
 use crate::value::{AttributeValue, Attributes};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -90,12 +91,13 @@ impl std::error::Error for EventError {}
 /// equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventContext {
-    /// The datafile's `accountId`.
-    pub account_id: String,
+    /// The datafile's `accountId` (kept in place when short, as ids are: an event holds its
+    /// context, and copies it when cloned, without an allocation).
+    pub account_id: SmallStr,
     /// The datafile's `projectId`.
-    pub project_id: String,
+    pub project_id: SmallStr,
     /// The datafile's `revision`.
-    pub revision: String,
+    pub revision: SmallStr,
     /// This SDK's name ([`CLIENT_NAME`]).
     pub client_name: &'static str,
     /// This SDK's version ([`CLIENT_VERSION`]).
@@ -112,9 +114,9 @@ impl EventContext {
     /// The context of events decided with `config`.
     pub(crate) fn of(config: &ProjectConfig) -> EventContext {
         EventContext {
-            account_id: config.account_id.to_string(),
-            project_id: config.project_id.to_string(),
-            revision: config.revision.to_string(),
+            account_id: config.account_id.clone(),
+            project_id: config.project_id.clone(),
+            revision: config.revision.clone(),
             client_name: CLIENT_NAME,
             client_version: CLIENT_VERSION,
             anonymize_ip: config.anonymize_ip,
@@ -139,9 +141,9 @@ pub(crate) struct VisitorAttribute {
 /// What every user event carries besides its own kind's data.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EventHeader {
-    /// The batch-level facts, one allocation for their strings (an event is made on the
-    /// caller's thread and dropped on the event thread, where each allocation it holds is
-    /// freed away from the thread that made it).
+    /// The batch-level facts: one allocation, shared by the event's clones (an event is made
+    /// on the caller's thread and dropped on the event thread, where each allocation it holds
+    /// is freed away from the thread that made it).
     pub context: Arc<EventContext>,
     /// The user id (`visitor_id`) and the visitor attributes in wire form, in the user's
     /// attribute order, then `$opt_bot_filtering` when the datafile has a boolean

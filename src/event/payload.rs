@@ -399,6 +399,11 @@ impl BatchItem for UserEvent {
         ContextRef::of_event(UserEvent::context(self))
     }
 
+    fn same_context(&self, other: &Self) -> bool {
+        let (a, b) = (&self.header().context, &other.header().context);
+        Arc::ptr_eq(a, b) || a == b
+    }
+
     fn write_visitor(&self, w: &mut JsonWriter, fragments: &mut Fragments) {
         let header = self.header();
         w.raw("{\"visitor_id\":");

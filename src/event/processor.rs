@@ -364,6 +364,9 @@ impl BatchItem for Queued {
         match (self, other) {
             (Queued::Decided(a), Queued::Decided(b)) => a.same_context(b),
             (Queued::Tracked(a), Queued::Tracked(b)) => a.same_context(b),
+            // Compared as they are held (the same allocation, for clones of one event), without
+            // reading their strings as text.
+            (Queued::Built(a), Queued::Built(b)) => a.same_context(b),
             _ => self.context() == other.context(),
         }
     }
