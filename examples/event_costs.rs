@@ -26,7 +26,9 @@ mod workload;
 use decisive::{BatchEventProcessor, Client, ProcessorOptions};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use workload::{datafile, purchase_event, queue_from_two_threads, users, Discard};
+use workload::{
+    datafile, purchase, purchase_attributes, purchase_event, queue_from_two_threads, users, Discard,
+};
 
 /// Decides between two flushes.
 const CHUNK: u64 = 500;
@@ -216,16 +218,8 @@ fn processor(n: u64) {
 }
 
 fn processor_made(n: u64) {
-    let config = Client::builder()
-        .datafile(datafile())
-        .without_events()
-        .build()
-        .expect("client")
-        .config()
-        .expect("config");
-    let mut attributes = decisive::Attributes::new();
-    attributes.insert("country", "US");
-    attributes.insert("tier", "gold");
+    let config = workload::config();
+    let attributes = purchase_attributes();
     let processor = BatchEventProcessor::new(Discard::default(), ProcessorOptions::default())
         .expect("processor");
     let rounds = n.div_ceil(2 * CHUNK);
@@ -235,14 +229,7 @@ fn processor_made(n: u64) {
             for _ in 0..2 {
                 s.spawn(|| {
                     for _ in 0..CHUNK {
-                        let event = decisive::UserEvent::conversion(
-                            &config,
-                            "purchase",
-                            "user-1",
-                            &attributes,
-                        )
-                        .expect("the bench datafile has a purchase event");
-                        processor.process(event);
+                        processor.process(purchase(&config, &attributes));
                     }
                 });
             }

@@ -6,7 +6,7 @@
 
 use decisive::{
     Attributes, BatchEventProcessor, Client, DispatchOutcome, EventDispatcher, LogEvent,
-    UserContext, UserEvent,
+    ProjectConfig, UserContext, UserEvent,
 };
 use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,20 +57,34 @@ impl EventDispatcher for Discard {
     }
 }
 
-/// A conversion of `purchase` by one user with two attributes, built from the bench datafile.
-pub fn purchase_event() -> UserEvent {
-    let config = Client::builder()
+/// The bench datafile's config.
+pub fn config() -> Arc<ProjectConfig> {
+    Client::builder()
         .datafile(datafile())
         .without_events()
         .build()
         .expect("client")
         .config()
-        .expect("config");
+        .expect("config")
+}
+
+/// The attributes of the purchases the event benches make: two of them.
+pub fn purchase_attributes() -> Attributes {
     let mut attributes = Attributes::new();
     attributes.insert("country", "US");
     attributes.insert("tier", "gold");
-    UserEvent::conversion(&config, "purchase", "user-1", &attributes)
+    attributes
+}
+
+/// A conversion of `purchase` by `user-1` with `attributes`, made from `config`.
+pub fn purchase(config: &ProjectConfig, attributes: &Attributes) -> UserEvent {
+    UserEvent::conversion(config, "purchase", "user-1", attributes)
         .expect("the bench datafile has a purchase event")
+}
+
+/// A conversion of `purchase` by one user with two attributes, built from the bench datafile.
+pub fn purchase_event() -> UserEvent {
+    purchase(&config(), &purchase_attributes())
 }
 
 /// Two threads each queue `per_thread` copies of `event` (built beforehand), then a flush

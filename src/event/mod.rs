@@ -880,6 +880,7 @@ impl<'a> WireValue<'a> {
     }
 
     /// As a JSON value.
+    #[cfg(test)]
     fn to_value(self) -> Value {
         match self {
             WireValue::Str(s) => Value::from(s),

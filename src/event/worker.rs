@@ -395,15 +395,7 @@ impl Worker {
         let mut fate = Fate::Done;
         // The first failure of a run is a warning; the rest of the run (an outage, a wrong
         // endpoint) is logged at debug level until a batch is delivered again.
-        let level = if matches!(outcome, DispatchOutcome::NotFound(_)) {
-            // A configuration error: said once, loudly, until a batch is delivered again.
-            self.failed_in_a_row += 1;
-            if self.failed_in_a_row == 1 {
-                log::Level::Error
-            } else {
-                log::Level::Debug
-            }
-        } else if matches!(outcome, DispatchOutcome::TooLarge(_)) && count > 1 {
+        let level = if matches!(outcome, DispatchOutcome::TooLarge(_)) && count > 1 {
             log::Level::Debug // sent again in halves: not a failure yet
         } else if matches!(outcome, DispatchOutcome::Delivered) {
             if self.failed_in_a_row > 0 {
@@ -413,10 +405,13 @@ impl Worker {
             log::Level::Debug
         } else {
             self.failed_in_a_row += 1;
-            if self.failed_in_a_row == 1 {
-                log::Level::Warn
-            } else {
+            if self.failed_in_a_row > 1 {
                 log::Level::Debug
+            } else if matches!(outcome, DispatchOutcome::NotFound(_)) {
+                // A configuration error: said loudly.
+                log::Level::Error
+            } else {
+                log::Level::Warn
             }
         };
         match &outcome {
