@@ -1,5 +1,5 @@
-//! Byte scans shared by the datafile reader and the event batch writer: where a JSON string's
-//! run of bytes that need no escape ends, eight bytes at a time.
+//! Byte scans shared by the datafile reader and the event batch writer, eight bytes at a time:
+//! where a JSON string's run of bytes that need no escape ends, and where a byte is next.
 
 /// Whether `b` ends an unescaped run of a JSON string: a quote, a backslash or a control byte.
 pub(crate) fn is_string_special(b: u8) -> bool {
@@ -79,9 +79,58 @@ pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
     bytes.len().max(from)
 }
 
+/// The position of the first `byte` at or after `from`, eight bytes at a time; `None` when
+/// there is none.
+pub(crate) fn find_byte(bytes: &[u8], from: usize, byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(byte);
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        // The lowest flagged byte is exact (later ones may be borrow artefacts).
+        let hits = x.wrapping_sub(ONES) & !x & HIGHS;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == byte))
+        .map(|at| i + at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_is_found_first_wherever_it_is_and_not_where_it_is_not() {
+        for len in 0..40 {
+            for from in 0..=len {
+                assert_eq!(
+                    find_byte(&vec![b'x'; len], from, b'}'),
+                    None,
+                    "{len} {from}"
+                );
+            }
+            for pos in 0..len {
+                // The byte itself, and below and above it, where a borrow could mislead.
+                let mut bytes: Vec<u8> =
+                    (0..len).map(|i| [b'|', b'~', 0x7c, 0xfd][i % 4]).collect();
+                bytes[pos] = b'}';
+                for from in 0..=len {
+                    let found = find_byte(&bytes, from, b'}');
+                    assert_eq!(found, (from <= pos).then_some(pos), "{len} {pos} {from}");
+                }
+                bytes.iter_mut().skip(pos + 1).for_each(|b| *b = b'}');
+                assert_eq!(find_byte(&bytes, 0, b'}'), Some(pos), "{len} {pos}");
+            }
+        }
+    }
 
     #[test]
     fn a_special_byte_is_found_at_every_position_of_every_length() {

@@ -6,7 +6,7 @@ use super::view::Value as UserValue;
 use super::AttributeView;
 use super::Slots;
 use super::NO_STRING;
-use crate::datafile::conditions::{LeafValue, RawLeaf};
+use crate::datafile::conditions::{LeafNode, LeafValue, RawLeaf};
 #[cfg(test)]
 use crate::datafile::conditions::{RawCondition, Shape};
 #[cfg(test)]
@@ -189,21 +189,21 @@ impl Condition {
         let raw = <RawCondition as serde::Deserialize>::deserialize(&value);
         match raw.as_ref().map(|raw| raw.root().shape()) {
             Ok(Shape::Leaf(leaf)) => Condition::compile_with(leaf, &mut Slots::default()),
-            _ => Condition::compile_with(&RawLeaf::default(), &mut Slots::default()),
+            _ => Condition::compile_fresh(&RawLeaf::default(), &mut Slots::default()),
         }
     }
 
     /// Compiles a leaf object, giving its attribute name a slot in `slots`. A leaf written
     /// exactly as one compiled before (a datafile repeats a few conditions across many
     /// audiences) is that condition again, shared.
-    pub(crate) fn compile_with(leaf: &RawLeaf, slots: &mut Slots) -> Condition {
-        let Some(written) = leaf.written else {
-            return Condition::compile_fresh(leaf, slots);
+    pub(crate) fn compile_with(leaf: LeafNode, slots: &mut Slots) -> Condition {
+        let Some(written) = leaf.written() else {
+            return Condition::compile_fresh(leaf.read(), slots);
         };
         if let Some(same) = slots.compiled(written) {
             return same;
         }
-        let condition = Condition::compile_fresh(leaf, slots);
+        let condition = Condition::compile_fresh(leaf.read(), slots);
         slots.remember(written, &condition);
         condition
     }

@@ -85,10 +85,13 @@ impl<L> Tree<L> {
             let json = match node.shape() {
                 Shape::Str(s) => Value::String(s.to_string()),
                 Shape::Other(v) => v.clone(),
-                Shape::Leaf(l) => serde_json::json!({
+                Shape::Leaf(l) => {
+                    let l = l.read();
+                    serde_json::json!({
                     "name": l.name, "type": l.kind, "value": l.value.to_json(),
                     "match": l.match_type.clone().and_then(Result::ok),
-                }),
+                    })
+                }
                 Shape::List(_) => Value::Null,
             };
             leaf(&json)

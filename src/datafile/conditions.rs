@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 /// A condition tree as written: its nodes in document order, each list before its elements,
 /// in one vector (a tree is read into one allocation, not one per list). Strings are borrowed
@@ -19,25 +20,81 @@ pub(crate) struct RawCondition<'a> {
     nodes: Vec<RawNode<'a>>,
 }
 
-/// One node of a [`RawCondition`].
-#[derive(Debug, Clone, PartialEq)]
+/// One node of a [`RawCondition`]: small (a tree's nodes are many), its rare or large
+/// contents boxed or left in the document.
+#[derive(Debug, Clone)]
 pub(crate) enum RawNode<'a> {
     /// A list (an operator string first, or an implicit `or`), followed by the `span` nodes of
     /// its elements and theirs.
     List { span: u32 },
     /// A string: an operator inside a list, or an audience id leaf.
     Str(Cow<'a, str>),
-    /// A leaf condition object.
-    Leaf(RawLeaf<'a>),
+    /// A leaf condition object, read (by the serde reading).
+    Leaf(Box<RawLeaf<'a>>),
+    /// A leaf condition object read by the one-pass reader, with its text as the document
+    /// writes it; leaves written alike share what was read.
+    Written(&'a str, Rc<RawLeaf<'a>>),
     /// Any other JSON value (a number, a boolean, null).
-    Other(Value),
+    Other(Box<Value>),
+}
+
+impl PartialEq for RawNode<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (RawNode::List { span: a }, RawNode::List { span: b }) => a == b,
+            (RawNode::Str(a), RawNode::Str(b)) => a == b,
+            (RawNode::Other(a), RawNode::Other(b)) => a == b,
+            (a, b) => match (a.leaf(), b.leaf()) {
+                (Some(a), Some(b)) => a.read() == b.read(),
+                _ => false,
+            },
+        }
+    }
+}
+
+impl<'a> RawNode<'a> {
+    /// The node as a leaf, when it is one.
+    fn leaf(&self) -> Option<LeafNode<'_, 'a>> {
+        match self {
+            RawNode::Leaf(leaf) => Some(LeafNode::Read(leaf)),
+            RawNode::Written(text, leaf) => Some(LeafNode::Written(text, leaf)),
+            _ => None,
+        }
+    }
+}
+
+/// A leaf condition object of a tree: read, or as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LeafNode<'r, 'a> {
+    /// Read by the serde reading.
+    Read(&'r RawLeaf<'a>),
+    /// Read by the one-pass reader, with the object's text.
+    Written(&'a str, &'r RawLeaf<'a>),
+}
+
+impl<'r, 'a> LeafNode<'r, 'a> {
+    /// The object's text as the datafile writes it, when the one-pass reader read it: leaves
+    /// written alike compile alike, so the build finds a repeated leaf by this text.
+    pub(crate) fn written(self) -> Option<&'a str> {
+        match self {
+            LeafNode::Read(_) => None,
+            LeafNode::Written(text, _) => Some(text),
+        }
+    }
+
+    /// The leaf's fields.
+    pub(crate) fn read(self) -> &'r RawLeaf<'a> {
+        match self {
+            LeafNode::Read(leaf) | LeafNode::Written(_, leaf) => leaf,
+        }
+    }
 }
 
 /// What a node of a tree is, with a list's elements.
 pub(crate) enum Shape<'r, 'a> {
     List(Items<'r, 'a>),
     Str(&'r Cow<'a, str>),
-    Leaf(&'r RawLeaf<'a>),
+    Leaf(LeafNode<'r, 'a>),
     #[allow(
         dead_code,
         reason = "read where a tree is turned back into JSON, in tests"
@@ -93,7 +150,8 @@ impl<'r, 'a> Cond<'r, 'a> {
         match self.nodes.split_first() {
             Some((RawNode::List { .. }, rest)) => Shape::List(Items { rest }),
             Some((RawNode::Str(s), _)) => Shape::Str(s),
-            Some((RawNode::Leaf(leaf), _)) => Shape::Leaf(leaf),
+            Some((RawNode::Leaf(leaf), _)) => Shape::Leaf(LeafNode::Read(leaf)),
+            Some((RawNode::Written(text, leaf), _)) => Shape::Leaf(LeafNode::Written(text, leaf)),
             Some((RawNode::Other(value), _)) => Shape::Other(value),
             None => Shape::Other(&NULL),
         }
@@ -144,7 +202,7 @@ pub(crate) fn push_list<'a, E>(
 }
 
 /// A leaf condition object: `{"name", "type", "match", "value"}`; other keys are ignored.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct RawLeaf<'a> {
     /// `name`, when a string.
     pub name: Option<Cow<'a, str>>,
@@ -154,19 +212,6 @@ pub(crate) struct RawLeaf<'a> {
     pub match_type: Option<Result<Cow<'a, str>, ()>>,
     /// `value` (null when absent).
     pub value: LeafValue<'a>,
-    /// The object's text as the datafile writes it, when the one-pass reader read it (the
-    /// serde reading leaves it out): leaves written alike compile alike, so the build finds
-    /// a repeated leaf by this text. Not part of what the leaf is (equality ignores it).
-    pub written: Option<&'a str>,
-}
-
-impl PartialEq for RawLeaf<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
-            && self.kind == other.kind
-            && self.match_type == other.match_type
-            && self.value == other.value
-    }
 }
 
 /// A leaf's `value`: a string (borrowed from the document unless it holds escapes), or any
@@ -287,27 +332,27 @@ impl<'de: 'a, 'a> Visitor<'de> for NodeSeed<'_, 'a> {
                 }
             }
         }
-        self.push(RawNode::Leaf(leaf))
+        self.push(RawNode::Leaf(Box::new(leaf)))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.push(RawNode::Other(Value::Bool(v)))
+        self.push(RawNode::Other(Box::new(Value::Bool(v))))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.push(RawNode::Other(Value::from(v)))
+        self.push(RawNode::Other(Box::new(Value::from(v))))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.push(RawNode::Other(Value::from(v)))
+        self.push(RawNode::Other(Box::new(Value::from(v))))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.push(RawNode::Other(Value::from(v)))
+        self.push(RawNode::Other(Box::new(Value::from(v))))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.push(RawNode::Other(Value::Null))
+        self.push(RawNode::Other(Box::new(Value::Null)))
     }
 }
 
@@ -483,13 +528,12 @@ mod tests {
                 RawNode::List { span: 3 },
                 RawNode::Str("and".into()),
                 RawNode::Str("12".into()),
-                RawNode::Leaf(RawLeaf {
+                RawNode::Leaf(Box::new(RawLeaf {
                     name: Some("age".into()),
                     kind: Some("custom_attribute".into()),
                     match_type: Some(Ok("gt".into())),
                     value: LeafValue::Other(serde_json::json!(3)),
-                    written: None,
-                }),
+                })),
             ]
         );
     }
@@ -499,7 +543,10 @@ mod tests {
         match node.shape() {
             Shape::List(items) => Value::Array(items.map(to_json).collect()),
             Shape::Str(s) => Value::String(s.to_string()),
-            Shape::Leaf(l) => serde_json::json!({"name": l.name, "value": l.value.to_json()}),
+            Shape::Leaf(l) => {
+                let l = l.read();
+                serde_json::json!({"name": l.name, "value": l.value.to_json()})
+            }
             Shape::Other(v) => v.clone(),
         }
     }
@@ -540,11 +587,82 @@ mod tests {
     }
 
     #[test]
+    fn a_node_is_small_and_the_reader_keeps_leaves_as_written() {
+        assert!(std::mem::size_of::<RawNode>() <= 32);
+        let text = r#"{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+            "attributes": [], "audiences": [], "experiments": [], "groups": [], "events": [],
+            "typedAudiences": [
+              {"id": "7", "conditions": ["or", {"name": "a", "type": "custom_attribute", "value": 1}]},
+              {"id": "8", "conditions": {"name": "a", "type": "custom_attribute", "value": 1}}]}"#;
+        let read = super::super::fast::parse(text).expect("read in one pass");
+        let written = r#"{"name": "a", "type": "custom_attribute", "value": 1}"#;
+        let leaf = |audience: usize, at: usize| match read.typed_audiences[audience]
+            .conditions
+            .nodes
+            .get(at)
+        {
+            Some(RawNode::Written(text, leaf)) => (*text, Rc::clone(leaf)),
+            other => panic!("not a leaf as written: {other:?}"),
+        };
+        let (first, second) = (leaf(0, 2), leaf(1, 0));
+        assert_eq!((first.0, second.0), (written, written));
+        assert!(Rc::ptr_eq(&first.1, &second.1), "read once, shared");
+        assert_eq!(first.1.name.as_deref(), Some("a"));
+        assert_eq!(first.1.value, LeafValue::Other(serde_json::json!(1)));
+    }
+
+    #[test]
+    fn a_leaf_that_starts_like_one_read_before_is_read_in_full() {
+        // The second leaf's text up to its first closing brace is not a leaf read before (a
+        // brace inside a string), nor is the third's (another value): each is read.
+        let text = r#"{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+            "attributes": [], "audiences": [], "experiments": [], "groups": [], "events": [],
+            "typedAudiences": [{"id": "7", "conditions": ["or",
+              {"name": "a", "type": "custom_attribute", "value": "x"},
+              {"name": "a", "type": "custom_attribute", "value": "x}"},
+              {"name": "a", "type": "custom_attribute", "value": "x"} ,
+              {"name": "a", "type": "custom_attribute", "value": "y"}]}]}"#;
+        let read = super::super::fast::parse(text).expect("read in one pass");
+        let serde: super::super::model::Datafile = serde_json::from_str(text).unwrap();
+        assert_eq!(read, serde);
+        let values: Vec<_> = read.typed_audiences[0].conditions.nodes[2..]
+            .iter()
+            .map(|node| match node {
+                RawNode::Written(_, leaf) => leaf.value.as_str().map(str::to_owned),
+                other => panic!("not a leaf as written: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [
+                Some("x".into()),
+                Some("x}".into()),
+                Some("x".into()),
+                Some("y".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_leaf_the_reader_cannot_read_as_serde_does_is_left_to_serde() {
+        // A number out of serde's range inside a leaf: the first leaf of that text is read
+        // in full, and the reader gives up, whichever audience repeats it.
+        let leaf = r#"{"name": "a", "type": "custom_attribute", "match": "gt", "value": 1e999}"#;
+        let text = format!(
+            r#"{{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+            "attributes": [], "audiences": [], "experiments": [], "groups": [], "events": [],
+            "typedAudiences": [{{"id": "7", "conditions": ["or", {leaf}, {leaf}]}}]}}"#
+        );
+        assert!(super::super::fast::parse(&text).is_none());
+    }
+
+    #[test]
     fn a_match_that_is_not_a_string_is_kept_as_invalid() {
         let raw: RawCondition = serde_json::from_str(r#"{"name": "a", "match": 5}"#).unwrap();
         let Shape::Leaf(leaf) = raw.root().shape() else {
             panic!("expected a leaf")
         };
+        let leaf = leaf.read();
         assert_eq!(leaf.match_type, Some(Err(())));
         assert_eq!(leaf.kind, None);
     }

@@ -8,22 +8,18 @@
 
 use super::conditions::{push_list, LeafValue, LegacyConditions, RawCondition, RawLeaf, RawNode};
 use super::model::*;
+use crate::hash::FastMap;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Nesting deeper than this is left to serde (whose own limit is 128).
 const MAX_DEPTH: u32 = 96;
 
 /// Reads `text` as a datafile; `None` when the serde reading must decide.
 pub(crate) fn parse(text: &str) -> Option<Datafile<'_>> {
-    let mut p = Reader {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        depth: 0,
-        nodes: Vec::new(),
-    };
+    let mut p = Reader::new(text);
     let datafile = p.datafile()?;
     p.ws();
     (p.pos == p.bytes.len()).then_some(datafile)
@@ -35,8 +31,23 @@ struct Reader<'a> {
     pos: usize,
     depth: u32,
     /// Where condition trees are read into before each is moved into a vector of its exact
-    /// size (a node is large, and the trees are many and of every size).
+    /// size (the trees are many and of every size).
     nodes: Vec<RawNode<'a>>,
+    /// The leaf condition objects read so far, by their text.
+    leaves: FastMap<&'a str, Rc<RawLeaf<'a>>>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(text: &'a str) -> Reader<'a> {
+        Reader {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            depth: 0,
+            nodes: Vec::new(),
+            leaves: FastMap::default(),
+        }
+    }
 }
 
 /// Fills a field's slot with what was read; `None` when reading failed or the field was read
@@ -494,7 +505,15 @@ impl<'a> Reader<'a> {
             _ => {
                 let start = self.pos;
                 self.skip()?;
-                serde_json::from_str(self.slice(start, self.pos)?).ok()
+                let text = self.slice(start, self.pos)?;
+                // A whole number without sign is what serde reads as an unsigned integer
+                // (the usual number of a condition); anything else is read by serde.
+                if text.bytes().all(|b| b.is_ascii_digit()) {
+                    if let Ok(n) = text.parse::<u64>() {
+                        return Some(Value::from(n));
+                    }
+                }
+                serde_json::from_str(text).ok()
             }
         }
     }
@@ -628,15 +647,33 @@ impl<'a> Reader<'a> {
             )
             .ok()?,
             b'"' => nodes.push(RawNode::Str(self.string()?)),
-            b'{' => nodes.push(RawNode::Leaf(self.leaf()?)),
-            _ => nodes.push(RawNode::Other(self.value()?)),
+            b'{' => nodes.push(self.leaf_node()?),
+            _ => nodes.push(RawNode::Other(Box::new(self.value()?))),
         }
         Some(())
     }
 
-    fn leaf(&mut self) -> Option<RawLeaf<'a>> {
+    /// A leaf condition object, with its text as written: a datafile repeats a few leaves
+    /// many times, so the first of each text is read (checked as the serde reading checks
+    /// it), and the same text again shares what was read.
+    fn leaf_node(&mut self) -> Option<RawNode<'a>> {
         self.ws();
         let start = self.pos;
+        // The text up to the first closing brace: when it is a leaf read before, the object
+        // here is that leaf (its text is a whole object), and it is not read again.
+        let candidate = crate::scan::find_byte(self.bytes, start, b'}')
+            .and_then(|end| self.slice(start, end + 1));
+        if let Some((&text, leaf)) = candidate.and_then(|text| self.leaves.get_key_value(text)) {
+            self.pos = start + text.len();
+            return Some(RawNode::Written(text, Rc::clone(leaf)));
+        }
+        let leaf = Rc::new(self.leaf()?);
+        let text = self.slice(start, self.pos)?;
+        self.leaves.insert(text, Rc::clone(&leaf));
+        Some(RawNode::Written(text, leaf))
+    }
+
+    fn leaf(&mut self) -> Option<RawLeaf<'a>> {
         let mut leaf = RawLeaf::default();
         // Later keys win, as in the serde reading.
         self.object(|p, key| {
@@ -667,7 +704,6 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
-        leaf.written = self.slice(start, self.pos);
         Some(leaf)
     }
 
