@@ -127,6 +127,27 @@ impl<'a> Reader<'a> {
             Some(b' ') if self.bytes.get(self.pos + 1).is_some_and(|&b| b > b' ') => {
                 self.pos += 1;
             }
+            // An indented document's usual: a newline, up to seven spaces and a token.
+            Some(b'\n') => {
+                const SPACES: u64 = 0x2020_2020_2020_2020;
+                let at = self.pos + 1;
+                let word = self.bytes.get(at..at + 8).map(|chunk| {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    u64::from_le_bytes(word)
+                });
+                match word {
+                    Some(word) if word != SPACES => {
+                        let spaces = (word ^ SPACES).trailing_zeros() / 8;
+                        if (word >> (spaces * 8)) as u8 > b' ' {
+                            self.pos = at + spaces as usize;
+                        } else {
+                            self.ws_run();
+                        }
+                    }
+                    _ => self.ws_run(),
+                }
+            }
             _ => self.ws_run(),
         }
     }

@@ -532,3 +532,41 @@ fn a_duplicated_key_takes_its_last_value_as_in_the_official_sdks() {
     let config = crate::ProjectConfig::from_datafile(text).expect("Python's json.loads accepts it");
     assert_eq!(config.revision(), "2");
 }
+
+#[test]
+fn every_run_of_white_space_between_tokens_is_read_as_serde_reads_it() {
+    let mut document = minimal();
+    document["experiments"] = json!([experiment("1"), experiment("2")]);
+    let compact = document.to_string();
+    let serde: model::Datafile = serde_json::from_str(&compact).unwrap();
+    // Between every two tokens: a newline and 0 to 20 spaces, two newlines, a carriage
+    // return, tabs, and at the end of the text, where fewer than eight bytes are left.
+    let runs: Vec<String> = (0..=20)
+        .map(|n| format!("\n{}", " ".repeat(n)))
+        .chain(["\n\n ", "\r\n  ", "\n\t", " \n ", "\t\t"].map(String::from))
+        .collect();
+    for run in &runs {
+        let mut spaced = String::new();
+        let mut in_string = false;
+        let mut escaped = false;
+        for c in compact.chars() {
+            let token = !in_string && matches!(c, '{' | '}' | '[' | ']' | ',' | ':');
+            if token {
+                spaced.push_str(run);
+            }
+            spaced.push(c);
+            if token {
+                spaced.push_str(run);
+            }
+            match (in_string, escaped, c) {
+                (true, true, _) => escaped = false,
+                (true, false, '\\') => escaped = true,
+                (_, _, '"') => in_string = !in_string,
+                _ => {}
+            }
+        }
+        spaced.push_str(run);
+        let read = fast::parse(&spaced).unwrap_or_else(|| panic!("read in one pass: {run:?}"));
+        assert_eq!(read, serde, "{run:?}");
+    }
+}
