@@ -197,14 +197,14 @@ impl Condition {
     /// exactly as one compiled before (a datafile repeats a few conditions across many
     /// audiences) is that condition again, shared.
     pub(crate) fn compile_with(leaf: LeafNode, slots: &mut Slots) -> Condition {
-        let Some(written) = leaf.written() else {
+        let Some(identity) = leaf.identity() else {
             return Condition::compile_fresh(leaf.read(), slots);
         };
-        if let Some(same) = slots.compiled(written) {
+        if let Some(same) = slots.compiled(identity) {
             return same;
         }
         let condition = Condition::compile_fresh(leaf.read(), slots);
-        slots.remember(written, &condition);
+        slots.remember(identity, &condition);
         condition
     }
 

@@ -195,9 +195,9 @@ pub(crate) struct Slots {
     /// a bit instead of evaluating the condition.
     leaves: Vec<(program::Node, Condition)>,
     leaf_index: FastMap<LeafKey, u32>,
-    /// While a config is built: each leaf object compiled so far, by its text as the
-    /// datafile writes it. Emptied by [`Slots::built`].
-    compiled: FastMap<Box<str>, Condition>,
+    /// While a config is built: each shared leaf object compiled so far, by its identity
+    /// (`LeafNode::identity`). Emptied by [`Slots::built`].
+    compiled: FastMap<usize, Condition>,
 }
 
 /// How many distinct conditions a user's resolution evaluates in advance at most; conditions
@@ -229,14 +229,14 @@ impl Slots {
         }
     }
 
-    /// The condition compiled from a leaf object written as `written`, if there was one.
-    pub(crate) fn compiled(&self, written: &str) -> Option<Condition> {
-        self.compiled.get(written).cloned()
+    /// The condition compiled from the shared leaf object `identity`, if there was one.
+    pub(crate) fn compiled(&self, identity: usize) -> Option<Condition> {
+        self.compiled.get(&identity).cloned()
     }
 
-    /// Remembers that the leaf object written as `written` compiled to `condition`.
-    pub(crate) fn remember(&mut self, written: &str, condition: &Condition) {
-        self.compiled.insert(written.into(), condition.clone());
+    /// Remembers that the shared leaf object `identity` compiled to `condition`.
+    pub(crate) fn remember(&mut self, identity: usize, condition: &Condition) {
+        self.compiled.insert(identity, condition.clone());
     }
 
     /// Forgets the leaves compiled while the config was built.

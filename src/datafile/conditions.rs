@@ -31,9 +31,9 @@ pub(crate) enum RawNode<'a> {
     Str(Cow<'a, str>),
     /// A leaf condition object, read (by the serde reading).
     Leaf(Box<RawLeaf<'a>>),
-    /// A leaf condition object read by the one-pass reader, with its text as the document
-    /// writes it; leaves written alike share what was read.
-    Written(&'a str, Rc<RawLeaf<'a>>),
+    /// A leaf condition object read by the one-pass reader: leaves written alike (the same
+    /// text) share what was read.
+    Shared(Rc<RawLeaf<'a>>),
     /// Any other JSON value (a number, a boolean, null).
     Other(Box<Value>),
 }
@@ -57,35 +57,37 @@ impl<'a> RawNode<'a> {
     fn leaf(&self) -> Option<LeafNode<'_, 'a>> {
         match self {
             RawNode::Leaf(leaf) => Some(LeafNode::Read(leaf)),
-            RawNode::Written(text, leaf) => Some(LeafNode::Written(text, leaf)),
+            RawNode::Shared(leaf) => Some(LeafNode::Shared(leaf)),
             _ => None,
         }
     }
 }
 
-/// A leaf condition object of a tree: read, or as written.
+/// A leaf condition object of a tree: read on its own, or shared by the leaves written alike.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum LeafNode<'r, 'a> {
     /// Read by the serde reading.
     Read(&'r RawLeaf<'a>),
-    /// Read by the one-pass reader, with the object's text.
-    Written(&'a str, &'r RawLeaf<'a>),
+    /// Read by the one-pass reader, shared by every leaf of the document written alike.
+    Shared(&'r Rc<RawLeaf<'a>>),
 }
 
 impl<'r, 'a> LeafNode<'r, 'a> {
-    /// The object's text as the datafile writes it, when the one-pass reader read it: leaves
-    /// written alike compile alike, so the build finds a repeated leaf by this text.
-    pub(crate) fn written(self) -> Option<&'a str> {
+    /// For a shared leaf, what tells it apart from the leaves of the same document written
+    /// otherwise (the address of what they share): leaves written alike compile alike, so
+    /// the build compiles each shared leaf once.
+    pub(crate) fn identity(self) -> Option<usize> {
         match self {
             LeafNode::Read(_) => None,
-            LeafNode::Written(text, _) => Some(text),
+            LeafNode::Shared(leaf) => Some(Rc::as_ptr(leaf).addr()),
         }
     }
 
     /// The leaf's fields.
     pub(crate) fn read(self) -> &'r RawLeaf<'a> {
         match self {
-            LeafNode::Read(leaf) | LeafNode::Written(_, leaf) => leaf,
+            LeafNode::Read(leaf) => leaf,
+            LeafNode::Shared(leaf) => leaf,
         }
     }
 }
@@ -151,7 +153,7 @@ impl<'r, 'a> Cond<'r, 'a> {
             Some((RawNode::List { .. }, rest)) => Shape::List(Items { rest }),
             Some((RawNode::Str(s), _)) => Shape::Str(s),
             Some((RawNode::Leaf(leaf), _)) => Shape::Leaf(LeafNode::Read(leaf)),
-            Some((RawNode::Written(text, leaf), _)) => Shape::Leaf(LeafNode::Written(text, leaf)),
+            Some((RawNode::Shared(leaf), _)) => Shape::Leaf(LeafNode::Shared(leaf)),
             Some((RawNode::Other(value), _)) => Shape::Other(value),
             None => Shape::Other(&NULL),
         }
@@ -587,28 +589,26 @@ mod tests {
     }
 
     #[test]
-    fn a_node_is_small_and_the_reader_keeps_leaves_as_written() {
-        assert!(std::mem::size_of::<RawNode>() <= 32);
+    fn a_node_is_small_and_the_reader_shares_the_leaves_written_alike() {
+        assert!(std::mem::size_of::<RawNode>() <= 24);
         let text = r#"{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
             "attributes": [], "audiences": [], "experiments": [], "groups": [], "events": [],
             "typedAudiences": [
               {"id": "7", "conditions": ["or", {"name": "a", "type": "custom_attribute", "value": 1}]},
               {"id": "8", "conditions": {"name": "a", "type": "custom_attribute", "value": 1}}]}"#;
         let read = super::super::fast::parse(text).expect("read in one pass");
-        let written = r#"{"name": "a", "type": "custom_attribute", "value": 1}"#;
         let leaf = |audience: usize, at: usize| match read.typed_audiences[audience]
             .conditions
             .nodes
             .get(at)
         {
-            Some(RawNode::Written(text, leaf)) => (*text, Rc::clone(leaf)),
-            other => panic!("not a leaf as written: {other:?}"),
+            Some(RawNode::Shared(leaf)) => Rc::clone(leaf),
+            other => panic!("not a shared leaf: {other:?}"),
         };
         let (first, second) = (leaf(0, 2), leaf(1, 0));
-        assert_eq!((first.0, second.0), (written, written));
-        assert!(Rc::ptr_eq(&first.1, &second.1), "read once, shared");
-        assert_eq!(first.1.name.as_deref(), Some("a"));
-        assert_eq!(first.1.value, LeafValue::Other(serde_json::json!(1)));
+        assert!(Rc::ptr_eq(&first, &second), "read once, shared");
+        assert_eq!(first.name.as_deref(), Some("a"));
+        assert_eq!(first.value, LeafValue::Other(serde_json::json!(1)));
     }
 
     #[test]
@@ -628,8 +628,8 @@ mod tests {
         let values: Vec<_> = read.typed_audiences[0].conditions.nodes[2..]
             .iter()
             .map(|node| match node {
-                RawNode::Written(_, leaf) => leaf.value.as_str().map(str::to_owned),
-                other => panic!("not a leaf as written: {other:?}"),
+                RawNode::Shared(leaf) => leaf.value.as_str().map(str::to_owned),
+                other => panic!("not a shared leaf: {other:?}"),
             })
             .collect();
         assert_eq!(

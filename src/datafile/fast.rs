@@ -674,9 +674,9 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    /// A leaf condition object, with its text as written: a datafile repeats a few leaves
-    /// many times, so the first of each text is read (checked as the serde reading checks
-    /// it), and the same text again shares what was read.
+    /// A leaf condition object: a datafile repeats a few leaves many times, so the first of
+    /// each text is read (checked as the serde reading checks it), and the same text again
+    /// shares what was read.
     fn leaf_node(&mut self) -> Option<RawNode<'a>> {
         self.ws();
         let start = self.pos;
@@ -686,12 +686,12 @@ impl<'a> Reader<'a> {
             .and_then(|end| self.slice(start, end + 1));
         if let Some((&text, leaf)) = candidate.and_then(|text| self.leaves.get_key_value(text)) {
             self.pos = start + text.len();
-            return Some(RawNode::Written(text, Rc::clone(leaf)));
+            return Some(RawNode::Shared(Rc::clone(leaf)));
         }
         let leaf = Rc::new(self.leaf()?);
         let text = self.slice(start, self.pos)?;
         self.leaves.insert(text, Rc::clone(&leaf));
-        Some(RawNode::Written(text, leaf))
+        Some(RawNode::Shared(leaf))
     }
 
     fn leaf(&mut self) -> Option<RawLeaf<'a>> {
