@@ -62,17 +62,107 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
 }
 
 /// Reads an object's fields into `Option` slots by name, skipping unknown ones:
-/// `fields!(self => p, { b"id" => id = p.text(), ... })`.
+/// `fields!(self => p, { b"id" => id = p.text(), ... })`. The names are listed in the order
+/// datafiles usually write them: the reader expects each key to be the one after the last,
+/// and finds it by a word comparison or two (see [`Key`]).
 macro_rules! fields {
-    ($reader:ident => $p:ident, { $($name:literal => $slot:ident = $read:expr),* $(,)? }) => {
-        $reader.object(|$p, key| {
-            match key {
-                $($name => set(&mut $slot, $read)?,)*
-                _ => $p.skip()?,
-            }
-            Some(())
+    ($reader:ident => $p:ident, { $($name:literal => $slot:ident = $read:expr),* $(,)? }) => {{
+        const KEYS: &[Key] = &[$(Key::new($name)),*];
+        $reader.object_keys(KEYS, |$p, index| {
+            $(
+                if index == const { Key::position(KEYS, $name) } {
+                    return set(&mut $slot, $read);
+                }
+            )*
+            $p.skip()
         })?
-    };
+    }};
+}
+
+/// An object key a reader knows, with its closing quote, as up to four words and the masks of
+/// their bytes: whether the document holds it at a position is a word comparison or two, and
+/// the bytes matched are the key itself (it holds no quote nor backslash).
+struct Key {
+    name: &'static [u8],
+    words: [u64; 4],
+    masks: [u64; 4],
+}
+
+impl Key {
+    /// The key `name` (at most 31 bytes, without quote or backslash: checked when compiled).
+    const fn new(name: &'static [u8]) -> Key {
+        assert!(name.len() < 32, "a key of at most 31 bytes");
+        let (mut words, mut masks) = ([0u64; 4], [0u64; 4]);
+        let mut rest = name;
+        let mut at = 0;
+        // The name's bytes, then the closing quote.
+        while at <= name.len() {
+            let byte = match rest.split_first() {
+                Some((&b, tail)) => {
+                    assert!(b != b'"' && b != b'\\', "a key without quote nor backslash");
+                    rest = tail;
+                    b
+                }
+                None => b'"',
+            };
+            let shift = 8 * (at % 8);
+            let (word, mask) = match at / 8 {
+                0 => (&mut words[0], &mut masks[0]),
+                1 => (&mut words[1], &mut masks[1]),
+                2 => (&mut words[2], &mut masks[2]),
+                _ => (&mut words[3], &mut masks[3]),
+            };
+            *word |= (byte as u64) << shift;
+            *mask |= 0xff << shift;
+            at += 1;
+        }
+        Key { name, words, masks }
+    }
+
+    /// Where `name` is in `keys` (a name listed twice, or not at all, fails the build).
+    const fn position(keys: &[Key], name: &[u8]) -> usize {
+        let (mut rest, mut i, mut found) = (keys, 0, usize::MAX);
+        while let Some((key, tail)) = rest.split_first() {
+            if Key::same(key.name, name) {
+                assert!(found == usize::MAX, "a key listed once");
+                found = i;
+            }
+            rest = tail;
+            i += 1;
+        }
+        assert!(found != usize::MAX, "a key of the list");
+        found
+    }
+
+    const fn same(mut a: &[u8], mut b: &[u8]) -> bool {
+        loop {
+            match (a.split_first(), b.split_first()) {
+                (Some((x, a_tail)), Some((y, b_tail))) if *x == *y => (a, b) = (a_tail, b_tail),
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Whether `bytes` hold the key and its closing quote at `at`.
+    #[inline(always)]
+    fn is_at(&self, bytes: &[u8], at: usize) -> bool {
+        let word = |k: usize| {
+            let start = at + 8 * k;
+            bytes.get(start..start + 8).map(|chunk| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                u64::from_le_bytes(word)
+            })
+        };
+        let [w0, w1, w2, w3] = self.words;
+        let [m0, m1, m2, m3] = self.masks;
+        let len = self.name.len();
+        word(0).is_some_and(|w| w & m0 == w0)
+            && (len < 8 || word(1).is_some_and(|w| w & m1 == w1))
+            && (len < 16 || word(2).is_some_and(|w| w & m2 == w2))
+            && (len < 24 || word(3).is_some_and(|w| w & m3 == w3))
+    }
 }
 
 /// A string as written in the document.
@@ -214,7 +304,69 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an object, calling `field` with each key (as written) to read its value.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    fn object(&mut self, field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.object_with(Self::key_body, field)
+    }
+
+    /// Reads an object whose keys of interest are `keys`, calling `field` with each key's
+    /// place in `keys` (`usize::MAX` for another key) to read its value.
+    #[inline(always)]
+    fn object_keys(
+        &mut self,
+        keys: &[Key],
+        field: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        let mut expected = 0;
+        self.object_with(
+            |p| {
+                let index = p.key_index(keys, expected)?;
+                expected = index.wrapping_add(1);
+                Some(index)
+            },
+            field,
+        )
+    }
+
+    /// The place in `keys` of the key whose opening quote was just read, its closing quote
+    /// read: `expected` is looked for first (the key after the last, in the usual order), then
+    /// each other.
+    #[inline(always)]
+    fn key_index(&mut self, keys: &[Key], expected: usize) -> Option<usize> {
+        if let Some(key) = keys.get(expected) {
+            if key.is_at(self.bytes, self.pos) {
+                self.pos += key.name.len() + 1;
+                return Some(expected);
+            }
+        }
+        self.other_key_index(keys)
+    }
+
+    /// [`Reader::key_index`] past the expected key.
+    fn other_key_index(&mut self, keys: &[Key]) -> Option<usize> {
+        if let Some((index, key)) = keys
+            .iter()
+            .enumerate()
+            .find(|(_, key)| key.is_at(self.bytes, self.pos))
+        {
+            self.pos += key.name.len() + 1;
+            return Some(index);
+        }
+        // Another key, or one too near the end of the text to be compared by words.
+        let name = self.key_body()?;
+        Some(
+            keys.iter()
+                .position(|key| key.name == name)
+                .unwrap_or(usize::MAX),
+        )
+    }
+
+    /// Reads an object, `key` reading each key (its opening quote read) and `field` its value.
+    #[inline(always)]
+    fn object_with<K>(
+        &mut self,
+        mut key: impl FnMut(&mut Self) -> Option<K>,
+        mut field: impl FnMut(&mut Self, K) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         self.enter()?;
         let mut next = self.next_token()?;
@@ -224,7 +376,7 @@ impl<'a> Reader<'a> {
                     return None;
                 }
                 self.pos += 1;
-                let key = self.key_body()?;
+                let key = key(self)?;
                 // The colon usually follows the key directly.
                 if self.peek() == Some(b':') {
                     self.pos += 1;
@@ -792,12 +944,12 @@ impl<'a> Reader<'a> {
         fields!(self => p, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
-            b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
-            b"variations" => variations = p.variations(),
-            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
+            b"layerId" => layer_id = p.text(),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
+            b"variations" => variations = p.variations(),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"forcedVariations" => forced_variations = p.string_map(),
             b"type" => kind = p.optional(Self::text),
             b"cmab" => cmab = p.optional(Self::value),
@@ -851,12 +1003,12 @@ impl<'a> Reader<'a> {
         fields!(self => p, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
-            b"layerId" => layer_id = p.text(),
             b"status" => status = p.text(),
-            b"variations" => variations = p.variations(),
-            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
+            b"layerId" => layer_id = p.text(),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
+            b"variations" => variations = p.variations(),
+            b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
         });
         Some(RolloutRule {
             id: id?,

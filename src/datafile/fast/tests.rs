@@ -186,14 +186,19 @@ fn white_space_of_every_kind_is_read_as_serde_reads_it() {
     let value: Value = serde_json::from_str(include_str!("../../../datafiles/quickstart.json"))
         .expect("the quickstart datafile");
     let pretty = serde_json::to_string_pretty(&value).expect("pretty");
-    let forms = [
-        // Indentation of eight spaces and more per line.
-        pretty.replace("\n", "\n        "),
+    let mut forms = vec![
         pretty.replace("\n", "\n\t\t"),
         pretty.replace('\n', "\r\n"),
         pretty.replace("\n", "\n\n \n   "),
         serde_json::to_string(&value).expect("compact"),
     ];
+    // Every indentation, across the eight bytes read at once, and the text's end after a
+    // newline and a few spaces.
+    for extra in 0..=17 {
+        let spaces = " ".repeat(extra);
+        forms.push(pretty.replace("\n", &format!("\n{spaces}")));
+        forms.push(format!("{pretty}\n{spaces}"));
+    }
     for text in &forms {
         assert!(agrees(text), "left to serde: {text}");
         assert_eq!(parse(text), parse(&pretty));
@@ -203,6 +208,80 @@ fn white_space_of_every_kind_is_read_as_serde_reads_it() {
         let text = pretty.replacen("\n", bad, 3);
         assert!(parse(&text).is_none());
         assert!(by_serde(&text).is_none());
+    }
+}
+
+/// `value` as JSON text, each object's keys in the order `order` leaves them, with an extra
+/// key `"x"` first when `extra` is set (but in the objects the datafile reads whole).
+fn written(value: &Value, order: fn(&mut Vec<(&String, &Value)>), extra: bool) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<_> = map.iter().collect();
+            order(&mut fields);
+            let mut parts: Vec<String> = extra
+                .then(|| r#""x": [1, {"id": 2}]"#.into())
+                .into_iter()
+                .collect();
+            for (key, value) in fields {
+                let whole = key == "forcedVariations" || key == "cmab";
+                let value = written(value, order, extra && !whole);
+                parts.push(format!("{}: {value}", Value::from(key.as_str())));
+            }
+            format!("{{{}}}", parts.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<_> = items.iter().map(|v| written(v, order, extra)).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn keys_in_any_order_and_keys_of_no_interest_are_read_as_serde_reads_them() {
+    for (name, text) in documents("tests/fixtures/compat")
+        .into_iter()
+        .chain(documents("datafiles"))
+    {
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let Some(expected) = parse(&text) else {
+            continue;
+        };
+        let reversed: fn(&mut Vec<(&String, &Value)>) = |fields| fields.reverse();
+        let sorted: fn(&mut Vec<(&String, &Value)>) = |fields| fields.sort_by_key(|(k, _)| *k);
+        for (order, extra) in [(reversed, false), (sorted, true), (reversed, true)] {
+            let text = written(&value, order, extra);
+            assert!(agrees(&text), "left to serde: {name}");
+            assert_eq!(parse(&text).as_ref(), Some(&expected), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_known_key_is_matched_by_words_only_where_the_text_holds_it_whole() {
+    let names: Vec<String> = (1..=31)
+        .map(|n| "abcdefghijklmnopqrstuvwxyz01234"[..n].to_owned())
+        .collect();
+    for name in &names {
+        let leaked: &'static [u8] = Box::leak(name.clone().into_bytes().into_boxed_slice());
+        let key = super::Key::new(leaked);
+        for pad in ["", ": 1}", ": 1, \"other\": 2}                "] {
+            let text = format!(" {name}\"{pad}");
+            let bytes = text.as_bytes();
+            // Whole, from its first byte: found where eight-byte words can be read; never
+            // anywhere else.
+            let room = bytes.len() > 8 * (name.len() / 8 + 1);
+            assert_eq!(key.is_at(bytes, 1), room, "{name:?} in {text:?}");
+            assert!(!key.is_at(bytes, 0) && !key.is_at(bytes, 2), "{name:?}");
+            // Any one byte of the key or its quote changed: not found.
+            for at in 1..=name.len() + 1 {
+                let mut changed = bytes.to_vec();
+                changed[at] ^= 0x20;
+                assert!(!key.is_at(&changed, 1), "{name:?} changed at {at}");
+            }
+        }
     }
 }
 
