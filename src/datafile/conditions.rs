@@ -11,13 +11,16 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
+use crate::small_list::List;
+
 /// A condition tree as written: its nodes in document order, each list before its elements,
-/// in one vector (a tree is read into one allocation, not one per list). Strings are borrowed
-/// from the document unless they hold escapes.
+/// in one list (a tree is read into one allocation at most, not one per list; a rule's usual
+/// `["or", id]`, three nodes, into none). Strings are borrowed from the document unless they
+/// hold escapes.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawCondition<'a> {
     /// Never empty: the root first.
-    nodes: Vec<RawNode<'a>>,
+    nodes: List<RawNode<'a>, 3>,
 }
 
 /// One node of a [`RawCondition`]: small (a tree's nodes are many), its rare or large
@@ -36,6 +39,13 @@ pub(crate) enum RawNode<'a> {
     Shared(Rc<RawLeaf<'a>>),
     /// Any other JSON value (a number, a boolean, null).
     Other(Box<Value>),
+}
+
+impl Default for RawNode<'_> {
+    /// An empty list's node (what a list's unused places hold).
+    fn default() -> Self {
+        RawNode::List { span: 0 }
+    }
 }
 
 impl PartialEq for RawNode<'_> {
@@ -120,15 +130,23 @@ pub(crate) struct Items<'r, 'a> {
 static NULL: Value = Value::Null;
 
 impl<'a> RawCondition<'a> {
-    /// A tree of one node.
-    pub(crate) fn single(node: RawNode<'a>) -> RawCondition<'a> {
-        RawCondition { nodes: vec![node] }
-    }
-
-    /// A tree from its nodes in document order (as [`RawCondition`] keeps them); `None` for
-    /// none.
-    pub(crate) fn from_nodes(nodes: Vec<RawNode<'a>>) -> Option<RawCondition<'a>> {
-        (!nodes.is_empty()).then_some(RawCondition { nodes })
+    /// A tree from its nodes in document order (as [`RawCondition`] keeps them), taken from
+    /// `nodes`: a few kept in place, more moved into a vector of their exact count; `None`
+    /// for none.
+    pub(crate) fn from_nodes(nodes: &mut Vec<RawNode<'a>>) -> Option<RawCondition<'a>> {
+        if nodes.is_empty() {
+            return None;
+        }
+        let nodes = if let Ok(len @ 1..=3) = u8::try_from(nodes.len()) {
+            let mut taken = nodes.drain(..);
+            let mut next = || taken.next().unwrap_or_default();
+            List::Inline(len, [next(), next(), next()])
+        } else {
+            let mut exact = Vec::with_capacity(nodes.len());
+            exact.append(nodes);
+            List::Heap(exact)
+        };
+        Some(RawCondition { nodes })
     }
 
     /// The root.
@@ -138,10 +156,9 @@ impl<'a> RawCondition<'a> {
 
     /// The string, when the whole tree is one.
     fn into_str(self) -> Result<Cow<'a, str>, RawCondition<'a>> {
-        match <[RawNode; 1]>::try_from(self.nodes) {
-            Ok([RawNode::Str(s)]) => Ok(s),
-            Ok([node]) => Err(RawCondition::single(node)),
-            Err(nodes) => Err(RawCondition { nodes }),
+        match self.nodes {
+            List::Inline(1, [RawNode::Str(s), ..]) => Ok(s),
+            nodes => Err(RawCondition { nodes }),
         }
     }
 }
@@ -262,7 +279,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawCondition<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut nodes = Vec::new();
         NodeSeed(&mut nodes).deserialize(deserializer)?;
-        RawCondition::from_nodes(nodes).ok_or_else(|| de::Error::custom("no condition"))
+        RawCondition::from_nodes(&mut nodes).ok_or_else(|| de::Error::custom("no condition"))
     }
 }
 
@@ -525,7 +542,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            raw.nodes,
+            *raw.nodes,
             [
                 RawNode::List { span: 3 },
                 RawNode::Str("and".into()),

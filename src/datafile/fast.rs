@@ -803,11 +803,10 @@ impl<'a> Reader<'a> {
         let mut nodes = std::mem::take(&mut self.nodes);
         nodes.clear();
         let read = self.condition_node(&mut nodes);
-        let mut exact = Vec::with_capacity(nodes.len());
-        exact.append(&mut nodes);
+        let tree = RawCondition::from_nodes(&mut nodes);
         self.nodes = nodes;
         read?;
-        RawCondition::from_nodes(exact)
+        tree
     }
 
     /// A node of a condition tree and the nodes under it, onto the end of `nodes`.
