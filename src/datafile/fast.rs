@@ -66,17 +66,29 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
 /// datafiles usually write them: the reader expects each key to be the one after the last,
 /// and finds it by a word comparison or two (see [`Key`]).
 macro_rules! fields {
-    ($reader:ident => $p:ident, { $($name:literal => $slot:ident = $read:expr),* $(,)? }) => {{
+    ($reader:ident => $p:ident, { $($name:literal => $slot:tt = $read:expr),* $(,)? }) => {{
         const KEYS: &[Key] = &[$(Key::new($name)),*];
         $reader.object_keys(KEYS, |$p, index| {
             $(
                 if index == const { Key::position(KEYS, $name) } {
-                    return set(&mut $slot, $read);
+                    return field!($slot, $read);
                 }
             )*
             $p.skip()
         })?
     }};
+}
+
+/// What [`fields!`] does with a field's value: fills its slot, or for `_` (a key the model
+/// leaves out but datafiles usually write, named so that it is found as quickly as the
+/// others) only reads it.
+macro_rules! field {
+    (_, $read:expr) => {
+        $read
+    };
+    ($slot:ident, $read:expr) => {
+        set(&mut $slot, $read)
+    };
 }
 
 /// An object key a reader knows, with its closing quote, as up to four words and the masks of
@@ -1008,6 +1020,7 @@ impl<'a> Reader<'a> {
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
             b"variations" => variations = p.variations(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
+            b"forcedVariations" => _ = p.skip(),
         });
         Some(RolloutRule {
             id: id?,
@@ -1062,8 +1075,8 @@ impl<'a> Reader<'a> {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"type" => kind = p.text(),
-            b"subType" => sub_type = p.optional(Self::text),
             b"defaultValue" => default_value = p.raw_text(),
+            b"subType" => sub_type = p.optional(Self::text),
         });
         Some(Variable {
             id: id?,
