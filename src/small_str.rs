@@ -94,7 +94,7 @@ impl Borrow<str> for SmallStr {
 impl PartialEq for SmallStr {
     #[inline]
     fn eq(&self, other: &SmallStr) -> bool {
-        self.as_bytes() == other.as_bytes()
+        crate::hash::bytes_eq(self.as_bytes(), other.as_bytes())
     }
 }
 
@@ -103,14 +103,14 @@ impl Eq for SmallStr {}
 impl PartialEq<str> for SmallStr {
     #[inline]
     fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        crate::hash::bytes_eq(self.as_bytes(), other.as_bytes())
     }
 }
 
 impl PartialEq<&str> for SmallStr {
     #[inline]
     fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        crate::hash::bytes_eq(self.as_bytes(), other.as_bytes())
     }
 }
 
