@@ -233,9 +233,8 @@ impl ShortId {
     /// The longest id kept this way.
     pub(crate) const MAX_LEN: usize = 13;
 
-    /// `id`, when it is at most [`ShortId::MAX_LEN`] bytes long.
-    pub(crate) fn new(id: &str) -> Option<ShortId> {
-        let src = id.as_bytes();
+    /// The id whose bytes are `src`, when it is at most [`ShortId::MAX_LEN`] bytes long.
+    pub(crate) fn new(src: &[u8]) -> Option<ShortId> {
         if src.len() > ShortId::MAX_LEN {
             return None;
         }
@@ -438,7 +437,7 @@ mod tests {
                 let Some(entity) = ids.get(..len) else {
                     continue;
                 };
-                match ShortId::new(entity) {
+                match ShortId::new(entity.as_bytes()) {
                     Some(short) => assert_eq!(
                         key.hash_short(&short),
                         murmur3_concat(user, entity, SEED),

@@ -85,9 +85,10 @@ impl<'d> Builder<'d> {
         conditions: Option<&RawCondition>,
         ids: &[Text<'_>],
     ) -> Option<Tree<Condition>> {
+        // Looked up as a config string: comparing one with a `&str` key would check UTF-8.
         let shared = |id: &str| match self
             .audience_index
-            .get(id)
+            .get(&small(id))
             .and_then(|&a| self.audiences.get(a as usize))
         {
             Some(audience) => Tree::Shared(Arc::clone(&audience.tree)),
@@ -416,7 +417,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let experiments = f
             .experiment_ids
             .iter()
-            .filter_map(|id| rule_index.get(id.as_str()));
+            .filter_map(|id| rule_index.get(&small(id)));
         let deliveries = rollouts.get(f.rollout_id.as_str()).cloned().unwrap_or(0..0);
         let variations: usize = experiments
             .copied()
@@ -459,7 +460,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let experiment_rules: Vec<u32> = f
             .experiment_ids
             .iter()
-            .filter_map(|id| rule_index.get(id.as_str()).copied())
+            .filter_map(|id| rule_index.get(&small(id)).copied())
             .collect();
         let delivery_rules: Vec<u32> = if f.rollout_id.is_empty() {
             Vec::new()
@@ -528,7 +529,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         let default_of = |i: usize| defaults.get(i).copied();
         let key_base = table.keys_len();
         for v in &variables {
-            table.push_key(&v.key);
+            table.push_key(v.key.clone());
         }
         let first_set = set_spans.len();
         set_spans.push(typed_set(&mut table, key_base, &variables, |i, _| {
@@ -700,7 +701,7 @@ fn cores(rules: &[Rule]) -> (Vec<RuleCore>, Vec<Range<Option<u32>>>) {
             ];
             let core = RuleCore {
                 terms: terms.flatten().unwrap_or_default(),
-                short_id: crate::bucketing::ShortId::new(&rule.id),
+                short_id: crate::bucketing::ShortId::new(rule.id.as_bytes()),
                 traffic_start: traffic.len() as u32,
                 traffic_len: rule.traffic.len() as u32,
                 first_entity: first.and_then(|r| r.entity).unwrap_or(0),

@@ -67,7 +67,7 @@ impl FlagIndex {
             let Some(i) = u32::try_from(i).ok().filter(|&i| i < u32::MAX) else {
                 continue;
             };
-            if index.get(&flag.key, flags).is_some() {
+            if index.get_bytes(flag.key.as_bytes(), flags).is_some() {
                 continue;
             }
             let key = flag.key.as_bytes();
@@ -97,7 +97,12 @@ impl FlagIndex {
     /// The index of the last of `flags` (the ones this index was built from) with key `key`.
     #[inline]
     pub(crate) fn get(&self, key: &str, flags: &[Flag]) -> Option<u32> {
-        let bytes = key.as_bytes();
+        self.get_bytes(key.as_bytes(), flags)
+    }
+
+    /// [`FlagIndex::get`] by the key's bytes.
+    #[inline(always)]
+    fn get_bytes(&self, bytes: &[u8], flags: &[Flag]) -> Option<u32> {
         let words = words(bytes);
         let len = words.map_or(LONG, |_| bytes.len() as u64);
         let mask = self.slots.len().wrapping_sub(1);
@@ -111,7 +116,10 @@ impl FlagIndex {
                 let i = (slot.entry as u32).wrapping_sub(1);
                 match words {
                     Some(w) if slot.words == w => return Some(i),
-                    None if flags.get(i as usize).is_some_and(|f| *f.key == *key) => {
+                    None if flags
+                        .get(i as usize)
+                        .is_some_and(|f| f.key.as_bytes() == bytes) =>
+                    {
                         return Some(i)
                     }
                     _ => {}

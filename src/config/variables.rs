@@ -261,8 +261,8 @@ impl VariableTable {
     }
 
     /// Adds a variable key; its index names it in [`VariableTable::push_set`].
-    pub(crate) fn push_key(&mut self, key: &str) -> u32 {
-        self.keys.push(SmallStr::new(key));
+    pub(crate) fn push_key(&mut self, key: SmallStr) -> u32 {
+        self.keys.push(key);
         (self.keys.len() - 1) as u32
     }
 
