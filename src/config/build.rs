@@ -2,7 +2,7 @@
 //! compiles audiences, applies the official SDKs' load-time rules (typed audiences over legacy
 //! ones, feature-rollout injection, holdout scoping) and types every variable value once.
 
-use super::variables::VariableTable;
+use super::variables::{RawValue, VariableTable};
 use super::*;
 use crate::audience::{Audience, Condition, Program, Slots};
 use crate::bucketing::EntityKey;
@@ -384,11 +384,17 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 .map(|v| v.default_value.len_bound())
                 .sum::<usize>(),
     );
-    let mut raw_ranges: Vec<(u32, u32)> = Vec::with_capacity(usage_values.count());
-    let mut push_raw = |value: &model::RawText<'_>, ranges: &mut Vec<(u32, u32)>| {
+    let mut raw_ranges: Vec<RawValue> = Vec::with_capacity(usage_values.count());
+    // Each value as written: one with escapes is decoded when it is typed, on first use.
+    let mut push_raw = |value: &model::RawText<'_>, ranges: &mut Vec<RawValue>| {
         let start = text.len() as u32;
-        value.push_to(&mut text);
-        ranges.push((start, text.len() as u32));
+        let (written, escaped) = value.as_written();
+        text.extend_from_slice(written.as_bytes());
+        ranges.push(RawValue {
+            start,
+            end: text.len() as u32,
+            escaped,
+        });
     };
     // Per variation: the index in raw_ranges of its first value (its values follow in order).
     let first_usage: Vec<u32> = b
@@ -403,7 +409,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         })
         .collect();
     // Every flag's defaults, one flag after another.
-    let mut defaults: Vec<(u32, u32)> =
+    let mut defaults: Vec<RawValue> =
         Vec::with_capacity(d.feature_flags.iter().map(|f| f.variables.len()).sum());
     for f in &d.feature_flags {
         for v in &f.variables {
@@ -428,7 +434,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         (2 + variations) * f.variables.len()
     });
     let mut table = VariableTable::new(
-        // Whole strings and ASCII escapes decoded to ASCII bytes: the text is UTF-8.
+        // Whole strings from the document: the text is UTF-8.
         String::from_utf8(text).unwrap_or_default(),
         d.feature_flags.iter().map(|f| f.variables.len()).sum(),
         entries.sum(),
@@ -724,7 +730,7 @@ fn typed_set(
     table: &mut VariableTable,
     key_base: u32,
     defs: &[VariableDef],
-    value_of: impl Fn(usize, &VariableDef) -> Option<(u32, u32)>,
+    value_of: impl Fn(usize, &VariableDef) -> Option<RawValue>,
 ) -> (u32, u32) {
     table.push_set(
         defs.iter()

@@ -275,6 +275,36 @@ fn variables_are_typed_by_their_declared_type_and_string_json_is_json() {
     assert_eq!(got, expected.map(|(k, v)| (k, v)));
 }
 
+#[test]
+fn variable_values_written_with_escapes_are_typed_decoded() {
+    // As a datafile writes them: every short escape, in a default and in a variation's value.
+    let value = r#"tab\t slash\/ quote\" back\\ line\n"#;
+    let json = r#"{\"a\": \"x\\/y\"}"#;
+    let text = format!(
+        r#"{{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+        "attributes": [], "audiences": [], "groups": [], "events": [], "rollouts": [],
+        "experiments": [{{"id": "10", "key": "exp", "layerId": "9", "status": "Running",
+          "variations": [{{"id": "11", "key": "on", "featureEnabled": true,
+            "variables": [{{"id": "1", "value": "{value}"}}, {{"id": "2", "value": "{json}"}}]}}],
+          "trafficAllocation": [{{"entityId": "11", "endOfRange": 10000}}],
+          "audienceIds": [], "forcedVariations": {{}}}}],
+        "featureFlags": [{{"id": "f", "key": "flag", "rolloutId": "", "experimentIds": ["10"],
+          "variables": [{{"id": "1", "key": "s", "type": "string", "defaultValue": "{value}"}},
+                        {{"id": "2", "key": "j", "type": "json", "defaultValue": "{json}"}}]}}]}}"#
+    );
+    let config = ProjectConfig::from_datafile(text).expect("the datafile loads");
+    let f = flag(&config, "flag");
+    let decoded = json!("tab\t slash/ quote\" back\\ line\n");
+    let expected = [
+        ("s".to_owned(), decoded),
+        ("j".to_owned(), json!({"a": "x/y"})),
+    ];
+    // The defaults, then the variation's own values.
+    assert_eq!(as_pairs(&f.variable_sets[0]), expected);
+    let &(_, set) = f.variation_sets.first().expect("the variation's set");
+    assert_eq!(as_pairs(&f.variable_sets[set as usize]), expected);
+}
+
 /// A flag with one experiment whose variations are `on` (enabled, overrides `color` and
 /// `size`), `off` (disabled, overrides `color`) and `plain` (enabled, overrides nothing).
 fn variable_override_datafile() -> Value {

@@ -2,6 +2,7 @@
 
 use crate::small_str::SmallStr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 /// The type a flag variable declares.
@@ -221,12 +222,22 @@ pub(crate) struct VariableTable {
     entries: Vec<Entry>,
 }
 
+/// Where a raw value is in a table's pool: its byte range, and whether it is written there with
+/// the short JSON escapes (`\"`, `\n`, ...) still in it, to be decoded when the value is typed
+/// (on first use) rather than when the config is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawValue {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) escaped: bool,
+}
+
 #[derive(Debug)]
 struct Entry {
     /// The key's index in the table's keys.
     key: u32,
-    /// The raw value's byte range in the pool.
-    raw: Option<(u32, u32)>,
+    /// The raw value's place in the pool.
+    raw: Option<RawValue>,
     kind: VariableType,
     typed: OnceLock<VariableValue>,
 }
@@ -271,7 +282,7 @@ impl VariableTable {
     /// [`Variables::new`] once the table is complete.
     pub(crate) fn push_set(
         &mut self,
-        entries: impl Iterator<Item = (u32, Option<(u32, u32)>, VariableType)>,
+        entries: impl Iterator<Item = (u32, Option<RawValue>, VariableType)>,
     ) -> (u32, u32) {
         let start = self.entries.len() as u32;
         self.entries.extend(entries.map(|(key, raw, kind)| Entry {
@@ -311,13 +322,19 @@ impl Variables {
 
     fn value<'s>(&'s self, entry: &'s Entry) -> &'s VariableValue {
         entry.typed.get_or_init(|| {
-            let raw = entry.raw.map(|(start, end)| {
-                self.table
+            let raw = entry.raw.map(|raw| {
+                let text = self
+                    .table
                     .as_deref()
-                    .and_then(|t| t.pool.get(start as usize..end as usize))
-                    .unwrap_or_default()
+                    .and_then(|t| t.pool.get(raw.start as usize..raw.end as usize))
+                    .unwrap_or_default();
+                if raw.escaped {
+                    Cow::Owned(crate::datafile::fast::unescape(text))
+                } else {
+                    Cow::Borrowed(text)
+                }
             });
-            VariableValue::typed(raw, entry.kind)
+            VariableValue::typed(raw.as_deref(), entry.kind)
         })
     }
 

@@ -50,8 +50,8 @@ impl PartialEq<&str> for Text<'_> {
 }
 
 /// A string value the build copies as it is (a variable's value): kept as written when its
-/// only escapes are the short ones (`\n`, `\"`, ...), so that it is decoded once, straight
-/// into the build's text, rather than into a string of its own first.
+/// only escapes are the short ones (`\n`, `\"`, ...), so that the build copies it as written
+/// and it is decoded only when the value is typed, on first use.
 #[derive(Debug, Clone)]
 pub(crate) enum RawText<'a> {
     /// The string itself.
@@ -69,11 +69,12 @@ impl RawText<'_> {
         }
     }
 
-    /// Appends the string's bytes, decoded, to `out`.
-    pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
+    /// The string as the document writes it between its quotes, and whether that holds
+    /// escapes (the short ones only) still to be decoded.
+    pub(crate) fn as_written(&self) -> (&str, bool) {
         match self {
-            RawText::Text(text) => out.extend_from_slice(text.as_bytes()),
-            RawText::Escaped(body) => super::fast::unescape_into(body, out),
+            RawText::Text(text) => (text.as_str(), false),
+            RawText::Escaped(body) => (body, true),
         }
     }
 
