@@ -463,18 +463,28 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
     let repeated_flag_keys = last_of_key.len() != d.feature_flags.len();
     for (position, f) in d.feature_flags.iter().enumerate() {
         let shadowed = last_of_key.get(f.key.as_str()) != Some(&position);
-        let experiment_rules: Vec<u32> = f
-            .experiment_ids
-            .iter()
-            .filter_map(|id| rule_index.get(&small(id)).copied())
-            .collect();
-        let delivery_rules: Vec<u32> = if f.rollout_id.is_empty() {
-            Vec::new()
-        } else {
-            rollouts
-                .get(f.rollout_id.as_str())
-                .map_or_else(Vec::new, |rules| rules.clone().collect())
+        // The flag's rules go straight into the config's rule list, where it reads them.
+        let start = rule_list.len();
+        rule_list.extend(
+            f.experiment_ids
+                .iter()
+                .filter_map(|id| rule_index.get(&small(id)).copied()),
+        );
+        let mid = rule_list.len();
+        if !f.rollout_id.is_empty() {
+            if let Some(rules) = rollouts.get(f.rollout_id.as_str()) {
+                rule_list.extend(rules.clone());
+            }
+        }
+        let rules = RuleSpan {
+            start: start as u32,
+            experiments: (mid - start) as u32,
+            deliveries: (rule_list.len() - mid) as u32,
         };
+        let (experiment_rules, delivery_rules) = rule_list
+            .get(start..)
+            .unwrap_or_default()
+            .split_at(mid - start);
 
         // Feature rollouts: the everyone-else variation joins each `fr` experiment, taking the
         // traffic the experiment does not allocate.
@@ -484,7 +494,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .and_then(|&r| b.rules.get(r as usize))
             .and_then(|r| r.variations.first().copied());
         if let Some(ee) = everyone_else {
-            for &r in &experiment_rules {
+            for &r in experiment_rules {
                 if let Some(rule) = b.rules.get_mut(r as usize) {
                     if rule.feature_rollout {
                         rule.variations.push(ee);
@@ -571,21 +581,11 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         }
         flag_sets.push(first_set..set_spans.len());
 
-        let rules = RuleSpan {
-            start: rule_list.len() as u32,
-            experiments: experiment_rules.len() as u32,
-            deliveries: delivery_rules.len() as u32,
-        };
-        rule_list.extend_from_slice(&experiment_rules);
-        rule_list.extend_from_slice(&delivery_rules);
-
         flags.push(Flag {
             rules,
             id: small(&f.id),
             key: small(&f.key),
             rollout_id: small(&f.rollout_id),
-            experiment_rules,
-            delivery_rules,
             variables,
             flag_variations,
             variable_sets: Vec::new(),

@@ -181,14 +181,13 @@ pub(crate) struct VariableDef {
 #[repr(C)]
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Flag {
-    /// `experiment_rules` and `delivery_rules` in the config's rule list.
+    /// The flag's experiment rules and delivery rules in the config's rule list
+    /// ([`ProjectConfig::rules_of`]).
     pub rules: RuleSpan,
     /// Enabled flag variation → its index in `variable_sets`.
     pub variation_sets: Vec<(u32, u32)>,
     /// Compared by the flag index.
     pub key: SmallStr,
-    pub experiment_rules: Vec<u32>,
-    pub delivery_rules: Vec<u32>,
     /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
     /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
     pub variable_sets: Vec<Variables>,

@@ -110,7 +110,7 @@ fn a_flag_skips_experiment_ids_that_name_no_experiment() {
         "experimentIds": ["20", "404", "10"], "variables": []}]);
     let config = load(&d);
     let f = flag(&config, "flag");
-    assert_eq!(rule_keys(&config, &f.experiment_rules), ["exp_b", "exp_a"]);
+    assert_eq!(rule_keys(&config, config.rules_of(f).0), ["exp_b", "exp_a"]);
 }
 
 #[test]
@@ -132,10 +132,10 @@ fn rollout_ids_that_are_empty_or_unknown_give_no_delivery_rules() {
     ]);
     let config = load(&d);
     for key in ["empty", "unknown", "absent"] {
-        assert!(flag(&config, key).delivery_rules.is_empty(), "{key}");
+        assert!(config.rules_of(flag(&config, key)).1.is_empty(), "{key}");
     }
     assert_eq!(
-        rule_keys(&config, &flag(&config, "known").delivery_rules),
+        rule_keys(&config, config.rules_of(flag(&config, "known")).1),
         ["targeted", "everyone"]
     );
 }

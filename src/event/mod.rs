@@ -901,9 +901,10 @@ fn flag_variation_by_id<'c>(
     id: &str,
 ) -> Option<&'c Variation> {
     let (_, flag) = config.flag(flag_key)?;
-    flag.experiment_rules
+    let (experiments, deliveries) = config.rules_of(flag);
+    experiments
         .iter()
-        .chain(&flag.delivery_rules)
+        .chain(deliveries)
         .filter_map(|&r| config.rule(r))
         .find_map(|rule| rule_variation_by_id(config, rule, id))
 }
