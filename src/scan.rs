@@ -6,18 +6,30 @@ pub(crate) fn is_string_special(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// Whether the word `x` (eight bytes) holds a byte that [`is_string_special`] flags. The
-/// SWAR tests may flag a byte above a true hit by borrow, never one when there is none, so the
-/// answer is exact.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The zero bytes of the word `v`, flagged in their high bit: the lowest flag is exact, later
+/// flags may be borrow artefacts (never set when `v` has no zero byte).
+#[inline(always)]
+fn zero_flags(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// The bytes of the word `x` that [`is_string_special`] flags, flagged in their high bit (the
+/// lowest flag exact, as in [`zero_flags`]).
+#[inline(always)]
+fn special_flags(x: u64) -> u64 {
+    (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
+        | zero_flags(x ^ (ONES * u64::from(b'"')))
+        | zero_flags(x ^ (ONES * u64::from(b'\\')))
+}
+
+/// Whether the word `x` (eight bytes) holds a byte that [`is_string_special`] flags: exact,
+/// as a borrow never flags a byte when there is no true hit.
 #[inline(always)]
 fn word_has_special(x: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    ((x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
-        | zero(x ^ (ONES * u64::from(b'"')))
-        | zero(x ^ (ONES * u64::from(b'\\'))))
-        != 0
+    special_flags(x) != 0
 }
 
 /// Whether any byte of `bytes` ends an unescaped run of a JSON string: eight bytes at a time,
@@ -52,19 +64,11 @@ pub(crate) fn has_string_special(bytes: &[u8]) -> bool {
 /// The position of the first byte at or after `from` that ends an unescaped run of a JSON
 /// string (`bytes.len()` when there is none).
 pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The bytes of `v` that are zero / of `x` below 0x20, flagged in their high bit. The
-    // lowest flag is exact; later flags may be borrow artefacts.
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let hits = (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
-            | zero(x ^ (ONES * u64::from(b'"')))
-            | zero(x ^ (ONES * u64::from(b'\\')));
+        let hits = special_flags(u64::from_le_bytes(word));
         if hits != 0 {
             return i + (hits.trailing_zeros() / 8) as usize;
         }
@@ -82,16 +86,12 @@ pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
 /// The position of the first `byte` at or after `from`, eight bytes at a time; `None` when
 /// there is none.
 pub(crate) fn find_byte(bytes: &[u8], from: usize, byte: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let pattern = ONES * u64::from(byte);
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ pattern;
-        // The lowest flagged byte is exact (later ones may be borrow artefacts).
-        let hits = x.wrapping_sub(ONES) & !x & HIGHS;
+        let hits = zero_flags(u64::from_le_bytes(word) ^ pattern);
         if hits != 0 {
             return Some(i + (hits.trailing_zeros() / 8) as usize);
         }
