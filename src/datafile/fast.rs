@@ -690,15 +690,7 @@ impl<'a> Reader<'a> {
             _ => {
                 let start = self.pos;
                 self.skip()?;
-                let text = self.slice(start, self.pos)?;
-                // A whole number without sign is what serde reads as an unsigned integer
-                // (the usual number of a condition); anything else is read by serde.
-                if text.bytes().all(|b| b.is_ascii_digit()) {
-                    if let Ok(n) = text.parse::<u64>() {
-                        return Some(Value::from(n));
-                    }
-                }
-                serde_json::from_str(text).ok()
+                serde_json::from_str(self.slice(start, self.pos)?).ok()
             }
         }
     }
