@@ -532,7 +532,7 @@ impl<'a> Reader<'a> {
         let mut unicode = false;
         let mut i = self.pos;
         loop {
-            i = crate::scan::string_run_end(bytes, i);
+            i = crate::scan::escaped_run_end(bytes, i);
             match bytes.get(i)? {
                 b'"' => break,
                 b'\\' => match bytes.get(i + 1)? {
