@@ -35,6 +35,8 @@ struct Reader<'a> {
     nodes: Vec<RawNode<'a>>,
     /// The leaf condition objects read so far, by their text.
     leaves: FastMap<&'a str, Rc<RawLeaf<'a>>>,
+    /// The separators last read in each kind of object ([`GAPS_PER_OBJECT`] per kind).
+    gaps: Vec<Gap>,
 }
 
 impl<'a> Reader<'a> {
@@ -46,6 +48,7 @@ impl<'a> Reader<'a> {
             depth: 0,
             nodes: Vec::new(),
             leaves: FastMap::default(),
+            gaps: vec![Gap::default(); Object::COUNT * GAPS_PER_OBJECT],
         }
     }
 }
@@ -61,14 +64,14 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
     Some(())
 }
 
-/// Reads an object's fields into `Option` slots by name, skipping unknown ones:
-/// `fields!(self => p, { b"id" => id = p.text(), ... })`. The names are listed in the order
-/// datafiles usually write them: the reader expects each key to be the one after the last,
-/// and finds it by a word comparison or two (see [`Key`]).
+/// Reads an object of kind `kind` (an [`Object`]) into `Option` slots by name, skipping
+/// unknown fields: `fields!(self => p, Object::Attribute, { b"id" => id = p.text(), ... })`.
+/// The names are listed in the order datafiles usually write them: the reader expects each key
+/// to be the one after the last, and finds it by a word comparison or two (see [`Key`]).
 macro_rules! fields {
-    ($reader:ident => $p:ident, { $($name:literal => $slot:tt = $read:expr),* $(,)? }) => {{
+    ($reader:ident => $p:ident, $kind:expr, { $($name:literal => $slot:tt = $read:expr),* $(,)? }) => {{
         const KEYS: &[Key] = &[$(Key::new($name)),*];
-        $reader.object_keys(KEYS, |$p, index| {
+        $reader.object_keys($kind, KEYS, |$p, index| {
             $(
                 if index == const { Key::position(KEYS, $name) } {
                     return field!($slot, $read);
@@ -174,6 +177,95 @@ impl Key {
             && (len < 8 || word(1).is_some_and(|w| w & m1 == w1))
             && (len < 16 || word(2).is_some_and(|w| w & m2 == w2))
             && (len < 24 || word(3).is_some_and(|w| w & m3 == w3))
+    }
+}
+
+/// The kinds of object the reader reads by [`fields!`], each learning its own separators.
+#[derive(Clone, Copy)]
+enum Object {
+    Datafile,
+    Attribute,
+    Audience,
+    TypedAudience,
+    Traffic,
+    Variation,
+    VariableUsage,
+    Experiment,
+    RolloutRule,
+    Group,
+    FeatureFlag,
+    Variable,
+    Rollout,
+    Event,
+    Integration,
+    Holdout,
+}
+
+impl Object {
+    const COUNT: usize = Object::Holdout as usize + 1;
+}
+
+/// The separators learned per object kind: before its first field, and after each of its
+/// first fields (past them, nothing is learned).
+const GAPS_PER_OBJECT: usize = 21;
+
+/// The bytes between two values the last time an object of a kind was read, up to 32 bytes:
+/// before its first value (the brace, white space, the key and its colon), or between a
+/// field's value and the next one's (white space, the comma, the next key and its colon).
+/// Where the text holds the same bytes again, they are the same tokens: the reader moves past
+/// them and reads the value of the same next field.
+#[derive(Clone, Copy, Default)]
+struct Gap {
+    words: [u64; 4],
+    /// The gap's length in bytes; 0 when nothing was learned.
+    len: u8,
+    /// The field the gap leads to (its place in the object's keys).
+    next: u8,
+}
+
+impl Gap {
+    /// The gap `bytes`, leading to field `next`; `None` when too long to learn.
+    fn new(bytes: &[u8], next: usize) -> Option<Gap> {
+        let (len, next) = (u8::try_from(bytes.len()).ok()?, u8::try_from(next).ok()?);
+        if !(1..=32).contains(&len) {
+            return None;
+        }
+        let mut words = [0u64; 4];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+            let mut buf = [0u8; 8];
+            buf.get_mut(..chunk.len())?.copy_from_slice(chunk);
+            *word = u64::from_le_bytes(buf);
+        }
+        Some(Gap { words, len, next })
+    }
+
+    /// Whether `bytes` hold the gap at `at` (never for an empty gap).
+    #[inline(always)]
+    fn is_at(&self, bytes: &[u8], at: usize) -> bool {
+        let Some(chunk) = bytes.get(at..at + 32) else {
+            return false;
+        };
+        let mut left = usize::from(self.len);
+        if left == 0 {
+            return false;
+        }
+        for (expected, chunk) in self.words.iter().zip(chunk.chunks_exact(8)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let mask = if left >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * left)) - 1
+            };
+            if (u64::from_le_bytes(word) ^ expected) & mask != 0 {
+                return false;
+            }
+            if left <= 8 {
+                return true;
+            }
+            left -= 8;
+        }
+        true
     }
 }
 
@@ -320,23 +412,101 @@ impl<'a> Reader<'a> {
         self.object_with(Self::key_body, field)
     }
 
-    /// Reads an object whose keys of interest are `keys`, calling `field` with each key's
-    /// place in `keys` (`usize::MAX` for another key) to read its value.
+    /// Reads an object of kind `kind` whose keys of interest are `keys`, calling `field` with
+    /// each key's place in `keys` (`usize::MAX` for another key) to read its value. Where the
+    /// bytes before a value are those the last object of the kind had there (see [`Gap`]),
+    /// they are passed over whole.
     #[inline(always)]
     fn object_keys(
         &mut self,
+        kind: Object,
         keys: &[Key],
-        field: impl FnMut(&mut Self, usize) -> Option<()>,
+        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
     ) -> Option<()> {
-        let mut expected = 0;
-        self.object_with(
-            |p| {
-                let index = p.key_index(keys, expected)?;
-                expected = index.wrapping_add(1);
-                Some(index)
-            },
-            field,
-        )
+        let base = kind as usize * GAPS_PER_OBJECT;
+        self.ws();
+        let mut index;
+        match self.gaps.get(base).copied() {
+            Some(gap) if gap.is_at(self.bytes, self.pos) => {
+                self.pos += usize::from(gap.len);
+                self.enter()?;
+                index = usize::from(gap.next);
+            }
+            _ => {
+                let open = self.pos;
+                self.eat(b'{')?;
+                self.enter()?;
+                match self.next_token()? {
+                    b'"' => {}
+                    b'}' => {
+                        self.pos += 1;
+                        self.depth -= 1;
+                        return Some(());
+                    }
+                    _ => return None,
+                }
+                self.pos += 1;
+                index = self.key_and_colon(keys, 0)?;
+                self.learn(base, open, index);
+            }
+        }
+        loop {
+            field(self, index)?;
+            // The gap after this field, learned when it is one of the first.
+            let slot = (index < GAPS_PER_OBJECT - 1).then(|| base + 1 + index);
+            if let Some(gap) = slot.and_then(|s| self.gaps.get(s)) {
+                if gap.is_at(self.bytes, self.pos) {
+                    self.pos += usize::from(gap.len);
+                    index = usize::from(gap.next);
+                    continue;
+                }
+            }
+            let after = self.pos;
+            match self.next_token()? {
+                b',' => self.pos += 1,
+                b'}' => break,
+                _ => return None,
+            }
+            if self.next_token()? != b'"' {
+                return None;
+            }
+            self.pos += 1;
+            index = self.key_and_colon(keys, index.wrapping_add(1))?;
+            if let Some(slot) = slot {
+                self.learn(slot, after, index);
+            }
+        }
+        self.pos += 1;
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// The place in `keys` of the key whose opening quote was just read (as
+    /// [`Reader::key_index`]), its colon and the white space after it read.
+    #[inline(always)]
+    fn key_and_colon(&mut self, keys: &[Key], expected: usize) -> Option<usize> {
+        let index = self.key_index(keys, expected)?;
+        // The colon usually follows the key directly.
+        if self.peek() == Some(b':') {
+            self.pos += 1;
+        } else {
+            self.eat(b':')?;
+        }
+        self.ws();
+        Some(index)
+    }
+
+    /// Learns the bytes from `start` to here as gap `slot`, leading to field `next` (not for
+    /// another key than the object's).
+    fn learn(&mut self, slot: usize, start: usize, next: usize) {
+        let gap = self
+            .bytes
+            .get(start..self.pos)
+            .filter(|_| next != usize::MAX)
+            .and_then(|bytes| Gap::new(bytes, next));
+        if let (Some(gap), Some(to)) = (gap, self.gaps.get_mut(slot)) {
+            *to = gap;
+        }
     }
 
     /// The place in `keys` of the key whose opening quote was just read, its closing quote
@@ -702,7 +872,7 @@ impl<'a> Reader<'a> {
         let (mut attributes, mut audiences, mut typed_audiences) = Default::default();
         let (mut experiments, mut groups, mut feature_flags, mut rollouts) = Default::default();
         let (mut events, mut integrations, mut holdouts, mut local_holdouts) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Datafile, {
             b"version" => version = p.text(),
             b"revision" => revision = p.text(),
             b"accountId" => account_id = p.text(),
@@ -752,7 +922,7 @@ impl<'a> Reader<'a> {
 
     fn attribute(&mut self) -> Option<Attribute<'a>> {
         let (mut id, mut key) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Attribute, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
         });
@@ -761,7 +931,7 @@ impl<'a> Reader<'a> {
 
     fn audience(&mut self) -> Option<Audience<'a>> {
         let (mut id, mut name, mut conditions) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Audience, {
             b"id" => id = p.text(),
             b"name" => name = p.text(),
             b"conditions" => conditions = p.legacy_conditions(),
@@ -790,7 +960,7 @@ impl<'a> Reader<'a> {
 
     fn typed_audience(&mut self) -> Option<TypedAudience<'a>> {
         let (mut id, mut name, mut conditions) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::TypedAudience, {
             b"id" => id = p.text(),
             b"name" => name = p.text(),
             b"conditions" => conditions = p.condition(),
@@ -896,7 +1066,7 @@ impl<'a> Reader<'a> {
 
     fn traffic(&mut self) -> Option<TrafficRange<'a>> {
         let (mut entity_id, mut end_of_range) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Traffic, {
             b"entityId" => entity_id = p.text(),
             b"endOfRange" => end_of_range = p.u32(),
         });
@@ -908,7 +1078,7 @@ impl<'a> Reader<'a> {
 
     fn variation(&mut self) -> Option<Variation<'a>> {
         let (mut id, mut key, mut feature_enabled, mut variables) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Variation, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"featureEnabled" => feature_enabled = p.optional(Self::bool),
@@ -924,7 +1094,7 @@ impl<'a> Reader<'a> {
 
     fn variable_usage(&mut self) -> Option<VariableUsage<'a>> {
         let (mut id, mut value) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::VariableUsage, {
             b"id" => id = p.text(),
             b"value" => value = p.raw_text(),
         });
@@ -944,7 +1114,7 @@ impl<'a> Reader<'a> {
         let (mut variations, mut traffic_allocation, mut audience_ids) = Default::default();
         let (mut audience_conditions, mut forced_variations, mut kind, mut cmab) =
             Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Experiment, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"status" => status = p.text(),
@@ -1003,7 +1173,7 @@ impl<'a> Reader<'a> {
         let (mut id, mut key, mut layer_id, mut status) = Default::default();
         let (mut variations, mut traffic_allocation, mut audience_ids) = Default::default();
         let mut audience_conditions = None;
-        fields!(self => p, {
+        fields!(self => p, Object::RolloutRule, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"status" => status = p.text(),
@@ -1028,7 +1198,7 @@ impl<'a> Reader<'a> {
 
     fn group(&mut self) -> Option<Group<'a>> {
         let (mut id, mut policy, mut traffic_allocation, mut experiments) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Group, {
             b"id" => id = p.text(),
             b"policy" => policy = p.text(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
@@ -1045,7 +1215,7 @@ impl<'a> Reader<'a> {
     fn feature_flag(&mut self) -> Option<FeatureFlag<'a>> {
         let (mut id, mut key, mut rollout_id, mut experiment_ids, mut variables) =
             Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::FeatureFlag, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"rolloutId" => rollout_id = p.text(),
@@ -1063,7 +1233,7 @@ impl<'a> Reader<'a> {
 
     fn variable(&mut self) -> Option<Variable<'a>> {
         let (mut id, mut key, mut kind, mut sub_type, mut default_value) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Variable, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"type" => kind = p.text(),
@@ -1081,7 +1251,7 @@ impl<'a> Reader<'a> {
 
     fn rollout(&mut self) -> Option<Rollout<'a>> {
         let (mut id, mut experiments) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Rollout, {
             b"id" => id = p.text(),
             b"experiments" => experiments = p.vec(Self::rollout_rule),
         });
@@ -1093,7 +1263,7 @@ impl<'a> Reader<'a> {
 
     fn event(&mut self) -> Option<Event<'a>> {
         let (mut id, mut key, mut experiment_ids) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Event, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"experimentIds" => experiment_ids = p.texts(),
@@ -1107,7 +1277,7 @@ impl<'a> Reader<'a> {
 
     fn integration(&mut self) -> Option<Integration<'a>> {
         let (mut key, mut host, mut public_key) = Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Integration, {
             b"key" => key = p.text(),
             b"host" => host = p.optional(Self::text),
             b"publicKey" => public_key = p.optional(Self::text),
@@ -1124,7 +1294,7 @@ impl<'a> Reader<'a> {
         let (mut variations, mut traffic_allocation, mut audience_ids) = Default::default();
         let (mut audience_conditions, mut included_rules, mut exclude_targeted_deliveries) =
             Default::default();
-        fields!(self => p, {
+        fields!(self => p, Object::Holdout, {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"status" => status = p.text(),

@@ -285,6 +285,92 @@ fn a_known_key_is_matched_by_words_only_where_the_text_holds_it_whole() {
     }
 }
 
+#[test]
+fn a_learned_gap_is_found_only_where_the_text_holds_all_of_it() {
+    for len in 1..=32usize {
+        let gap_bytes: Vec<u8> = (0..len).map(|i| b"\n ,\"key\": "[i % 10]).collect();
+        let gap = super::Gap::new(&gap_bytes, 3).unwrap();
+        for tail in [0usize, 31 - len.min(31), 32 - len, 40] {
+            let mut text = b"x".to_vec();
+            text.extend_from_slice(&gap_bytes);
+            text.extend(std::iter::repeat_n(b'z', tail));
+            // Found where 32 bytes can be read from it; never one byte off.
+            assert_eq!(gap.is_at(&text, 1), text.len() >= 33, "{len} {tail}");
+            assert!(
+                !gap.is_at(&text, 0) || gap_bytes.iter().all(|&b| b == b'x'),
+                "{len}"
+            );
+            for at in 1..=len {
+                let mut changed = text.clone();
+                changed[at] ^= 0x01;
+                assert!(!gap.is_at(&changed, 1), "{len} changed at {at}");
+            }
+        }
+    }
+    assert!(super::Gap::new(&[b' '; 33], 0).is_none());
+    assert!(super::Gap::new(&[], 0).is_none());
+    assert!(!super::Gap::default().is_at(&[b' '; 64], 0));
+}
+
+/// A datafile whose attributes are the objects `attributes`, written as given.
+fn with_attributes(attributes: &[String]) -> String {
+    format!(
+        r#"{{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+           "attributes": [{}], "audiences": [], "experiments": [], "groups": [], "events": []}}"#,
+        attributes.join(",\n  ")
+    )
+}
+
+#[test]
+fn objects_written_like_the_one_before_or_not_are_read_as_serde_reads_them() {
+    let usual = r#"{
+    "id": "1001",
+    "key": "country"
+  }"#;
+    let variants = [
+        // The same separators, other values.
+        r#"{
+    "id": "2002",
+    "key": "plan"
+  }"#,
+        // Keys swapped, a key of no interest, other white space, a one-byte change of key.
+        r#"{
+    "key": "age",
+    "id": "3003"
+  }"#,
+        r#"{
+    "id": "4004",
+    "other": [1, {"id": 2}],
+    "key": "device"
+  }"#,
+        r#"{
+    "id": "5005",
+     "key": "size"
+  }"#,
+        r#"{
+    "id": "6006",
+    "kez": "x",
+    "key": "y"
+  }"#,
+        r#"{"id": "7007", "key": "z"}"#,
+    ];
+    for variant in variants {
+        for order in [[usual, variant, usual], [variant, usual, variant]] {
+            let objects: Vec<String> = order.iter().map(|s| s.to_string()).collect();
+            assert!(agrees(&with_attributes(&objects)), "{objects:?}");
+        }
+    }
+    // A key written twice after the learned separators: the reader steps aside, for serde to
+    // decide.
+    let twice = r#"{
+    "id": "8008",
+    "key": "a",
+    "key": "b"
+  }"#;
+    let text = with_attributes(&[usual.to_owned(), usual.to_owned(), twice.to_owned()]);
+    assert!(!agrees(&text));
+}
+
 /// Datafiles to damage: the quickstart sample and two fixture sets with holdouts, groups,
 /// typed audiences and escapes between them.
 const DAMAGED: [&str; 3] = [
