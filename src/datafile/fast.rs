@@ -205,6 +205,9 @@ impl Object {
     const COUNT: usize = Object::Holdout as usize + 1;
 }
 
+/// What a gap leads to when it ends the object (its closing brace).
+const CLOSE: usize = u8::MAX as usize;
+
 /// The separators learned per object kind: before its first field, and after each of its
 /// first fields (past them, nothing is learned).
 const GAPS_PER_OBJECT: usize = 21;
@@ -458,13 +461,22 @@ impl<'a> Reader<'a> {
                 if gap.is_at(self.bytes, self.pos) {
                     self.pos += usize::from(gap.len);
                     index = usize::from(gap.next);
+                    if index == CLOSE {
+                        break;
+                    }
                     continue;
                 }
             }
             let after = self.pos;
             match self.next_token()? {
                 b',' => self.pos += 1,
-                b'}' => break,
+                b'}' => {
+                    self.pos += 1;
+                    if let Some(slot) = slot {
+                        self.learn(slot, after, CLOSE);
+                    }
+                    break;
+                }
                 _ => return None,
             }
             if self.next_token()? != b'"' {
@@ -476,7 +488,6 @@ impl<'a> Reader<'a> {
                 self.learn(slot, after, index);
             }
         }
-        self.pos += 1;
         self.depth -= 1;
         Some(())
     }
