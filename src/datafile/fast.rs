@@ -219,10 +219,13 @@ const GAPS_PER_OBJECT: usize = 21;
 /// them and reads the value of the same next field.
 #[derive(Clone, Copy, Default)]
 struct Gap {
+    /// The gap's bytes as four words, and the masks of the bytes that belong to it (all zero
+    /// when nothing was learned).
     words: [u64; 4],
-    /// The gap's length in bytes; 0 when nothing was learned.
+    masks: [u64; 4],
+    /// The gap's length in bytes.
     len: u8,
-    /// The field the gap leads to (its place in the object's keys).
+    /// The field the gap leads to (its place in the object's keys), or [`CLOSE`].
     next: u8,
 }
 
@@ -233,42 +236,40 @@ impl Gap {
         if !(1..=32).contains(&len) {
             return None;
         }
-        let mut words = [0u64; 4];
-        for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+        let (mut words, mut masks) = ([0u64; 4], [0u64; 4]);
+        for ((word, mask), chunk) in words.iter_mut().zip(&mut masks).zip(bytes.chunks(8)) {
             let mut buf = [0u8; 8];
             buf.get_mut(..chunk.len())?.copy_from_slice(chunk);
             *word = u64::from_le_bytes(buf);
+            *mask = u64::MAX >> (8 * (8 - chunk.len()));
         }
-        Some(Gap { words, len, next })
+        Some(Gap {
+            words,
+            masks,
+            len,
+            next,
+        })
     }
 
-    /// Whether `bytes` hold the gap at `at` (never for an empty gap).
+    /// Whether `bytes` hold the gap at `at` (never for an empty gap): four masked word
+    /// comparisons, without a branch between them.
     #[inline(always)]
     fn is_at(&self, bytes: &[u8], at: usize) -> bool {
         let Some(chunk) = bytes.get(at..at + 32) else {
             return false;
         };
-        let mut left = usize::from(self.len);
-        if left == 0 {
-            return false;
-        }
-        for (expected, chunk) in self.words.iter().zip(chunk.chunks_exact(8)) {
+        let mut differ = 0;
+        for ((expected, mask), chunk) in self
+            .words
+            .iter()
+            .zip(&self.masks)
+            .zip(chunk.chunks_exact(8))
+        {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            let mask = if left >= 8 {
-                u64::MAX
-            } else {
-                (1u64 << (8 * left)) - 1
-            };
-            if (u64::from_le_bytes(word) ^ expected) & mask != 0 {
-                return false;
-            }
-            if left <= 8 {
-                return true;
-            }
-            left -= 8;
+            differ |= (u64::from_le_bytes(word) ^ expected) & mask;
         }
-        true
+        differ == 0 && self.len != 0
     }
 }
 
