@@ -428,7 +428,6 @@ impl<'a> Reader<'a> {
         mut field: impl FnMut(&mut Self, usize) -> Option<()>,
     ) -> Option<()> {
         let base = kind as usize * GAPS_PER_OBJECT;
-        self.ws();
         let mut index;
         match self.gaps.get(base).copied() {
             Some(gap) if gap.is_at(self.bytes, self.pos) => {
@@ -597,9 +596,13 @@ impl<'a> Reader<'a> {
     fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
         self.enter()?;
+        let first = self.pos;
         if self.next_token()? == b']' {
             self.pos += 1;
         } else {
+            // The first item is read from the white space before it, as the others are (an
+            // object learns the white space before its brace).
+            self.pos = first;
             loop {
                 item(self)?;
                 match self.next_token()? {
