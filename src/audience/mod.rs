@@ -13,7 +13,7 @@ mod view;
 
 pub(crate) use condition::Condition;
 use condition::{LeafKey, NO_LEAF};
-pub(crate) use program::{Program, TermSet};
+pub(crate) use program::{Program, ProgramStore, TermSet};
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
 use crate::datafile::conditions::{Cond, LegacyConditions, RawCondition, Shape};

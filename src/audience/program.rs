@@ -16,6 +16,7 @@ use super::semver::Version;
 use super::view::Slot;
 use super::{AttributeView, Condition, Resolution, Tree};
 use crate::value::MAX_SAFE_NUMBER;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -58,8 +59,75 @@ pub(crate) struct Program {
     /// a resolved user's outcome is then a few mask tests.
     terms: Terms,
     terms_all: bool,
-    nodes: Box<[Node]>,
-    conditions: Box<[Condition]>,
+    nodes: Part<Node>,
+    conditions: Part<Condition>,
+}
+
+/// A program's part of a list shared by the programs of a config (see [`ProgramStore`]):
+/// empty until the program is given the finished list.
+#[derive(Debug, Clone)]
+struct Part<T> {
+    all: Option<Arc<[T]>>,
+    start: u32,
+    end: u32,
+}
+
+impl<T> Part<T> {
+    /// The program's items.
+    #[inline(always)]
+    fn items(&self) -> &[T] {
+        self.all
+            .as_deref()
+            .and_then(|all| all.get(self.start as usize..self.end as usize))
+            .unwrap_or(&[])
+    }
+
+    /// Items `start..end` of the list the program will be given.
+    fn new(start: usize, end: usize) -> Part<T> {
+        Part {
+            all: None,
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// The nodes and conditions of the programs of one config, in two lists rather than two
+/// allocations per program: programs are built into it ([`Program::new_in`]), then given
+/// the finished lists ([`ProgramStore::finish`], [`Program::attach`]).
+#[derive(Debug, Default)]
+pub(crate) struct ProgramStore {
+    nodes: Vec<Node>,
+    conditions: Vec<Condition>,
+    /// Where each program is flattened before it joins the lists.
+    scratch_nodes: Vec<Node>,
+    scratch_conditions: Vec<Condition>,
+}
+
+/// The finished lists of a [`ProgramStore`].
+#[derive(Debug, Clone)]
+pub(crate) struct ProgramLists {
+    nodes: Arc<[Node]>,
+    conditions: Arc<[Condition]>,
+}
+
+impl ProgramStore {
+    /// A store with room for `programs` programs of the usual size.
+    pub(crate) fn with_capacity(programs: usize) -> ProgramStore {
+        ProgramStore {
+            nodes: Vec::with_capacity(programs * 8),
+            conditions: Vec::with_capacity(programs * 4),
+            ..ProgramStore::default()
+        }
+    }
+
+    /// The lists, shared, for each program built into the store to be given.
+    pub(crate) fn finish(self) -> ProgramLists {
+        ProgramLists {
+            nodes: self.nodes.into(),
+            conditions: self.conditions.into(),
+        }
+    }
 }
 
 /// How many terms a program keeps in place, next to the rest of its rule.
@@ -175,19 +243,45 @@ impl Term {
 }
 
 impl Program {
-    /// Flattens `tree`.
+    /// Flattens `tree` into a program of its own.
+    #[cfg(test)]
     pub(crate) fn new(tree: &Tree<Condition>) -> Program {
+        let mut store = ProgramStore::default();
+        let mut program = Program::new_in(tree, &mut store);
+        program.attach(&store.finish());
+        program
+    }
+
+    /// Flattens `tree` onto the lists of `store`: the program reads them once it is given
+    /// the finished lists ([`Program::attach`]).
+    pub(crate) fn new_in(tree: &Tree<Condition>, store: &mut ProgramStore) -> Program {
+        // Flattened first on their own: positions in a program count from its own first node
+        // and condition.
         let (node_count, leaf_count) = count(tree);
-        let mut nodes = Vec::with_capacity(node_count);
-        let mut conditions = Vec::with_capacity(leaf_count);
+        let mut nodes = std::mem::take(&mut store.scratch_nodes);
+        let mut conditions = std::mem::take(&mut store.scratch_conditions);
+        nodes.clear();
+        nodes.reserve(node_count);
+        conditions.reserve(leaf_count);
         flatten(tree, &mut nodes, &mut conditions);
+        let (first_node, first_condition) = (store.nodes.len(), store.conditions.len());
+        store.nodes.extend_from_slice(&nodes);
+        store.conditions.append(&mut conditions);
+        store.scratch_nodes = nodes;
+        store.scratch_conditions = conditions;
         let (terms_all, terms) = terms(tree).unwrap_or((false, Terms::None));
         Program {
-            nodes: nodes.into_boxed_slice(),
-            conditions: conditions.into_boxed_slice(),
+            nodes: Part::new(first_node, store.nodes.len()),
+            conditions: Part::new(first_condition, store.conditions.len()),
             terms,
             terms_all,
         }
+    }
+
+    /// Gives the program the finished lists of the store it was built into.
+    pub(crate) fn attach(&mut self, lists: &ProgramLists) {
+        self.nodes.all = Some(Arc::clone(&lists.nodes));
+        self.conditions.all = Some(Arc::clone(&lists.conditions));
     }
 
     /// The outcome for a resolved user from the program's terms, when it has them.
@@ -279,7 +373,7 @@ impl Program {
     /// call.
     #[inline(always)]
     fn root(&self, leaf: &impl LeafEval) -> Option<bool> {
-        let node = self.nodes.first()?;
+        let node = self.nodes.items().first()?;
         match node.kind {
             Kind::And => self.combine::<true>(0, node, true, leaf),
             Kind::Or => self.combine::<true>(0, node, false, leaf),
@@ -291,7 +385,7 @@ impl Program {
     /// Evaluates the node at `i`.
     #[inline]
     fn run(&self, i: usize, leaf: &impl LeafEval) -> Option<bool> {
-        let node = self.nodes.get(i)?;
+        let node = self.nodes.items().get(i)?;
         match node.kind {
             Kind::And => self.combine::<true>(i, node, true, leaf),
             Kind::Or => self.combine::<true>(i, node, false, leaf),
@@ -329,7 +423,7 @@ impl Program {
         let mut unknown = false;
         let mut j = i + 1;
         while j < end {
-            let Some(child) = self.nodes.get(j) else {
+            let Some(child) = self.nodes.items().get(j) else {
                 break;
             };
             let (result, next) = match child.kind {
@@ -364,6 +458,7 @@ impl Program {
             Kind::Unknown | Kind::And | Kind::Or | Kind::Not => None,
             _ => self
                 .conditions
+                .items()
                 .get(node.at as usize)?
                 .evaluate_view(attributes, segments),
         }
@@ -428,7 +523,13 @@ impl LeafEval for Resolved<'_, '_> {
                 .ok()
                 .and_then(|leaf| self.resolution.leaf(leaf));
         }
-        let target = || self.program.conditions.get(node.at as usize)?.version();
+        let target = || {
+            self.program
+                .conditions
+                .items()
+                .get(node.at as usize)?
+                .version()
+        };
         match in_place(node, self.resolution, target) {
             Some(outcome) => outcome,
             None => self

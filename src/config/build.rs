@@ -4,7 +4,7 @@
 
 use super::variables::{RawValue, VariableTable};
 use super::*;
-use crate::audience::{Audience, Condition, Program, Slots};
+use crate::audience::{Audience, Condition, Program, ProgramStore, Slots};
 use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +29,8 @@ struct Builder<'d> {
     usages: Vec<&'d [model::VariableUsage<'d>]>,
     rules: Vec<Rule>,
     audience_index: FastMap<SmallStr, u32>,
+    /// The rules' audience programs' nodes and conditions.
+    programs: ProgramStore,
 }
 
 impl<'d> Builder<'d> {
@@ -132,7 +134,7 @@ impl<'d> Builder<'d> {
         let traffic = self.traffic(&variation_idx, traffic);
         let matcher = self
             .audience(audience_conditions, audience_ids)
-            .map(|tree| Program::new(&tree));
+            .map(|tree| Program::new_in(&tree, &mut self.programs));
         self.rules.push(Rule {
             id: small(id),
             key: small(key),
@@ -290,6 +292,7 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         usages: Vec::with_capacity(variation_count),
         rules: Vec::with_capacity(rule_count),
         audience_index,
+        programs: ProgramStore::with_capacity(rule_count),
     };
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
@@ -367,6 +370,14 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                     rule.local_holdouts.push(idx);
                 }
             }
+        }
+    }
+
+    // Every rule is built: its program reads the shared lists now.
+    let lists = std::mem::take(&mut b.programs).finish();
+    for rule in &mut b.rules {
+        if let Some(program) = &mut rule.matcher {
+            program.attach(&lists);
         }
     }
 
