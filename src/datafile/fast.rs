@@ -623,10 +623,18 @@ impl<'a> Reader<'a> {
         self.vec_from(Vec::new(), item)
     }
 
-    /// A rule's variations: most delivery rules have one, and a variation is large, so the
-    /// vector starts with room for one rather than the four a first push makes room for.
-    fn variations(&mut self) -> Option<Vec<Variation<'a>>> {
-        self.vec_from(Vec::with_capacity(1), Self::variation)
+    /// A rule's variations, with room for `capacity` to begin with: a delivery rule usually
+    /// has one, an experiment a few, and a variation is large.
+    fn variations(&mut self, capacity: usize) -> Option<Vec<Variation<'a>>> {
+        self.vec_from(Vec::with_capacity(capacity), Self::variation)
+    }
+
+    /// A top-level list of the document (audiences, experiments, flags, rollouts): with room
+    /// to begin with for as many items as a document of its size usually has, so that it is
+    /// not copied over and over as it grows.
+    fn large_vec<T>(&mut self, item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let capacity = (self.bytes.len() / 4096).clamp(4, 64);
+        self.vec_from(Vec::with_capacity(capacity), item)
     }
 
     /// The items of an array, pushed onto `items`.
@@ -899,12 +907,12 @@ impl<'a> Reader<'a> {
             b"environmentKey" => environment_key = p.optional(Self::text),
             b"region" => region = p.optional(Self::text),
             b"attributes" => attributes = p.vec(Self::attribute),
-            b"audiences" => audiences = p.vec(Self::audience),
-            b"typedAudiences" => typed_audiences = p.vec(Self::typed_audience),
-            b"experiments" => experiments = p.vec(Self::experiment),
+            b"audiences" => audiences = p.large_vec(Self::audience),
+            b"typedAudiences" => typed_audiences = p.large_vec(Self::typed_audience),
+            b"experiments" => experiments = p.large_vec(Self::experiment),
             b"groups" => groups = p.vec(Self::group),
-            b"featureFlags" => feature_flags = p.vec(Self::feature_flag),
-            b"rollouts" => rollouts = p.vec(Self::rollout),
+            b"featureFlags" => feature_flags = p.large_vec(Self::feature_flag),
+            b"rollouts" => rollouts = p.large_vec(Self::rollout),
             b"events" => events = p.vec(Self::event),
             b"integrations" => integrations = p.vec(Self::integration),
             b"holdouts" => holdouts = p.vec(Self::holdout),
@@ -1136,7 +1144,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
-            b"variations" => variations = p.variations(),
+            b"variations" => variations = p.variations(4),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"forcedVariations" => forced_variations = p.string_map(),
             b"type" => kind = p.optional(Self::text),
@@ -1195,7 +1203,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
-            b"variations" => variations = p.variations(),
+            b"variations" => variations = p.variations(1),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"forcedVariations" => _ = p.skip(),
         });
@@ -1313,7 +1321,7 @@ impl<'a> Reader<'a> {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"status" => status = p.text(),
-            b"variations" => variations = p.variations(),
+            b"variations" => variations = p.variations(1),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
