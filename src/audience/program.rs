@@ -257,12 +257,9 @@ impl Program {
     pub(crate) fn new_in(tree: &Tree<Condition>, store: &mut ProgramStore) -> Program {
         // Flattened first on their own: positions in a program count from its own first node
         // and condition.
-        let (node_count, leaf_count) = count(tree);
         let mut nodes = std::mem::take(&mut store.scratch_nodes);
         let mut conditions = std::mem::take(&mut store.scratch_conditions);
         nodes.clear();
-        nodes.reserve(node_count);
-        conditions.reserve(leaf_count);
         flatten(tree, &mut nodes, &mut conditions);
         let (first_node, first_condition) = (store.nodes.len(), store.conditions.len());
         store.nodes.extend_from_slice(&nodes);
@@ -658,23 +655,6 @@ fn cost(tree: &Tree<Condition>) -> u8 {
         Tree::Shared(t) => cost(t),
         Tree::And(_) | Tree::Or(_) | Tree::Not(Some(_)) => 4,
         Tree::Not(None) | Tree::Unknown => MAX_COST,
-    }
-}
-
-/// How many nodes and leaves `tree` flattens to.
-fn count(tree: &Tree<Condition>) -> (usize, usize) {
-    match tree {
-        Tree::And(children) | Tree::Or(children) => children
-            .iter()
-            .map(count)
-            .fold((1, 0), |(n, l), (cn, cl)| (n + cn, l + cl)),
-        Tree::Not(Some(child)) => {
-            let (n, l) = count(child);
-            (n + 1, l)
-        }
-        Tree::Not(None) | Tree::Unknown => (1, 0),
-        Tree::Shared(t) => count(t),
-        Tree::Leaf(_) => (1, 1),
     }
 }
 
