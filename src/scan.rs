@@ -63,6 +63,7 @@ pub(crate) fn has_string_special(bytes: &[u8]) -> bool {
 
 /// The position of the first byte at or after `from` that ends an unescaped run of a JSON
 /// string (`bytes.len()` when there is none).
+#[inline(always)]
 pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
