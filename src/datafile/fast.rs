@@ -210,7 +210,7 @@ const CLOSE: usize = u8::MAX as usize;
 
 /// The separators learned per object kind: before its first field, and after each of its
 /// first fields (past them, nothing is learned).
-const GAPS_PER_OBJECT: usize = 21;
+const GAPS_PER_OBJECT: usize = 13;
 
 /// The bytes between two values the last time an object of a kind was read, up to 32 bytes:
 /// before its first value (the brace, white space, the key and its colon), or between a
@@ -1144,7 +1144,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
-            b"variations" => variations = p.variations(4),
+            b"variations" => variations = p.variations(3),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"forcedVariations" => forced_variations = p.string_map(),
             b"type" => kind = p.optional(Self::text),
