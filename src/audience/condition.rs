@@ -280,7 +280,10 @@ impl Condition {
                     }
                 }
                 Some("qualified") => match value {
-                    LeafValue::Str(s) => Test::Qualified(s.as_ref().into()),
+                    LeafValue::Str(s) => {
+                        slots.mark_segments();
+                        Test::Qualified(s.as_ref().into())
+                    }
                     LeafValue::Other(_) => Test::Unknown,
                 },
                 _ => Test::Unknown,

@@ -198,6 +198,9 @@ pub(crate) struct Slots {
     /// While a config is built: each shared leaf object compiled so far, by its identity
     /// (`LeafNode::identity`). Emptied by [`Slots::built`].
     compiled: FastMap<usize, Condition>,
+    /// Whether a `qualified` condition was compiled: without one, no audience names a
+    /// segment.
+    has_segments: bool,
 }
 
 /// How many distinct conditions a user's resolution evaluates in advance at most; conditions
@@ -247,6 +250,16 @@ impl Slots {
     /// The slot of `name`, if it has one.
     pub(crate) fn get(&self, name: &str) -> Option<u16> {
         self.map.get(name).copied()
+    }
+
+    /// Notes that a `qualified` (segment) condition was compiled.
+    pub(crate) fn mark_segments(&mut self) {
+        self.has_segments = true;
+    }
+
+    /// Whether any `qualified` (segment) condition was compiled.
+    pub(crate) fn has_segments(&self) -> bool {
+        self.has_segments
     }
 
     /// Marks `slot` as read by a semver condition.

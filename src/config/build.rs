@@ -258,7 +258,13 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         }
     }
     let mut segments: Vec<SmallStr> = Vec::new();
-    for audience in &audiences {
+    // Only when some audience compiled a segment condition are the trees walked for them.
+    let segment_audiences = if slots.has_segments() {
+        audiences.as_slice()
+    } else {
+        &[]
+    };
+    for audience in segment_audiences {
         audience.tree.for_each_leaf(&mut |c| {
             if let Some(s) = c.segment() {
                 if !segments.iter().any(|x| **x == *s) {
