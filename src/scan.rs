@@ -196,8 +196,8 @@ mod tests {
         }
     }
 
-    /// Where the escaped run from `from` must end at the latest: the first byte that is not
-    /// plain nor the start of an escaped quote. `None` if `at` is not on the walk there.
+    /// Where the escaped run from `from` must end at the latest (the first byte that is not
+    /// plain nor the start of an escaped quote), and whether the walk there passes `at`.
     fn walk_to(text: &[u8], from: usize, at: usize) -> (usize, bool) {
         let (mut i, mut visited) = (from, from == at);
         while i < text.len() {
