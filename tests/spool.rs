@@ -427,3 +427,34 @@ fn a_spool_directory_in_use_is_refused_until_its_client_closes() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&other);
 }
+
+#[test]
+fn a_client_whose_datafile_is_broken_leaves_the_spool_to_the_next_one() {
+    let dir = spool_dir("broken-datafile");
+    let down = client(&dir, &refused_url());
+    track(&down, 3);
+    assert!(down.close());
+    assert_eq!(batch_files(&dir), 1);
+
+    let server = TestServer::start([]);
+    let broken = Client::builder()
+        .datafile("{\"version\": \"4\", \"experiments\": [")
+        .event_dispatcher(HttpDispatcher::builder().endpoint(server.url()).build())
+        .event_processor_options(options(&dir))
+        .build();
+    let Err(error) = broken else {
+        panic!("a client was built from a broken datafile")
+    };
+    assert!(matches!(error, decisive::ClientError::Datafile(_)));
+    // The broken client never started its events: nothing was sent, the batch is still kept,
+    // and the directory is free for the next client, which sends it.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.requests().len(), 0);
+    assert_eq!(batch_files(&dir), 1);
+    let next = client(&dir, &server.url());
+    assert!(eventually(Duration::from_secs(10), || delivered(&server)
+        .len()
+        == 3));
+    drop(next);
+    let _ = std::fs::remove_dir_all(&dir);
+}

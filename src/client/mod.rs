@@ -184,8 +184,6 @@ enum DatafileSource {
     /// The datafile's text, or why it is not text.
     Text(Result<String, DatafileError>),
     Path(std::path::PathBuf),
-    /// Already parsed (by [`Client::from_datafile`], which so need not copy the bytes).
-    Config(Box<ProjectConfig>),
 }
 
 impl ClientBuilder {
@@ -276,28 +274,19 @@ impl ClientBuilder {
     /// Builds the client. Without a datafile the client starts with no config: decisions carry
     /// an error reason until [`Client::update_datafile`] gives it one.
     pub fn build(self) -> Result<Client, ClientError> {
-        let config = match self.datafile {
-            None => None,
-            Some(DatafileSource::Text(text)) => Some(ProjectConfig::from_text(text?)?),
-            Some(DatafileSource::Config(config)) => Some(*config),
-            Some(DatafileSource::Path(path)) => {
-                let bytes = std::fs::read(&path).map_err(|source| DatafileError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                Some(ProjectConfig::from_bytes(bytes)?)
-            }
-        };
-        let events = if self.without_events {
-            None
+        // The event thread starts first, so that it gets going on the other core while the
+        // datafile is read. With a spool it starts after a good config only: a client whose
+        // datafile is broken leaves the spool's batches to the next one.
+        let spooled = self.processor_options.spool.is_some();
+        let (events, config) = if spooled {
+            let config = self.datafile.map(read_config).transpose()?;
+            let events =
+                start_events(self.without_events, self.dispatcher, self.processor_options)?;
+            (events, config)
         } else {
-            let dispatcher = self
-                .dispatcher
-                .unwrap_or_else(|| Box::new(HttpDispatcher::new()));
-            Some(
-                BatchEventProcessor::new(dispatcher, self.processor_options)
-                    .map_err(ClientError::Events)?,
-            )
+            let events =
+                start_events(self.without_events, self.dispatcher, self.processor_options)?;
+            (events, self.datafile.map(read_config).transpose()?)
         };
         let ready = config.is_some();
         let client = Client {
@@ -328,6 +317,35 @@ impl ClientBuilder {
     }
 }
 
+/// The config of a datafile source: its text parsed, or the file at its path read and parsed.
+fn read_config(source: DatafileSource) -> Result<ProjectConfig, ClientError> {
+    Ok(match source {
+        DatafileSource::Text(text) => ProjectConfig::from_text(text?)?,
+        DatafileSource::Path(path) => {
+            let bytes = std::fs::read(&path).map_err(|source| DatafileError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            ProjectConfig::from_bytes(bytes)?
+        }
+    })
+}
+
+/// The client's event processor, its thread started; none for a client without events.
+fn start_events(
+    without_events: bool,
+    dispatcher: Option<Box<dyn EventDispatcher>>,
+    options: ProcessorOptions,
+) -> Result<Option<BatchEventProcessor>, ClientError> {
+    if without_events {
+        return Ok(None);
+    }
+    let dispatcher = dispatcher.unwrap_or_else(|| Box::new(HttpDispatcher::new()));
+    BatchEventProcessor::new(dispatcher, options)
+        .map(Some)
+        .map_err(ClientError::Events)
+}
+
 impl Client {
     /// A builder for a client.
     pub fn builder() -> ClientBuilder {
@@ -337,12 +355,7 @@ impl Client {
     /// A client deciding from `datafile` (JSON text or bytes; an owned buffer is taken
     /// without a copy).
     pub fn from_datafile(datafile: impl IntoDatafileBytes) -> Result<Client, ClientError> {
-        let config = ProjectConfig::from_datafile(datafile)?;
-        ClientBuilder {
-            datafile: Some(DatafileSource::Config(Box::new(config))),
-            ..ClientBuilder::default()
-        }
-        .build()
+        Client::builder().datafile(datafile).build()
     }
 
     /// A client deciding from the datafile at `path`.
