@@ -560,6 +560,12 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
             .unwrap_or((defaults_left, &[]));
         defaults_left = rest;
         let default_of = |i: usize| defaults.get(i).copied();
+        // Whether no two of the flag's variables share an id.
+        let distinct_ids = variables.iter().enumerate().all(|(i, v)| {
+            variables
+                .get(..i)
+                .is_some_and(|before| before.iter().all(|w| w.id != v.id))
+        });
         let key_base = table.keys_len();
         for v in &variables {
             table.push_key(v.key.clone());
@@ -583,9 +589,22 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
                 continue;
             }
             let usages = b.usages.get(v as usize).copied().unwrap_or_default();
+            // A variation usually gives the flag's variables in their order, each once: the
+            // value of variable `i` is then its `i`th.
+            let in_order = distinct_ids
+                && usages.len() == variables.len()
+                && usages
+                    .iter()
+                    .zip(&variables)
+                    .all(|(u, def)| def.id == *u.id);
             let set = typed_set(&mut table, key_base, &variables, |i, def| {
                 // The last value the variation gives the variable, else its default.
-                match usages.iter().rposition(|u| def.id == *u.id) {
+                let at = if in_order {
+                    Some(i)
+                } else {
+                    usages.iter().rposition(|u| def.id == *u.id)
+                };
+                match at {
                     Some(at) => first_usage
                         .get(v as usize)
                         .and_then(|&first| raw_ranges.get(first as usize + at))

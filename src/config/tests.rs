@@ -565,3 +565,80 @@ fn audience_conditions_win_over_audience_ids_and_empty_lists_admit_everyone() {
 fn a_rule_core_record_fits_a_cache_line() {
     assert!(std::mem::size_of::<super::RuleCore>() <= 64);
 }
+
+#[test]
+fn a_variation_s_values_are_found_by_variable_id_in_any_order_the_last_of_an_id_winning() {
+    let mut d = datafile();
+    d["experiments"] = json!([experiment(
+        "10",
+        "exp",
+        json!([
+            variation(
+                "11",
+                "reversed",
+                true,
+                json!([{"id": "2", "value": "9"}, {"id": "1", "value": "pink"}])
+            ),
+            variation(
+                "12",
+                "twice",
+                true,
+                json!([{"id": "1", "value": "a"}, {"id": "1", "value": "b"}])
+            ),
+            variation(
+                "13",
+                "in_order",
+                true,
+                json!([{"id": "1", "value": "red"}, {"id": "2", "value": "7"}])
+            )
+        ]),
+        json!([{"entityId": "11", "endOfRange": 10000}])
+    )]);
+    d["featureFlags"] = json!([{"id": "f", "key": "flag", "rolloutId": "", "experimentIds": ["10"],
+    "variables": [
+        {"id": "1", "key": "color", "type": "string", "defaultValue": "blue"},
+        {"id": "2", "key": "size", "type": "integer", "defaultValue": "1"}
+    ]}]);
+    let config = load(&d);
+    let f = flag(&config, "flag");
+    let set_of = |key: &str| {
+        let &(_, set) = f
+            .variation_sets
+            .iter()
+            .find(|&&(v, _)| &*config.variation(v).unwrap().key == key)
+            .unwrap();
+        as_pairs(&f.variable_sets[set as usize])
+    };
+    let pairs = |color: &str, size: i64| {
+        vec![
+            ("color".to_owned(), json!(color)),
+            ("size".to_owned(), json!(size)),
+        ]
+    };
+    assert_eq!(set_of("reversed"), pairs("pink", 9));
+    assert_eq!(set_of("twice"), pairs("b", 1));
+    assert_eq!(set_of("in_order"), pairs("red", 7));
+
+    // Two variables sharing an id both take the last value given for it, even when the
+    // values are listed one per variable.
+    d["featureFlags"][0]["variables"] = json!([
+        {"id": "1", "key": "color", "type": "string", "defaultValue": "blue"},
+        {"id": "1", "key": "shade", "type": "string", "defaultValue": "grey"}
+    ]);
+    d["experiments"][0]["variations"] = json!([variation(
+        "11",
+        "both",
+        true,
+        json!([{"id": "1", "value": "first"}, {"id": "1", "value": "second"}])
+    )]);
+    let config = load(&d);
+    let f = flag(&config, "flag");
+    let &(_, set) = f.variation_sets.first().expect("the variation's set");
+    assert_eq!(
+        as_pairs(&f.variable_sets[set as usize]),
+        [
+            ("color".to_owned(), json!("second")),
+            ("shade".to_owned(), json!("second"))
+        ]
+    );
+}
