@@ -22,19 +22,46 @@ enum Repr {
     Boxed(Box<str>),
 }
 
+/// Copies `bytes` (at most [`INLINE`]) to the start of `buf` in two fixed-size moves that may
+/// overlap, rather than through a call to copy a length known only at run time: config
+/// strings are many and short.
+#[inline(always)]
+fn fill(buf: &mut [u8; INLINE], bytes: &[u8]) {
+    /// Moves `bytes[at..at + N]` to `buf[at..at + N]`.
+    #[inline(always)]
+    fn put<const N: usize>(buf: &mut [u8; INLINE], bytes: &[u8], at: usize) {
+        if let (Some(to), Some(from)) = (buf.get_mut(at..at + N), bytes.get(at..at + N)) {
+            to.copy_from_slice(from);
+        }
+    }
+    let n = bytes.len();
+    if n >= 16 {
+        put::<16>(buf, bytes, 0);
+        put::<16>(buf, bytes, n - 16);
+    } else if n >= 8 {
+        put::<8>(buf, bytes, 0);
+        put::<8>(buf, bytes, n - 8);
+    } else if n >= 4 {
+        put::<4>(buf, bytes, 0);
+        put::<4>(buf, bytes, n - 4);
+    } else {
+        for (to, &from) in buf.iter_mut().zip(bytes) {
+            *to = from;
+        }
+    }
+}
+
 impl SmallStr {
     /// A copy of `s`.
     #[inline]
     pub(crate) fn new(s: &str) -> SmallStr {
         let bytes = s.as_bytes();
         let mut buf = [0u8; INLINE];
-        match buf.get_mut(..bytes.len()) {
-            Some(slot) => {
-                slot.copy_from_slice(bytes);
-                SmallStr(Repr::Inline(bytes.len() as u8, buf))
-            }
-            None => SmallStr(Repr::Boxed(Box::from(s))),
+        if bytes.len() > INLINE {
+            return SmallStr(Repr::Boxed(Box::from(s)));
         }
+        fill(&mut buf, bytes);
+        SmallStr(Repr::Inline(bytes.len() as u8, buf))
     }
 
     /// The text's bytes.
@@ -160,6 +187,23 @@ mod tests {
         ));
         assert!(matches!(SmallStr::new(&"k".repeat(31)).0, Repr::Boxed(_)));
         assert_eq!(SmallStr::default().as_str(), "");
+    }
+
+    #[test]
+    fn every_length_kept_in_place_reads_back_and_leaves_the_rest_zero() {
+        let text: String = ('a'..='z').chain('A'..='Z').collect();
+        for len in 0..=INLINE {
+            let part = &text[..len];
+            let s = SmallStr::new(part);
+            assert_eq!(s.as_str(), part, "length {len}");
+            let Repr::Inline(n, buf) = &s.0 else {
+                panic!("length {len} kept on the heap")
+            };
+            assert_eq!(usize::from(*n), len);
+            assert!(buf[len..].iter().all(|&b| b == 0), "length {len}");
+            // Equal texts are equal strings whatever their length.
+            assert_eq!(s, SmallStr::new(&part.to_owned()));
+        }
     }
 
     #[test]
