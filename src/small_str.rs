@@ -202,7 +202,7 @@ mod tests {
             assert_eq!(usize::from(*n), len);
             assert!(buf[len..].iter().all(|&b| b == 0), "length {len}");
             // Equal texts are equal strings whatever their length.
-            assert_eq!(s, SmallStr::new(&part.to_owned()));
+            assert_eq!(s, SmallStr::new(part));
         }
     }
 
