@@ -13,7 +13,7 @@ mod view;
 
 pub(crate) use condition::Condition;
 use condition::{LeafKey, NO_LEAF};
-pub(crate) use program::{Program, ProgramStore, TermSet};
+pub(crate) use program::{Program, ProgramStore, ReadTree, TermSet};
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
 use crate::datafile::conditions::{Cond, LegacyConditions, RawCondition, Shape};
@@ -353,7 +353,9 @@ pub(crate) struct Audience {
     /// The audience id (the config's audience index keys a copy).
     pub id: crate::small_str::SmallStr,
     pub name: crate::small_str::SmallStr,
-    pub tree: Arc<Tree<Condition>>,
+    /// The conditions, flattened: the program of every rule whose conditions are this
+    /// audience alone.
+    pub program: Program,
 }
 
 impl Audience {
@@ -367,7 +369,17 @@ impl Audience {
                     .map_err(|e| e.to_string())?,
             ),
         };
-        Audience::compile_legacy(id, name, &legacy, &mut Slots::default())
+        let mut store = ProgramStore::default();
+        let mut audience = Audience::compile_legacy(
+            id,
+            name,
+            &legacy,
+            &mut Slots::default(),
+            &mut store,
+            &mut ReadTree::default(),
+        )?;
+        audience.program.attach(&store.finish());
+        Ok(audience)
     }
 
     /// Compiles a legacy audience, whose conditions are normally a JSON-encoded string.
@@ -376,44 +388,71 @@ impl Audience {
         name: &str,
         conditions: &LegacyConditions,
         slots: &mut Slots,
+        store: &mut ProgramStore,
+        read: &mut ReadTree,
     ) -> Result<Audience, String> {
-        match conditions.encoded() {
-            Some(text) => {
-                let raw: RawCondition = serde_json::from_str(&text)
-                    .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
-                Ok(Audience::compile_with(id, name, &raw, slots))
-            }
-            None => match conditions {
-                LegacyConditions::Tree(raw) => Ok(Audience::compile_with(id, name, raw, slots)),
-                _ => Err("conditions are neither a string nor a list".to_owned()),
-            },
-        }
+        with_legacy_conditions(conditions, |raw| {
+            Audience::compile_with(id, name, raw, slots, store, read)
+        })
     }
 
-    /// Compiles an audience, giving each attribute name a slot in `slots`.
+    /// Compiles an audience, giving each attribute name a slot in `slots`, its program
+    /// flattened onto `store` (`read`: room to read its conditions in).
     pub(crate) fn compile_with(
         id: &str,
         name: &str,
         conditions: &RawCondition,
         slots: &mut Slots,
+        store: &mut ProgramStore,
+        read: &mut ReadTree,
     ) -> Audience {
-        let tree = Tree::from_raw(conditions.root(), &mut |leaf| match leaf.shape() {
-            Shape::Leaf(leaf) => Some(Condition::compile_with(leaf, slots)),
-            _ => None,
-        });
+        let root = read.read(conditions.root(), &mut |leaf| compile_leaf(leaf, slots));
         Audience {
             id: id.into(),
             name: name.into(),
-            tree: Arc::new(tree.simplified()),
+            program: Program::new_in(root, store),
         }
     }
 
     /// Evaluates the audience for a user, looking attributes up by name.
     #[cfg(test)]
     pub(crate) fn evaluate(&self, attributes: &Attributes, segments: &[String]) -> Option<bool> {
-        self.tree
+        self.program
             .matches(&AttributeView::by_name(attributes), segments)
     }
+}
+
+/// `f` of the tree of a legacy audience's conditions, read from their JSON text when they are
+/// text.
+pub(crate) fn with_legacy_conditions<T>(
+    conditions: &LegacyConditions,
+    f: impl FnOnce(&RawCondition) -> T,
+) -> Result<T, String> {
+    match conditions.encoded() {
+        Some(text) => {
+            let raw: RawCondition = serde_json::from_str(&text)
+                .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
+            Ok(f(&raw))
+        }
+        None => match conditions {
+            LegacyConditions::Tree(raw) => Ok(f(raw)),
+            _ => Err("conditions are neither a string nor a list".to_owned()),
+        },
+    }
+}
+
+/// The compiled condition of a leaf of an audience's conditions; `None` for an element that
+/// is not a condition object.
+pub(crate) fn compile_leaf(leaf: Cond, slots: &mut Slots) -> Option<Condition> {
+    match leaf.shape() {
+        Shape::Leaf(leaf) => Some(Condition::compile_with(leaf, slots)),
+        _ => None,
+    }
+}
+
+/// The tree of an audience's conditions (as [`Audience::compile_with`] reads them).
+pub(crate) fn audience_tree(conditions: &RawCondition, slots: &mut Slots) -> Tree<Condition> {
+    Tree::from_raw(conditions.root(), &mut |leaf| compile_leaf(leaf, slots)).simplified()
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use super::condition::{Leaf, NumTest, SemverOp, NO_LEAF};
 use super::semver::Version;
 use super::view::Slot;
 use super::{AttributeView, Condition, Resolution, Tree};
+use crate::datafile::conditions::{Cond, Shape};
 use crate::value::MAX_SAFE_NUMBER;
 use std::sync::Arc;
 
@@ -254,7 +255,7 @@ impl Program {
 
     /// Flattens `tree` onto the lists of `store`: the program reads them once it is given
     /// the finished lists ([`Program::attach`]).
-    pub(crate) fn new_in(tree: &Tree<Condition>, store: &mut ProgramStore) -> Program {
+    pub(crate) fn new_in<'t>(tree: impl TreeNode<'t>, store: &mut ProgramStore) -> Program {
         // Flattened first on their own: positions in a program count from its own first node
         // and condition.
         let mut nodes = std::mem::take(&mut store.scratch_nodes);
@@ -640,79 +641,117 @@ fn leaf_node(condition: &Condition, at: u32, resolved: bool) -> Node {
 /// The highest [`cost`].
 const MAX_COST: u8 = 5;
 
+/// What flattening reads of a condition tree, node by node: a [`Tree`] (its shared subtrees
+/// looked through), or conditions as read into a [`ReadTree`].
+pub(crate) trait TreeNode<'t>: Copy {
+    /// The operands of an `and` or `or`.
+    type Operands: ExactSizeIterator<Item = Self> + Clone;
+
+    /// What the node is.
+    fn view(self) -> View<'t, Self>;
+}
+
+/// A node of a [`TreeNode`] tree.
+pub(crate) enum View<'t, T: TreeNode<'t>> {
+    /// An `and` (`all` true) or an `or`.
+    Group {
+        all: bool,
+        operands: T::Operands,
+    },
+    /// A `not` with an operand.
+    Not(T),
+    Leaf(&'t Condition),
+    /// Always unknown (a `not` without operand, a leaf that cannot be evaluated).
+    Unknown,
+}
+
+impl<'t> TreeNode<'t> for &'t Tree<Condition> {
+    type Operands = std::slice::Iter<'t, Tree<Condition>>;
+
+    fn view(self) -> View<'t, Self> {
+        match unshared(self) {
+            Tree::And(operands) => View::Group {
+                all: true,
+                operands: operands.iter(),
+            },
+            Tree::Or(operands) => View::Group {
+                all: false,
+                operands: operands.iter(),
+            },
+            Tree::Not(Some(operand)) => View::Not(operand),
+            Tree::Leaf(c) => View::Leaf(c),
+            Tree::Not(None) | Tree::Unknown | Tree::Shared(_) => View::Unknown,
+        }
+    }
+}
+
 /// How much evaluating `tree` costs, roughly (1 to [`MAX_COST`]): leaves compared in place first, then versions,
 /// then leaves that go through their condition, then subtrees, and last what is always
 /// unknown (which cannot decide an `and` or an `or`).
-fn cost(tree: &Tree<Condition>) -> u8 {
-    match tree {
-        Tree::Leaf(c) if c.leaf() != NO_LEAF => 1,
-        Tree::Leaf(c) => match c.specialised() {
+fn cost<'t>(tree: impl TreeNode<'t>) -> u8 {
+    match tree.view() {
+        View::Leaf(c) if c.leaf() != NO_LEAF => 1,
+        View::Leaf(c) => match c.specialised() {
             Some(Leaf::Unknown) => MAX_COST,
             Some(Leaf::Semver(_)) => 2,
             Some(_) => 1,
             None => 3,
         },
-        Tree::Shared(t) => cost(t),
-        Tree::And(_) | Tree::Or(_) | Tree::Not(Some(_)) => 4,
-        Tree::Not(None) | Tree::Unknown => MAX_COST,
+        View::Group { .. } | View::Not(_) => 4,
+        View::Unknown => MAX_COST,
     }
 }
 
-/// Appends `tree` to `nodes` in prefix order.
-fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<Condition>) {
+fn flatten<'t>(tree: impl TreeNode<'t>, nodes: &mut Vec<Node>, conditions: &mut Vec<Condition>) {
     let compound = |kind| Node {
         kind,
         slot: 0,
         at: 0,
         arg: 0,
     };
-    match tree {
-        Tree::And(children) | Tree::Or(children) => {
+    match tree.view() {
+        View::Group { all, operands } => {
             let at = nodes.len();
-            let kind = if matches!(tree, Tree::And(_)) {
-                Kind::And
-            } else {
-                Kind::Or
-            };
-            nodes.push(compound(kind));
+            nodes.push(compound(if all { Kind::And } else { Kind::Or }));
             // Three-valued `and` and `or` of pure operands do not depend on their order, so
             // the operands that are cheapest to evaluate go first and may spare the rest.
             // Each operand's cost is worked out once (for up to 16 operands).
             let mut costs = [0u8; 16];
-            match costs.get_mut(..children.len()) {
+            match costs.get_mut(..operands.len()) {
                 Some(costs) => {
-                    for (c, child) in costs.iter_mut().zip(children) {
-                        *c = cost(child);
+                    for (c, operand) in costs.iter_mut().zip(operands.clone()) {
+                        *c = cost(operand);
                     }
                     for rank in 1..=MAX_COST {
-                        for (child, _) in children.iter().zip(&*costs).filter(|(_, &c)| c == rank) {
-                            flatten(child, nodes, conditions);
+                        for (operand, _) in
+                            operands.clone().zip(&*costs).filter(|(_, &c)| c == rank)
+                        {
+                            flatten(operand, nodes, conditions);
                         }
                     }
                 }
                 None => {
                     for rank in 1..=MAX_COST {
-                        for child in children.iter().filter(|c| cost(c) == rank) {
-                            flatten(child, nodes, conditions);
+                        for operand in operands.clone().filter(|&o| cost(o) == rank) {
+                            flatten(operand, nodes, conditions);
                         }
                     }
                 }
             }
             close(nodes, at);
-            if let (Some((word, mask)), Some(node)) = (leaf_mask(children), nodes.get_mut(at)) {
+            if let (Some((word, mask)), Some(node)) = (leaf_mask(operands), nodes.get_mut(at)) {
                 node.slot = word;
                 node.arg = mask;
             }
         }
-        Tree::Not(Some(child)) => {
+        View::Not(operand) => {
             let at = nodes.len();
             nodes.push(compound(Kind::Not));
-            flatten(child, nodes, conditions);
+            flatten(operand, nodes, conditions);
             close(nodes, at);
         }
-        Tree::Not(None) | Tree::Unknown => nodes.push(compound(Kind::Unknown)),
-        Tree::Shared(t) => flatten(t, nodes, conditions),
-        Tree::Leaf(c) => {
+        View::Unknown => nodes.push(compound(Kind::Unknown)),
+        View::Leaf(c) => {
             let at = u32::try_from(conditions.len()).unwrap_or(u32::MAX);
             nodes.push(leaf_node(c, at, true));
             conditions.push(c.clone());
@@ -723,30 +762,25 @@ fn flatten(tree: &Tree<Condition>, nodes: &mut Vec<Node>, conditions: &mut Vec<C
 /// `tree` as an `and` (true) or `or` (false) of [`Term`]s, when it has that shape: a resolved
 /// leaf, or an `and` or `or` whose operands are resolved leaves or an `and` or `or` of resolved
 /// leaves of one outcome word.
-fn terms(tree: &Tree<Condition>) -> Option<(bool, Terms)> {
-    let term = |tree: &Tree<Condition>| -> Option<Term> {
-        match unshared(tree) {
-            Tree::Leaf(c) if c.leaf() != NO_LEAF => Some(Term {
+fn terms<'t, T: TreeNode<'t>>(tree: T) -> Option<(bool, Terms)> {
+    let term = |tree: T| -> Option<Term> {
+        match tree.view() {
+            View::Leaf(c) if c.leaf() != NO_LEAF => Some(Term {
                 mask: 1 << (c.leaf() % 64),
                 word: u16::try_from(c.leaf() / 64).ok()?,
                 all: true,
             }),
-            Tree::And(children) | Tree::Or(children) => {
-                let (word, mask) = leaf_mask(children)?;
-                Some(Term {
-                    mask,
-                    word,
-                    all: matches!(unshared(tree), Tree::And(_)),
-                })
+            View::Group { all, operands } => {
+                let (word, mask) = leaf_mask(operands)?;
+                Some(Term { mask, word, all })
             }
             _ => None,
         }
     };
-    match unshared(tree) {
-        Tree::Leaf(_) => Some((true, Terms::collect(std::iter::once(term(tree)))?)),
-        Tree::And(children) | Tree::Or(children) if !children.is_empty() => {
-            let all = matches!(unshared(tree), Tree::And(_));
-            Some((all, Terms::collect(children.iter().map(term))?))
+    match tree.view() {
+        View::Leaf(_) => Some((true, Terms::collect(std::iter::once(term(tree)))?)),
+        View::Group { all, operands } if operands.len() != 0 => {
+            Some((all, Terms::collect(operands.map(term))?))
         }
         _ => None,
     }
@@ -760,14 +794,14 @@ fn unshared(tree: &Tree<Condition>) -> &Tree<Condition> {
     }
 }
 
-/// When every operand in `children` is a resolved leaf and all of them are in one outcome
+/// When every operand in `operands` is a resolved leaf and all of them are in one outcome
 /// word: that word and the mask of their bits.
-fn leaf_mask(children: &[Tree<Condition>]) -> Option<(u16, u64)> {
+fn leaf_mask<'t>(operands: impl Iterator<Item = impl TreeNode<'t>>) -> Option<(u16, u64)> {
     let mut word = None;
     let mut mask = 0u64;
-    for child in children {
-        let leaf = match unshared(child) {
-            Tree::Leaf(c) => c.leaf(),
+    for operand in operands {
+        let leaf = match operand.view() {
+            View::Leaf(c) => c.leaf(),
             _ => return None,
         };
         if leaf == NO_LEAF {
@@ -780,6 +814,166 @@ fn leaf_mask(children: &[Tree<Condition>]) -> Option<(u16, u64)> {
         mask |= 1 << (leaf % 64);
     }
     Some((word?, mask))
+}
+
+/// Conditions as read from a datafile, in the shape [`Tree::from_raw`] and
+/// [`Tree::simplified`] give them (an `and` or `or` of one operand is that operand), in a few
+/// lists reused from one tree to the next rather than a node on the heap each: an audience's
+/// conditions are flattened from it without building a [`Tree`].
+#[derive(Debug, Default)]
+pub(crate) struct ReadTree {
+    nodes: Vec<ReadNode>,
+    /// The operands of every `and` and `or`, each one's together.
+    operands: Vec<u32>,
+    conditions: Vec<Condition>,
+    /// The operands read so far of the `and`s and `or`s being read.
+    pending: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ReadNode {
+    /// An `and` (`all` true) or `or` whose operands are `operands[start..end]`.
+    Group {
+        all: bool,
+        start: u32,
+        end: u32,
+    },
+    Not(u32),
+    /// A leaf: `conditions[_]`.
+    Leaf(u32),
+    Unknown,
+}
+
+/// A node of a [`ReadTree`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadRef<'t> {
+    tree: &'t ReadTree,
+    at: u32,
+}
+
+/// The operands of an `and` or `or` of a [`ReadTree`].
+#[derive(Debug, Clone)]
+pub(crate) struct ReadOperands<'t> {
+    tree: &'t ReadTree,
+    at: std::slice::Iter<'t, u32>,
+}
+
+impl<'t> Iterator for ReadOperands<'t> {
+    type Item = ReadRef<'t>;
+
+    fn next(&mut self) -> Option<ReadRef<'t>> {
+        let &at = self.at.next()?;
+        Some(ReadRef {
+            tree: self.tree,
+            at,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.at.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ReadOperands<'_> {}
+
+impl<'t> TreeNode<'t> for ReadRef<'t> {
+    type Operands = ReadOperands<'t>;
+
+    fn view(self) -> View<'t, Self> {
+        let tree = self.tree;
+        match tree.nodes.get(self.at as usize) {
+            Some(&ReadNode::Group { all, start, end }) => View::Group {
+                all,
+                operands: ReadOperands {
+                    tree,
+                    at: tree
+                        .operands
+                        .get(start as usize..end as usize)
+                        .unwrap_or(&[])
+                        .iter(),
+                },
+            },
+            Some(&ReadNode::Not(at)) => View::Not(ReadRef { tree, at }),
+            Some(&ReadNode::Leaf(i)) => match tree.conditions.get(i as usize) {
+                Some(c) => View::Leaf(c),
+                None => View::Unknown,
+            },
+            Some(ReadNode::Unknown) | None => View::Unknown,
+        }
+    }
+}
+
+impl ReadTree {
+    /// Reads `raw` (as [`Tree::from_raw`] would, `leaf` compiling each element that is not a
+    /// list, in document order), replacing what was read before; its root.
+    pub(crate) fn read<'t>(
+        &'t mut self,
+        raw: Cond,
+        leaf: &mut impl FnMut(Cond) -> Option<Condition>,
+    ) -> ReadRef<'t> {
+        self.nodes.clear();
+        self.operands.clear();
+        self.conditions.clear();
+        self.pending.clear();
+        let at = self.node(raw, leaf);
+        ReadRef { tree: self, at }
+    }
+
+    fn push(&mut self, node: ReadNode) -> u32 {
+        self.nodes.push(node);
+        u32::try_from(self.nodes.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn node(&mut self, raw: Cond, leaf: &mut impl FnMut(Cond) -> Option<Condition>) -> u32 {
+        let Shape::List(items) = raw.shape() else {
+            let node = match leaf(raw) {
+                Some(c) => {
+                    self.conditions.push(c);
+                    ReadNode::Leaf(u32::try_from(self.conditions.len() - 1).unwrap_or(u32::MAX))
+                }
+                None => ReadNode::Unknown,
+            };
+            return self.push(node);
+        };
+        let mut operands = items.clone();
+        // An operator first, or an implicit `or` of every element.
+        let (all, operator) = match items.first().map(Cond::shape) {
+            None => return self.push(ReadNode::Unknown),
+            Some(Shape::Str(s)) => match s.as_bytes() {
+                b"not" => {
+                    operands.next();
+                    let node = match operands.next() {
+                        Some(operand) => ReadNode::Not(self.node(operand, leaf)),
+                        None => ReadNode::Unknown,
+                    };
+                    return self.push(node);
+                }
+                b"and" => (true, true),
+                b"or" => (false, true),
+                _ => (false, false),
+            },
+            Some(_) => (false, false),
+        };
+        if operator {
+            operands.next();
+        }
+        let mark = self.pending.len();
+        for operand in operands {
+            let at = self.node(operand, leaf);
+            self.pending.push(at);
+        }
+        // An `and` or `or` of one operand is that operand.
+        if self.pending.len() == mark + 1 {
+            return self.pending.pop().unwrap_or(u32::MAX);
+        }
+        let start = u32::try_from(self.operands.len()).unwrap_or(u32::MAX);
+        let ReadTree {
+            operands, pending, ..
+        } = self;
+        operands.extend(pending.drain(mark..));
+        let end = u32::try_from(self.operands.len()).unwrap_or(u32::MAX);
+        self.push(ReadNode::Group { all, start, end })
+    }
 }
 
 /// Records that the subtree of the node at `at` ends at the current end of `nodes`.
@@ -806,6 +1000,126 @@ mod tests {
         .simplified();
         let program = Program::new(&tree);
         (tree, program)
+    }
+
+    /// A program's nodes, conditions and terms, to compare programs by.
+    fn layout(program: &Program) -> String {
+        format!(
+            "{:?} {:?} {:?} {}",
+            program.nodes.items(),
+            program.conditions.items(),
+            program.terms,
+            program.terms_all
+        )
+    }
+
+    /// The program of `raw` flattened from its [`ReadTree`], and from its simplified
+    /// [`Tree`], each path compiling onto its own slots.
+    fn both_ways(
+        raw: &RawCondition,
+        (read_slots, tree_slots): (&mut Slots, &mut Slots),
+        read: &mut ReadTree,
+    ) -> (String, String) {
+        let mut store = ProgramStore::default();
+        let root = read.read(raw.root(), &mut |leaf| {
+            crate::audience::compile_leaf(leaf, read_slots)
+        });
+        let mut from_read = Program::new_in(root, &mut store);
+        let tree = crate::audience::audience_tree(raw, tree_slots);
+        let mut from_tree = Program::new_in(&tree, &mut store);
+        let lists = store.finish();
+        from_read.attach(&lists);
+        from_tree.attach(&lists);
+        (layout(&from_read), layout(&from_tree))
+    }
+
+    #[test]
+    fn conditions_flattened_as_read_give_the_program_of_their_simplified_tree() {
+        let leaf = |name: &str, m: &str, v: &str| {
+            format!(
+                r#"{{"name": "{name}", "type": "custom_attribute", "match": "{m}", "value": {v}}}"#
+            )
+        };
+        let (a, b, c) = (
+            leaf("country", "exact", r#""US""#),
+            leaf("age", "gt", "30"),
+            leaf("v", "semver_ge", r#""2.3.0""#),
+        );
+        let (d, e) = (
+            leaf("plan", "substring", r#""pro""#),
+            leaf("x", "nonsense", "1"),
+        );
+        let many = (0..20)
+            .map(|i| {
+                leaf(
+                    &format!("k{i}"),
+                    if i % 3 == 0 { "exists" } else { "exact" },
+                    "true",
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cases = [
+            "[]".to_owned(),
+            r#"["and"]"#.to_owned(),
+            r#"["or"]"#.to_owned(),
+            r#"["not"]"#.to_owned(),
+            format!(r#"["not", {a}, {b}]"#),
+            format!(r#"["and", {a}]"#),
+            format!(r#"["or", ["and", ["or", {a}]]]"#),
+            format!("[{a}]"),
+            format!("[{a}, {b}]"),
+            format!(r#"["foo", {a}]"#),
+            a.clone(),
+            r#""1000""#.to_owned(),
+            "42".to_owned(),
+            format!(r#"[["and", {a}, {b}], ["or", {c}], {d}]"#),
+            format!(r#"["and", ["not", ["and", {c}]], ["or", {e}, {d}, {a}], "id", 7, null]"#),
+            format!(r#"["or", {e}, ["not", ["or", {a}, {b}]], ["and", {b}, {c}, {d}]]"#),
+            format!(r#"["and", {many}]"#),
+            format!(r#"["or", ["and", {many}], ["not"], [], {a}]"#),
+        ];
+        let (mut read_slots, mut tree_slots) = (Slots::default(), Slots::default());
+        let mut read = ReadTree::default();
+        for case in &cases {
+            let raw: RawCondition = serde_json::from_str(case).unwrap();
+            let (from_read, from_tree) =
+                both_ways(&raw, (&mut read_slots, &mut tree_slots), &mut read);
+            assert_eq!(from_read, from_tree, "{case}");
+        }
+    }
+
+    #[test]
+    fn every_fixture_audience_read_and_flattened_gives_the_program_of_its_tree() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/compat");
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| Some(e.ok()?.path().join("datafile.json")))
+            .filter(|p| p.exists())
+            .collect();
+        files.push(concat!(env!("CARGO_MANIFEST_DIR"), "/datafiles/bench_datafile.json").into());
+        let mut audiences = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let datafile = crate::datafile::parse_text(&text).unwrap();
+            let (mut read_slots, mut tree_slots) = (Slots::default(), Slots::default());
+            let mut read = ReadTree::default();
+            for a in &datafile.typed_audiences {
+                let (from_read, from_tree) =
+                    both_ways(&a.conditions, (&mut read_slots, &mut tree_slots), &mut read);
+                assert_eq!(from_read, from_tree, "{} in {}", a.id, file.display());
+                audiences += 1;
+            }
+            for a in &datafile.audiences {
+                let _ = crate::audience::with_legacy_conditions(&a.conditions, |raw| {
+                    let (from_read, from_tree) =
+                        both_ways(raw, (&mut read_slots, &mut tree_slots), &mut read);
+                    assert_eq!(from_read, from_tree, "{} in {}", a.id, file.display());
+                    audiences += 1;
+                });
+            }
+        }
+        assert!(audiences > 300, "{audiences} audiences compared");
     }
 
     #[test]

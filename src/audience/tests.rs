@@ -892,15 +892,11 @@ fn a_leaf_written_again_is_compiled_once_and_the_same_leaf_of_another_type_is_no
     );
     let datafile = crate::datafile::fast::parse(&text).expect("read in one pass");
     let mut slots = Slots::default();
-    let [first, second] = [0, 1].map(|i| {
-        let a = &datafile.typed_audiences[i];
-        Audience::compile_with(&a.id, &a.name, &a.conditions, &mut slots)
-    });
-    let leaves = |audience: &Audience| {
+    let [first, second] =
+        [0, 1].map(|i| audience_tree(&datafile.typed_audiences[i].conditions, &mut slots));
+    let leaves = |tree: &Tree<Condition>| {
         let mut out = Vec::new();
-        audience
-            .tree
-            .for_each_leaf(&mut |c: &Condition| out.push(c.clone()));
+        tree.for_each_leaf(&mut |c: &Condition| out.push(c.clone()));
         out
     };
     let (first, second) = (leaves(&first), leaves(&second));

@@ -4,12 +4,15 @@
 
 use super::variables::{RawValue, VariableTable};
 use super::*;
-use crate::audience::{Audience, Condition, Program, ProgramStore, Slots};
+use crate::audience::{
+    audience_tree, with_legacy_conditions, Audience, Condition, Program, ProgramStore, ReadTree,
+    Slots,
+};
 use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
-use crate::datafile::conditions::{Cond, Items, RawCondition, Shape};
+use crate::datafile::conditions::{Cond, Items, LegacyConditions, RawCondition, Shape};
 use crate::datafile::model::{self, Text};
 
 /// An empty map with room for `n` entries (the indexes are filled once, their sizes known).
@@ -29,8 +32,21 @@ struct Builder<'d> {
     usages: Vec<&'d [model::VariableUsage<'d>]>,
     rules: Vec<Rule>,
     audience_index: FastMap<SmallStr, u32>,
-    /// The rules' audience programs' nodes and conditions.
+    /// Where each audience's conditions are read from, by audience index.
+    sources: Vec<AudienceSource<'d>>,
+    /// The trees of the audiences an `and`, `or` or `not` of a rule's conditions names, each
+    /// read once (most rules name one audience alone, whose program they share).
+    trees: FastMap<u32, Arc<Tree<Condition>>>,
+    slots: Slots,
+    /// The rules' and audiences' programs' nodes and conditions.
     programs: ProgramStore,
+}
+
+/// Where an audience's conditions are read from.
+#[derive(Clone, Copy)]
+enum AudienceSource<'d> {
+    Legacy(&'d LegacyConditions<'d>),
+    Typed(&'d RawCondition<'d>),
 }
 
 impl<'d> Builder<'d> {
@@ -79,42 +95,75 @@ impl<'d> Builder<'d> {
             .collect()
     }
 
-    /// The conditions of `audienceConditions` when present, else of `audienceIds` (an `or`),
-    /// each audience inlined as its shared tree and every `and` or `or` of one operand
-    /// replaced by that operand; `None` (everyone qualifies) for an empty list.
-    fn audience(
-        &self,
-        conditions: Option<&RawCondition>,
-        ids: &[Text<'_>],
-    ) -> Option<Tree<Condition>> {
-        // Looked up as a config string: comparing one with a `&str` key would check UTF-8.
-        let shared = |id: &str| match self
-            .audience_index
-            .get(&small(id))
-            .and_then(|&a| self.audiences.get(a as usize))
-        {
-            Some(audience) => Tree::Shared(Arc::clone(&audience.tree)),
-            None => Tree::Unknown,
+    /// The tree of audience `at`'s conditions, read on first use.
+    fn audience_tree(&mut self, at: u32) -> Option<Arc<Tree<Condition>>> {
+        if let Some(tree) = self.trees.get(&at) {
+            return Some(Arc::clone(tree));
+        }
+        let slots = &mut self.slots;
+        let tree = match *self.sources.get(at as usize)? {
+            AudienceSource::Typed(raw) => audience_tree(raw, slots),
+            // Read once already, when the audience was compiled.
+            AudienceSource::Legacy(conditions) => {
+                with_legacy_conditions(conditions, |raw| audience_tree(raw, slots)).ok()?
+            }
         };
-        let mut node = |node: Cond| match node.shape() {
-            Shape::Str(id) => shared(id),
-            _ => Tree::Unknown,
+        let tree = Arc::new(tree);
+        self.trees.insert(at, Arc::clone(&tree));
+        Some(tree)
+    }
+
+    /// The program of the conditions of `audienceConditions` when present, else of
+    /// `audienceIds` (an `or`); `None` (everyone qualifies) for an empty list. Conditions that
+    /// are one audience (the usual `["or", id]`) share that audience's program; others are
+    /// flattened with each audience inlined and every `and` or `or` of one operand replaced
+    /// by that operand.
+    fn matcher(&mut self, conditions: Option<&RawCondition>, ids: &[Text<'_>]) -> Option<Program> {
+        // Looked up as a config string: comparing one with a `&str` key would check UTF-8.
+        let index = |b: &Self, id: &str| b.audience_index.get(&small(id)).copied();
+        let alone = |b: &mut Self, id: &str| match index(b, id)
+            .and_then(|at| b.audiences.get(at as usize))
+        {
+            Some(audience) => audience.program.clone(),
+            None => Program::new_in(&Tree::Unknown, &mut b.programs),
         };
         let tree = match conditions.map(|c| (c.root(), c.root().shape())) {
             Some((_, Shape::List(items))) if items.is_empty() => return None,
-            // The usual `["or", id]`: the audience itself, without an `or` around it.
             Some((raw, Shape::List(items))) => match lone_operand(items) {
-                Some(id) => node(id),
-                None => Tree::from_raw_with(raw, &mut node),
+                Some(id) => match id.shape() {
+                    Shape::Str(id) => return Some(alone(self, id)),
+                    _ => return Some(Program::new_in(&Tree::Unknown, &mut self.programs)),
+                },
+                None => self.rule_tree(raw),
             },
-            Some((raw, _)) => Tree::from_raw_with(raw, &mut node),
+            Some((_, Shape::Str(id))) => return Some(alone(self, id)),
+            Some((raw, _)) => self.rule_tree(raw),
             None => match ids {
                 [] => return None,
-                [id] => shared(id),
-                ids => Tree::Or(ids.iter().map(|id| shared(id)).collect()),
+                [id] => return Some(alone(self, id)),
+                ids => Tree::Or(ids.iter().map(|id| self.shared(index(self, id))).collect()),
             },
         };
-        Some(tree.simplified())
+        Some(Program::new_in(&tree.simplified(), &mut self.programs))
+    }
+
+    /// Audience `at` as a shared subtree (unknown when there is none).
+    fn shared(&mut self, at: Option<u32>) -> Tree<Condition> {
+        match at.and_then(|at| self.audience_tree(at)) {
+            Some(tree) => Tree::Shared(tree),
+            None => Tree::Unknown,
+        }
+    }
+
+    /// The tree of a rule's conditions, each audience id inlined as its shared tree.
+    fn rule_tree(&mut self, raw: Cond) -> Tree<Condition> {
+        Tree::from_raw_with(raw, &mut |node| match node.shape() {
+            Shape::Str(id) => {
+                let at = self.audience_index.get(&small(id)).copied();
+                self.shared(at)
+            }
+            _ => Tree::Unknown,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -132,9 +181,7 @@ impl<'d> Builder<'d> {
     ) -> u32 {
         let variation_idx = self.add_variations(variations);
         let traffic = self.traffic(&variation_idx, traffic);
-        let matcher = self
-            .audience(audience_conditions, audience_ids)
-            .map(|tree| Program::new_in(&tree, &mut self.programs));
+        let matcher = self.matcher(audience_conditions, audience_ids);
         self.rules.push(Rule {
             id: small(id),
             key: small(key),
@@ -210,70 +257,6 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         attribute_index.insert(a.key.clone(), i as u32);
     }
 
-    // Audiences: legacy first, then typed audiences replacing legacy ones with the same id.
-    let mut slots = Slots::default();
-    slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
-    let mut audiences: Vec<Audience> =
-        Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
-    let mut audience_index: FastMap<SmallStr, u32> =
-        map_with_capacity(d.audiences.len() + d.typed_audiences.len());
-    // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
-    let typed_ids: FastMap<&str, ()> = d
-        .typed_audiences
-        .iter()
-        .map(|a| (a.id.as_str(), ()))
-        .collect();
-    let legacy = d
-        .audiences
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| !typed_ids.contains_key(a.id.as_str()))
-        .map(|(i, a)| {
-            Audience::compile_legacy(&a.id, &a.name, &a.conditions, &mut slots).map_err(|reason| {
-                DatafileError::Conditions {
-                    path: format!("audiences[{i}].conditions"),
-                    reason,
-                }
-            })
-        });
-    let legacy: Vec<Audience> = legacy.collect::<Result<_, _>>()?;
-    let typed: Vec<Audience> = d
-        .typed_audiences
-        .iter()
-        .map(|a| Audience::compile_with(&a.id, &a.name, &a.conditions, &mut slots))
-        .collect();
-    slots.built();
-    for audience in legacy.into_iter().chain(typed) {
-        let id = audience.id.clone();
-        match audience_index.get(&id) {
-            Some(&at) => {
-                if let Some(slot) = audiences.get_mut(at as usize) {
-                    *slot = audience;
-                }
-            }
-            None => {
-                audience_index.insert(id, audiences.len() as u32);
-                audiences.push(audience);
-            }
-        }
-    }
-    let mut segments: Vec<SmallStr> = Vec::new();
-    // Only when some audience compiled a segment condition are the trees walked for them.
-    let segment_audiences = if slots.has_segments() {
-        audiences.as_slice()
-    } else {
-        &[]
-    };
-    for audience in segment_audiences {
-        audience.tree.for_each_leaf(&mut |c| {
-            if let Some(s) = c.segment() {
-                if !segments.iter().any(|x| **x == *s) {
-                    segments.push(small(s));
-                }
-            }
-        });
-    }
-
     // The rule and variation tables are sized up front: they are large, and growing them
     // would copy every rule built so far.
     let grouped = d.groups.iter().flat_map(|g| &g.experiments);
@@ -283,6 +266,76 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         + grouped.clone().count()
         + delivery.clone().count()
         + holdouts.clone().count();
+    // The audiences' programs, then the rules'.
+    let mut programs = ProgramStore::with_capacity(d.typed_audiences.len() + rule_count);
+    let mut read = ReadTree::default();
+
+    // Audiences: legacy first, then typed audiences replacing legacy ones with the same id.
+    let mut slots = Slots::default();
+    slots.slot(crate::value::BUCKETING_ID_ATTRIBUTE);
+    let mut audiences: Vec<Audience> =
+        Vec::with_capacity(d.audiences.len() + d.typed_audiences.len());
+    let mut sources: Vec<AudienceSource> = Vec::with_capacity(audiences.capacity());
+    let mut audience_index: FastMap<SmallStr, u32> =
+        map_with_capacity(d.audiences.len() + d.typed_audiences.len());
+    // A legacy audience that a typed audience replaces is never read (as in the official SDKs).
+    let typed_ids: FastMap<&str, ()> = d
+        .typed_audiences
+        .iter()
+        .map(|a| (a.id.as_str(), ()))
+        .collect();
+    // Each audience joins the list, or replaces the one before it with the same id.
+    let mut add = |audience: Audience, source| {
+        let id = audience.id.clone();
+        match audience_index.get(&id) {
+            Some(&at) => {
+                if let Some(slot) = audiences.get_mut(at as usize) {
+                    *slot = audience;
+                }
+                if let Some(slot) = sources.get_mut(at as usize) {
+                    *slot = source;
+                }
+            }
+            None => {
+                audience_index.insert(id, audiences.len() as u32);
+                audiences.push(audience);
+                sources.push(source);
+            }
+        }
+    };
+    for (i, a) in d.audiences.iter().enumerate() {
+        if typed_ids.contains_key(a.id.as_str()) {
+            continue;
+        }
+        let audience = Audience::compile_legacy(
+            &a.id,
+            &a.name,
+            &a.conditions,
+            &mut slots,
+            &mut programs,
+            &mut read,
+        )
+        .map_err(|reason| DatafileError::Conditions {
+            path: format!("audiences[{i}].conditions"),
+            reason,
+        })?;
+        add(audience, AudienceSource::Legacy(&a.conditions));
+    }
+    for a in &d.typed_audiences {
+        let audience = Audience::compile_with(
+            &a.id,
+            &a.name,
+            &a.conditions,
+            &mut slots,
+            &mut programs,
+            &mut read,
+        );
+        add(audience, AudienceSource::Typed(&a.conditions));
+    }
+
+    let grouped = d.groups.iter().flat_map(|g| &g.experiments);
+    let delivery = d.rollouts.iter().flat_map(|r| &r.experiments);
+    let holdouts = d.holdouts.iter().chain(&d.local_holdouts);
     let variation_count = d
         .experiments
         .iter()
@@ -298,7 +351,10 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         usages: Vec::with_capacity(variation_count),
         rules: Vec::with_capacity(rule_count),
         audience_index,
-        programs: ProgramStore::with_capacity(rule_count),
+        sources,
+        trees: FastMap::default(),
+        slots,
+        programs,
     };
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
@@ -379,12 +435,34 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         }
     }
 
-    // Every rule is built: its program reads the shared lists now.
+    // The segments the audiences name, in audience order: only when some audience compiled a
+    // segment condition are their trees read for them.
+    let mut segments: Vec<SmallStr> = Vec::new();
+    let segment_audiences = if b.slots.has_segments() {
+        0..b.audiences.len() as u32
+    } else {
+        0..0
+    };
+    for at in segment_audiences {
+        let Some(tree) = b.audience_tree(at) else {
+            continue;
+        };
+        tree.for_each_leaf(&mut |c| {
+            if let Some(s) = c.segment() {
+                if !segments.iter().any(|x| **x == *s) {
+                    segments.push(small(s));
+                }
+            }
+        });
+    }
+    b.slots.built();
+    let slots = std::mem::take(&mut b.slots);
+
+    // Every rule and audience is built: its program reads the shared lists now.
     let lists = std::mem::take(&mut b.programs).finish();
-    for rule in &mut b.rules {
-        if let Some(program) = &mut rule.matcher {
-            program.attach(&lists);
-        }
+    let rule_programs = b.rules.iter_mut().filter_map(|r| r.matcher.as_mut());
+    for program in rule_programs.chain(b.audiences.iter_mut().map(|a| &mut a.program)) {
+        program.attach(&lists);
     }
 
     // Every raw variable value in one shared text: each variation's values, then each
