@@ -649,6 +649,20 @@ pub(crate) trait TreeNode<'t>: Copy {
 
     /// What the node is.
     fn view(self) -> View<'t, Self>;
+
+    /// How much evaluating the node costs (see [`cost`]).
+    fn cost(self) -> u8 {
+        cost(self.view())
+    }
+
+    /// For an `and` or `or` whose operands are all resolved leaves of one outcome word: that
+    /// word and the mask of their bits (see [`leaf_mask`]).
+    fn mask(self) -> Option<(u16, u64)> {
+        match self.view() {
+            View::Group { operands, .. } => leaf_mask(operands),
+            _ => None,
+        }
+    }
 }
 
 /// A node of a [`TreeNode`] tree.
@@ -688,17 +702,24 @@ impl<'t> TreeNode<'t> for &'t Tree<Condition> {
 /// How much evaluating `tree` costs, roughly (1 to [`MAX_COST`]): leaves compared in place first, then versions,
 /// then leaves that go through their condition, then subtrees, and last what is always
 /// unknown (which cannot decide an `and` or an `or`).
-fn cost<'t>(tree: impl TreeNode<'t>) -> u8 {
-    match tree.view() {
-        View::Leaf(c) if c.leaf() != NO_LEAF => 1,
-        View::Leaf(c) => match c.specialised() {
-            Some(Leaf::Unknown) => MAX_COST,
-            Some(Leaf::Semver(_)) => 2,
-            Some(_) => 1,
-            None => 3,
-        },
+fn cost<'t, T: TreeNode<'t>>(node: View<'t, T>) -> u8 {
+    match node {
+        View::Leaf(c) => leaf_cost(c),
         View::Group { .. } | View::Not(_) => 4,
         View::Unknown => MAX_COST,
+    }
+}
+
+/// The [`cost`] of leaf `c`.
+fn leaf_cost(c: &Condition) -> u8 {
+    if c.leaf() != NO_LEAF {
+        return 1;
+    }
+    match c.specialised() {
+        Some(Leaf::Unknown) => MAX_COST,
+        Some(Leaf::Semver(_)) => 2,
+        Some(_) => 1,
+        None => 3,
     }
 }
 
@@ -720,7 +741,7 @@ fn flatten<'t>(tree: impl TreeNode<'t>, nodes: &mut Vec<Node>, conditions: &mut 
             match costs.get_mut(..operands.len()) {
                 Some(costs) => {
                     for (c, operand) in costs.iter_mut().zip(operands.clone()) {
-                        *c = cost(operand);
+                        *c = operand.cost();
                     }
                     for rank in 1..=MAX_COST {
                         for (operand, _) in
@@ -732,14 +753,14 @@ fn flatten<'t>(tree: impl TreeNode<'t>, nodes: &mut Vec<Node>, conditions: &mut 
                 }
                 None => {
                     for rank in 1..=MAX_COST {
-                        for operand in operands.clone().filter(|&o| cost(o) == rank) {
+                        for operand in operands.clone().filter(|&o| o.cost() == rank) {
                             flatten(operand, nodes, conditions);
                         }
                     }
                 }
             }
             close(nodes, at);
-            if let (Some((word, mask)), Some(node)) = (leaf_mask(operands), nodes.get_mut(at)) {
+            if let (Some((word, mask)), Some(node)) = (tree.mask(), nodes.get_mut(at)) {
                 node.slot = word;
                 node.arg = mask;
             }
@@ -770,8 +791,8 @@ fn terms<'t, T: TreeNode<'t>>(tree: T) -> Option<(bool, Terms)> {
                 word: u16::try_from(c.leaf() / 64).ok()?,
                 all: true,
             }),
-            View::Group { all, operands } => {
-                let (word, mask) = leaf_mask(operands)?;
+            View::Group { all, .. } => {
+                let (word, mask) = tree.mask()?;
                 Some(Term { mask, word, all })
             }
             _ => None,
@@ -832,15 +853,21 @@ pub(crate) struct ReadTree {
 
 #[derive(Debug, Clone, Copy)]
 enum ReadNode {
-    /// An `and` (`all` true) or `or` whose operands are `operands[start..end]`.
+    /// An `and` (`all` true) or `or` whose operands are `operands[start..end]`, with the
+    /// [`leaf_mask`] of its operands (a mask of 0 for none).
     Group {
         all: bool,
         start: u32,
         end: u32,
+        word: u16,
+        mask: u64,
     },
     Not(u32),
-    /// A leaf: `conditions[_]`.
-    Leaf(u32),
+    /// A leaf: `conditions[condition]`, with its [`cost`].
+    Leaf {
+        condition: u32,
+        cost: u8,
+    },
     Unknown,
 }
 
@@ -882,7 +909,9 @@ impl<'t> TreeNode<'t> for ReadRef<'t> {
     fn view(self) -> View<'t, Self> {
         let tree = self.tree;
         match tree.nodes.get(self.at as usize) {
-            Some(&ReadNode::Group { all, start, end }) => View::Group {
+            Some(&ReadNode::Group {
+                all, start, end, ..
+            }) => View::Group {
                 all,
                 operands: ReadOperands {
                     tree,
@@ -894,11 +923,28 @@ impl<'t> TreeNode<'t> for ReadRef<'t> {
                 },
             },
             Some(&ReadNode::Not(at)) => View::Not(ReadRef { tree, at }),
-            Some(&ReadNode::Leaf(i)) => match tree.conditions.get(i as usize) {
-                Some(c) => View::Leaf(c),
-                None => View::Unknown,
-            },
+            Some(&ReadNode::Leaf { condition, .. }) => {
+                match tree.conditions.get(condition as usize) {
+                    Some(c) => View::Leaf(c),
+                    None => View::Unknown,
+                }
+            }
             Some(ReadNode::Unknown) | None => View::Unknown,
+        }
+    }
+
+    fn cost(self) -> u8 {
+        match self.tree.nodes.get(self.at as usize) {
+            Some(&ReadNode::Leaf { cost, .. }) => cost,
+            Some(ReadNode::Group { .. } | ReadNode::Not(_)) => 4,
+            Some(ReadNode::Unknown) | None => MAX_COST,
+        }
+    }
+
+    fn mask(self) -> Option<(u16, u64)> {
+        match self.tree.nodes.get(self.at as usize) {
+            Some(&ReadNode::Group { word, mask, .. }) if mask != 0 => Some((word, mask)),
+            _ => None,
         }
     }
 }
@@ -928,8 +974,12 @@ impl ReadTree {
         let Shape::List(items) = raw.shape() else {
             let node = match leaf(raw) {
                 Some(c) => {
+                    let cost = leaf_cost(&c);
                     self.conditions.push(c);
-                    ReadNode::Leaf(u32::try_from(self.conditions.len() - 1).unwrap_or(u32::MAX))
+                    ReadNode::Leaf {
+                        condition: u32::try_from(self.conditions.len() - 1).unwrap_or(u32::MAX),
+                        cost,
+                    }
                 }
                 None => ReadNode::Unknown,
             };
@@ -972,7 +1022,22 @@ impl ReadTree {
         } = self;
         operands.extend(pending.drain(mark..));
         let end = u32::try_from(self.operands.len()).unwrap_or(u32::MAX);
-        self.push(ReadNode::Group { all, start, end })
+        let (word, mask) = leaf_mask(ReadOperands {
+            tree: self,
+            at: self
+                .operands
+                .get(start as usize..end as usize)
+                .unwrap_or(&[])
+                .iter(),
+        })
+        .unwrap_or((0, 0));
+        self.push(ReadNode::Group {
+            all,
+            start,
+            end,
+            word,
+            mask,
+        })
     }
 }
 
