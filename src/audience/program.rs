@@ -276,6 +276,17 @@ impl Program {
         }
     }
 
+    /// Whether the two programs read the same nodes of the same lists (one shares the
+    /// other's).
+    #[cfg(test)]
+    pub(crate) fn shares_nodes_with(&self, other: &Program) -> bool {
+        let same_list = match (&self.nodes.all, &other.nodes.all) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        same_list && (self.nodes.start, self.nodes.end) == (other.nodes.start, other.nodes.end)
+    }
+
     /// Gives the program the finished lists of the store it was built into.
     pub(crate) fn attach(&mut self, lists: &ProgramLists) {
         self.nodes.all = Some(Arc::clone(&lists.nodes));

@@ -642,3 +642,53 @@ fn a_variation_s_values_are_found_by_variable_id_in_any_order_the_last_of_an_id_
         ]
     );
 }
+
+#[test]
+fn rules_naming_one_audience_alone_share_its_program_and_others_get_their_own() {
+    let mut d = datafile();
+    let leaf = |name: &str| json!({"name": name, "type": "custom_attribute", "match": "exists"});
+    d["typedAudiences"] = json!([
+        {"id": "a", "name": "A", "conditions": ["and", leaf("x"), leaf("y")]},
+        {"id": "b", "name": "B", "conditions": ["or", leaf("z")]}
+    ]);
+    let variations = json!([variation("v", "v", true, json!([]))]);
+    let traffic = json!([{"entityId": "v", "endOfRange": 10000}]);
+    let mut rules = Vec::new();
+    for (id, ids, conditions) in [
+        ("1", json!(["a"]), Value::Null),
+        ("2", json!([]), json!(["or", "a"])),
+        ("3", json!([]), json!(["and", "a", "b"])),
+        ("4", json!(["a", "b"]), Value::Null),
+        ("5", json!([]), json!("a")),
+    ] {
+        let mut e = experiment(id, &format!("e{id}"), variations.clone(), traffic.clone());
+        e["audienceIds"] = ids;
+        if !conditions.is_null() {
+            e["audienceConditions"] = conditions;
+        }
+        rules.push(e);
+    }
+    d["experiments"] = Value::Array(rules);
+    let config = load(&d);
+    let program = |key: &str| {
+        rule_by_key(&config, key)
+            .matcher
+            .as_ref()
+            .expect("a program")
+    };
+    let a = &audience(&config, "a").program;
+    for key in ["e1", "e2", "e5"] {
+        assert!(program(key).shares_nodes_with(a), "{key}");
+    }
+    for key in ["e3", "e4"] {
+        assert!(!program(key).shares_nodes_with(a), "{key}");
+    }
+    // Each decides as its conditions say.
+    let user: Attributes = [("x", 1), ("y", 1)].into_iter().collect();
+    let view = crate::audience::AttributeView::by_name(&user);
+    let outcome = |key: &str| program(key).matches(&view, &[]);
+    assert_eq!(
+        ["e1", "e2", "e3", "e4", "e5"].map(outcome),
+        [Some(true), Some(true), Some(false), Some(true), Some(true)]
+    );
+}
