@@ -240,7 +240,11 @@ impl<'d> Builder<'d> {
     }
 }
 
-pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> {
+/// The config of datafile `d`, read from `document`.
+pub(super) fn build(
+    d: model::Datafile,
+    document: &Arc<String>,
+) -> Result<ProjectConfig, DatafileError> {
     let d = &d;
     // Attributes.
     let attributes: Vec<AttributeDef> = d
@@ -465,31 +469,33 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         program.attach(&lists);
     }
 
-    // Every raw variable value in one shared text: each variation's values, then each
-    // flag's defaults.
-    // Sized up front: the values are many, and growing the text would copy it each time.
+    // Every raw variable value as a range of the document, where it is read as written; a
+    // value a reading decoded goes to the table's pool instead.
     let usage_values = b.usages.iter().flat_map(|usages| usages.iter());
-    let default_values = d.feature_flags.iter().flat_map(|f| &f.variables);
-    let mut text = Vec::with_capacity(
-        usage_values
-            .clone()
-            .map(|u| u.value.len_bound())
-            .sum::<usize>()
-            + default_values
-                .map(|v| v.default_value.len_bound())
-                .sum::<usize>(),
-    );
+    let mut pool = String::new();
     let mut raw_ranges: Vec<RawValue> = Vec::with_capacity(usage_values.count());
-    // Each value as written: one with escapes is decoded when it is typed, on first use.
+    let base = document.as_ptr() as usize;
     let mut push_raw = |value: &model::RawText<'_>, ranges: &mut Vec<RawValue>| {
-        let start = text.len() as u32;
         let (written, escaped) = value.as_written();
-        text.extend_from_slice(written.as_bytes());
-        ranges.push(RawValue {
-            start,
-            end: text.len() as u32,
+        let at = (written.as_ptr() as usize).wrapping_sub(base);
+        let range = |start: usize| RawValue {
+            start: start as u32,
+            end: (start + written.len()) as u32,
             escaped,
-        });
+            pooled: false,
+        };
+        ranges.push(
+            if at <= document.len() && written.len() <= document.len() - at {
+                range(at)
+            } else {
+                let start = pool.len();
+                pool.push_str(written);
+                RawValue {
+                    pooled: true,
+                    ..range(start)
+                }
+            },
+        );
     };
     // Per variation: the index in raw_ranges of its first value (its values follow in order).
     let first_usage: Vec<u32> = b
@@ -529,8 +535,8 @@ pub(super) fn build(d: model::Datafile) -> Result<ProjectConfig, DatafileError> 
         (2 + variations) * f.variables.len()
     });
     let mut table = VariableTable::new(
-        // Whole strings from the document: the text is UTF-8.
-        String::from_utf8(text).unwrap_or_default(),
+        Arc::clone(document),
+        pool,
         d.feature_flags.iter().map(|f| f.variables.len()).sum(),
         entries.sum(),
     );

@@ -276,7 +276,7 @@ impl ProjectConfig {
     pub(crate) fn from_text(text: String) -> Result<ProjectConfig, DatafileError> {
         let text = Arc::new(text);
         let parsed = crate::datafile::parse_text(&text)?;
-        let mut config = build::build(parsed)?;
+        let mut config = build::build(parsed, &text)?;
         config.view = view::ViewSource::new(text);
         Ok(config)
     }

@@ -692,3 +692,39 @@ fn rules_naming_one_audience_alone_share_its_program_and_others_get_their_own() 
         [Some(true), Some(true), Some(false), Some(true), Some(true)]
     );
 }
+
+#[test]
+fn variable_values_a_reading_decodes_and_values_read_as_written_type_alike() {
+    // `\u` escapes are decoded as the datafile is read; the other values are kept as written.
+    let text = r#"{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+        "attributes": [], "audiences": [], "groups": [], "events": [], "rollouts": [],
+        "experiments": [{"id": "10", "key": "exp", "layerId": "9", "status": "Running",
+          "variations": [{"id": "11", "key": "on", "featureEnabled": true,
+            "variables": [{"id": "1", "value": "na\u00efve"}, {"id": "2", "value": "7"},
+                          {"id": "3", "value": "{\"k\": \"\u00e9\\n\"}"}]}],
+          "trafficAllocation": [{"entityId": "11", "endOfRange": 10000}],
+          "audienceIds": [], "forcedVariations": {}}],
+        "featureFlags": [{"id": "f", "key": "flag", "rolloutId": "", "experimentIds": ["10"],
+          "variables": [{"id": "1", "key": "s", "type": "string", "defaultValue": "caf\u00e9"},
+                        {"id": "2", "key": "n", "type": "integer", "defaultValue": "1"},
+                        {"id": "3", "key": "j", "type": "json", "defaultValue": "{}"}]}]}"#;
+    let config = ProjectConfig::from_datafile(text).expect("the datafile loads");
+    let f = flag(&config, "flag");
+    assert_eq!(
+        as_pairs(&f.variable_sets[0]),
+        [
+            ("s".to_owned(), json!("café")),
+            ("n".to_owned(), json!(1)),
+            ("j".to_owned(), json!({}))
+        ]
+    );
+    let &(_, set) = f.variation_sets.first().expect("the variation's set");
+    assert_eq!(
+        as_pairs(&f.variable_sets[set as usize]),
+        [
+            ("s".to_owned(), json!("naïve")),
+            ("n".to_owned(), json!(7)),
+            ("j".to_owned(), json!({"k": "é\n"}))
+        ]
+    );
+}

@@ -215,21 +215,26 @@ pub struct Variables {
 /// entries point into.
 #[derive(Debug, Default)]
 pub(crate) struct VariableTable {
-    /// The raw values, one after another.
+    /// The datafile's text, where most raw values are read as written.
+    document: Arc<String>,
+    /// The raw values that are not in the document as they are read (those a reading decoded),
+    /// one after another.
     pool: String,
     /// Each flag variable's key, once.
     keys: Vec<SmallStr>,
     entries: Vec<Entry>,
 }
 
-/// Where a raw value is in a table's pool: its byte range, and whether it is written there with
-/// the short JSON escapes (`\"`, `\n`, ...) still in it, to be decoded when the value is typed
-/// (on first use) rather than when the config is built.
+/// Where a raw value is in a table's text: its byte range in the document (or, `pooled`, in
+/// the table's pool), and whether it is written there with the short JSON escapes (`\"`,
+/// `\n`, ...) still in it, to be decoded when the value is typed (on first use) rather than
+/// when the config is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawValue {
     pub(crate) start: u32,
     pub(crate) end: u32,
     pub(crate) escaped: bool,
+    pub(crate) pooled: bool,
 }
 
 #[derive(Debug)]
@@ -256,14 +261,30 @@ impl PartialEq for Variables {
 }
 
 impl VariableTable {
-    /// A table whose raw values are ranges of `pool`, with room for `keys` keys and
-    /// `entries` entries.
-    pub(crate) fn new(pool: String, keys: usize, entries: usize) -> VariableTable {
+    /// A table whose raw values are ranges of `document` (or of `pool`, those marked so),
+    /// with room for `keys` keys and `entries` entries.
+    pub(crate) fn new(
+        document: Arc<String>,
+        pool: String,
+        keys: usize,
+        entries: usize,
+    ) -> VariableTable {
         VariableTable {
+            document,
             pool,
             keys: Vec::with_capacity(keys),
             entries: Vec::with_capacity(entries),
         }
+    }
+
+    /// The text of `raw`.
+    fn raw_text(&self, raw: RawValue) -> Option<&str> {
+        let text = if raw.pooled {
+            &self.pool
+        } else {
+            &self.document
+        };
+        text.get(raw.start as usize..raw.end as usize)
     }
 
     /// How many keys the table holds: the index the next key gets.
@@ -326,7 +347,7 @@ impl Variables {
                 let text = self
                     .table
                     .as_deref()
-                    .and_then(|t| t.pool.get(raw.start as usize..raw.end as usize))
+                    .and_then(|t| t.raw_text(raw))
                     .unwrap_or_default();
                 if raw.escaped {
                     Cow::Owned(crate::datafile::fast::unescape(text))

@@ -61,14 +61,6 @@ pub(crate) enum RawText<'a> {
 }
 
 impl RawText<'_> {
-    /// The string's length at most (its decoded length, or the escaped text's).
-    pub(crate) fn len_bound(&self) -> usize {
-        match self {
-            RawText::Text(text) => text.len(),
-            RawText::Escaped(body) => body.len(),
-        }
-    }
-
     /// The string as the document writes it between its quotes, and whether that holds
     /// escapes (the short ones only) still to be decoded.
     pub(crate) fn as_written(&self) -> (&str, bool) {
