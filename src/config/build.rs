@@ -289,22 +289,20 @@ pub(super) fn build(
         .map(|a| (a.id.as_str(), ()))
         .collect();
     // Each audience joins the list, or replaces the one before it with the same id.
-    let mut add = |audience: Audience, source| {
-        let id = audience.id.clone();
-        match audience_index.get(&id) {
-            Some(&at) => {
-                if let Some(slot) = audiences.get_mut(at as usize) {
-                    *slot = audience;
-                }
-                if let Some(slot) = sources.get_mut(at as usize) {
-                    *slot = source;
-                }
+    let mut add = |audience: Audience, source| match audience_index.entry(audience.id.clone()) {
+        std::collections::hash_map::Entry::Occupied(at) => {
+            let at = *at.get() as usize;
+            if let Some(slot) = audiences.get_mut(at) {
+                *slot = audience;
             }
-            None => {
-                audience_index.insert(id, audiences.len() as u32);
-                audiences.push(audience);
-                sources.push(source);
+            if let Some(slot) = sources.get_mut(at) {
+                *slot = source;
             }
+        }
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(audiences.len() as u32);
+            audiences.push(audience);
+            sources.push(source);
         }
     };
     for (i, a) in d.audiences.iter().enumerate() {

@@ -208,6 +208,13 @@ impl Object {
 /// What a gap leads to when it ends the object (its closing brace).
 const CLOSE: usize = u8::MAX as usize;
 
+/// The room a top-level list of audiences starts with: one per 2 KB of the document, at most
+/// 256 (an audience takes a few hundred bytes).
+const AUDIENCES: (usize, usize) = (2048, 256);
+/// The room a top-level list of experiments, flags or rollouts starts with: one per 4 KB of
+/// the document, at most 64.
+const RULES: (usize, usize) = (4096, 64);
+
 /// The separators learned per object kind: before its first field, and after each of its
 /// first fields (past them, nothing is learned).
 const GAPS_PER_OBJECT: usize = 13;
@@ -630,10 +637,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A top-level list of the document (audiences, experiments, flags, rollouts): with room
-    /// to begin with for as many items as a document of its size usually has, so that it is
-    /// not copied over and over as it grows.
-    fn large_vec<T>(&mut self, item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        let capacity = (self.bytes.len() / 4096).clamp(4, 64);
+    /// to begin with for as many items as a document of its size usually has (one per `bytes`
+    /// of the document, up to `most`), so that it is not copied over and over as it grows.
+    fn large_vec<T>(
+        &mut self,
+        (bytes, most): (usize, usize),
+        item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let capacity = (self.bytes.len() / bytes).clamp(4, most);
         self.vec_from(Vec::with_capacity(capacity), item)
     }
 
@@ -907,12 +918,12 @@ impl<'a> Reader<'a> {
             b"environmentKey" => environment_key = p.optional(Self::text),
             b"region" => region = p.optional(Self::text),
             b"attributes" => attributes = p.vec(Self::attribute),
-            b"audiences" => audiences = p.large_vec(Self::audience),
-            b"typedAudiences" => typed_audiences = p.large_vec(Self::typed_audience),
-            b"experiments" => experiments = p.large_vec(Self::experiment),
+            b"audiences" => audiences = p.large_vec(AUDIENCES, Self::audience),
+            b"typedAudiences" => typed_audiences = p.large_vec(AUDIENCES, Self::typed_audience),
+            b"experiments" => experiments = p.large_vec(RULES, Self::experiment),
             b"groups" => groups = p.vec(Self::group),
-            b"featureFlags" => feature_flags = p.large_vec(Self::feature_flag),
-            b"rollouts" => rollouts = p.large_vec(Self::rollout),
+            b"featureFlags" => feature_flags = p.large_vec(RULES, Self::feature_flag),
+            b"rollouts" => rollouts = p.large_vec(RULES, Self::rollout),
             b"events" => events = p.vec(Self::event),
             b"integrations" => integrations = p.vec(Self::integration),
             b"holdouts" => holdouts = p.vec(Self::holdout),
