@@ -369,31 +369,19 @@ impl Audience {
                     .map_err(|e| e.to_string())?,
             ),
         };
-        let mut store = ProgramStore::default();
-        let mut audience = Audience::compile_legacy(
-            id,
-            name,
-            &legacy,
-            &mut Slots::default(),
-            &mut store,
-            &mut ReadTree::default(),
-        )?;
+        let (mut slots, mut store) = (Slots::default(), ProgramStore::default());
+        let mut audience = with_legacy_conditions(&legacy, |raw| {
+            Audience::compile_with(
+                id,
+                name,
+                raw,
+                &mut slots,
+                &mut store,
+                &mut ReadTree::default(),
+            )
+        })?;
         audience.program.attach(&store.finish());
         Ok(audience)
-    }
-
-    /// Compiles a legacy audience, whose conditions are normally a JSON-encoded string.
-    pub(crate) fn compile_legacy(
-        id: &str,
-        name: &str,
-        conditions: &LegacyConditions,
-        slots: &mut Slots,
-        store: &mut ProgramStore,
-        read: &mut ReadTree,
-    ) -> Result<Audience, String> {
-        with_legacy_conditions(conditions, |raw| {
-            Audience::compile_with(id, name, raw, slots, store, read)
-        })
     }
 
     /// Compiles an audience, giving each attribute name a slot in `slots`, its program

@@ -130,10 +130,7 @@ impl<'d> Builder<'d> {
         let tree = match conditions.map(|c| (c.root(), c.root().shape())) {
             Some((_, Shape::List(items))) if items.is_empty() => return None,
             Some((raw, Shape::List(items))) => match lone_operand(items) {
-                Some(id) => match id.shape() {
-                    Shape::Str(id) => return Some(alone(self, id)),
-                    _ => return Some(Program::new_in(&Tree::Unknown, &mut self.programs)),
-                },
+                Some(id) => return Some(alone(self, id)),
                 None => self.rule_tree(raw),
             },
             Some((_, Shape::Str(id))) => return Some(alone(self, id)),
@@ -270,6 +267,15 @@ pub(super) fn build(
         + grouped.clone().count()
         + delivery.clone().count()
         + holdouts.clone().count();
+    let variation_count = d
+        .experiments
+        .iter()
+        .chain(grouped)
+        .map(|e| e.variations.len());
+    let variation_count: usize = variation_count
+        .chain(delivery.map(|e| e.variations.len()))
+        .chain(holdouts.map(|h| h.variations.len()))
+        .sum();
     // The audiences' programs, then the rules'.
     let mut programs = ProgramStore::with_capacity(d.typed_audiences.len() + rule_count);
     let mut read = ReadTree::default();
@@ -305,48 +311,27 @@ pub(super) fn build(
             sources.push(source);
         }
     };
+    let mut compile = |id: &str, name: &str, raw: &RawCondition| {
+        Audience::compile_with(id, name, raw, &mut slots, &mut programs, &mut read)
+    };
     for (i, a) in d.audiences.iter().enumerate() {
         if typed_ids.contains_key(a.id.as_str()) {
             continue;
         }
-        let audience = Audience::compile_legacy(
-            &a.id,
-            &a.name,
-            &a.conditions,
-            &mut slots,
-            &mut programs,
-            &mut read,
-        )
-        .map_err(|reason| DatafileError::Conditions {
-            path: format!("audiences[{i}].conditions"),
-            reason,
-        })?;
+        let audience = with_legacy_conditions(&a.conditions, |raw| compile(&a.id, &a.name, raw))
+            .map_err(|reason| DatafileError::Conditions {
+                path: format!("audiences[{i}].conditions"),
+                reason,
+            })?;
         add(audience, AudienceSource::Legacy(&a.conditions));
     }
     for a in &d.typed_audiences {
-        let audience = Audience::compile_with(
-            &a.id,
-            &a.name,
-            &a.conditions,
-            &mut slots,
-            &mut programs,
-            &mut read,
+        add(
+            compile(&a.id, &a.name, &a.conditions),
+            AudienceSource::Typed(&a.conditions),
         );
-        add(audience, AudienceSource::Typed(&a.conditions));
     }
 
-    let grouped = d.groups.iter().flat_map(|g| &g.experiments);
-    let delivery = d.rollouts.iter().flat_map(|r| &r.experiments);
-    let holdouts = d.holdouts.iter().chain(&d.local_holdouts);
-    let variation_count = d
-        .experiments
-        .iter()
-        .chain(grouped)
-        .map(|e| e.variations.len());
-    let variation_count = variation_count
-        .chain(delivery.map(|e| e.variations.len()))
-        .chain(holdouts.map(|h| h.variations.len()))
-        .sum();
     let mut b = Builder {
         audiences,
         variations: Vec::with_capacity(variation_count),
@@ -786,12 +771,12 @@ pub(super) fn build(
 
 /// The second element of a list of two strings whose first is `"and"` or `"or"` (a rule's
 /// usual `["or", id]`).
-fn lone_operand<'r, 'a>(mut items: Items<'r, 'a>) -> Option<Cond<'r, 'a>> {
+fn lone_operand<'r>(mut items: Items<'r, '_>) -> Option<&'r str> {
     let (Some(op), Some(operand), None) = (items.next(), items.next(), items.next()) else {
         return None;
     };
     match (op.shape(), operand.shape()) {
-        (Shape::Str(op), Shape::Str(_)) if op == "and" || op == "or" => Some(operand),
+        (Shape::Str(op), Shape::Str(id)) if op == "and" || op == "or" => Some(id),
         _ => None,
     }
 }
