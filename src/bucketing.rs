@@ -70,47 +70,6 @@ impl BucketingKey {
         }
     }
 
-    /// The hash of the bucketing id followed by the entity `key` was made for.
-    #[inline]
-    pub(crate) fn hash_entity(&self, key: &EntityKey) -> u32 {
-        if !key.short {
-            return self.hash_text(&key.id);
-        }
-        let Some(layout) = key.layouts.get(self.pending_len & 3) else {
-            return self.hash_text(&key.id);
-        };
-        let mut words = layout.words;
-        let mut tail = layout.tail;
-        // The pending bytes of the id sit in the first block: the first whole one, or the
-        // tail when there is none.
-        if layout.full == 0 {
-            tail |= self.pending;
-        } else {
-            words[0] |= self.pending;
-        }
-        let mut h = self.h;
-        for w in words.iter().take(layout.full as usize) {
-            h = mix_block(h, *w);
-        }
-        if layout.tail_len != 0 {
-            h ^= tail.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-        }
-        finish(h, (self.len as u32).wrapping_add(key.len))
-    }
-
-    /// [`BucketingKey::hash`], out of line: for the entity ids too long to be cut in advance.
-    #[cold]
-    #[inline(never)]
-    fn hash_text(&self, entity_id: &str) -> u32 {
-        self.hash(entity_id)
-    }
-
-    /// The bucket (`0..10000`) of the bucketing id in the entity `key` was made for.
-    #[inline]
-    pub(crate) fn bucket_entity(&self, key: &EntityKey) -> u32 {
-        scale(self.hash_entity(key))
-    }
-
     /// The hash of the bucketing id followed by `entity_id`.
     #[inline]
     pub(crate) fn hash(&self, entity_id: &str) -> u32 {
@@ -201,21 +160,15 @@ impl BucketingKey {
     pub(crate) fn bucket(&self, entity_id: &str) -> u32 {
         scale(self.hash(entity_id))
     }
-}
 
-/// An entity id (experiment, group or holdout) cut into hash blocks in advance for each of the
-/// four ways a bucketing id can leave the last block unfinished, so that continuing a
-/// [`BucketingKey`] with it mixes whole words only.
-#[derive(Debug, Clone)]
-#[repr(C)]
-pub(crate) struct EntityKey {
-    /// Whether every layout's whole blocks fit in [`Layout::words`]; a longer id is hashed
-    /// from its text.
-    short: bool,
-    /// The id's length in bytes.
-    len: u32,
-    layouts: [Layout; 4],
-    id: crate::small_str::SmallStr,
+    /// [`BucketingKey::bucket`] in the entity `entity_id`, from its [`ShortId`] when it has one.
+    #[inline]
+    pub(crate) fn bucket_id(&self, short: Option<&ShortId>, entity_id: &str) -> u32 {
+        match short {
+            Some(id) => self.bucket_short(id),
+            None => self.bucket(entity_id),
+        }
+    }
 }
 
 /// An entity id of at most [`ShortId::MAX_LEN`] bytes, zero-padded to 16: after the up to three
@@ -246,76 +199,6 @@ impl ShortId {
             hi: hi.try_into().ok()?,
             len: u8::try_from(src.len()).ok()?,
         })
-    }
-}
-
-/// Whole blocks an entity id may have to be hashed from its layouts (ids up to 32 bytes).
-const SHORT_WORDS: usize = 8;
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Layout {
-    /// The whole blocks after the pending bytes (the first without them), and how many there
-    /// are.
-    words: [u32; SHORT_WORDS],
-    full: u32,
-    /// The last, partial block (the pending bytes not included) and the total bytes in it.
-    tail: u32,
-    tail_len: u32,
-}
-
-impl EntityKey {
-    /// Cuts `id` into blocks for each alignment.
-    pub(crate) fn new(id: &str) -> EntityKey {
-        let bytes = id.as_bytes();
-        let mut short = true;
-        let mut layouts = [Layout::default(); 4];
-        for (pending, layout) in layouts.iter_mut().enumerate() {
-            // The stream is `pending` placeholder bytes followed by the id: the first block
-            // takes the id's first `4 - pending` bytes (none when `pending` is 0).
-            let head = ((4 - pending) % 4).min(bytes.len());
-            let (first, rest) = bytes.split_at(head);
-            let mut words = [0; SHORT_WORDS];
-            let mut full = 0;
-            let mut push = |word| {
-                if let Some(slot) = words.get_mut(full) {
-                    *slot = word;
-                }
-                full += 1;
-            };
-            let mut tail = 0;
-            let mut tail_len = 0;
-            if pending != 0 {
-                let word = block(first) << (8 * pending);
-                if pending + first.len() == 4 {
-                    push(word);
-                } else {
-                    tail = word;
-                    tail_len = (pending + first.len()) as u32;
-                }
-            }
-            if tail_len == 0 {
-                let mut blocks = rest.chunks_exact(4);
-                for c in &mut blocks {
-                    push(full_block(c));
-                }
-                let rem = blocks.remainder();
-                tail = block(rem);
-                tail_len = rem.len() as u32;
-            }
-            short &= full <= SHORT_WORDS;
-            *layout = Layout {
-                words,
-                full: full.min(SHORT_WORDS) as u32,
-                tail,
-                tail_len,
-            };
-        }
-        EntityKey {
-            short,
-            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-            layouts,
-            id: id.into(),
-        }
     }
 }
 
@@ -396,22 +279,17 @@ mod tests {
     }
 
     #[test]
-    fn precut_entity_ids_hash_like_streamed_ones_for_every_alignment() {
+    fn entity_ids_of_every_length_bucket_as_their_text_does_the_short_ones_by_their_word() {
+        let ids = "1000104-a-much-longer-entity-id-0123456789-0123456789-0123456789-0123456789";
         for user in ["", "a", "ab", "abc", "abcd", "user-00001-13f7639b", "üñï"] {
             let key = BucketingKey::new(user);
-            for entity in [
-                "",
-                "1",
-                "12",
-                "123",
-                "1234",
-                "12345",
-                "1000104",
-                "a-much-longer-entity-id-0123456789-0123456789-0123456789-0123456789",
-            ] {
+            for len in 0..=ids.len() {
+                let entity = &ids[..len];
+                let short = ShortId::new(entity.as_bytes());
+                assert_eq!(short.is_some(), len <= ShortId::MAX_LEN, "{entity:?}");
                 assert_eq!(
-                    key.hash_entity(&EntityKey::new(entity)),
-                    murmur3_concat(user, entity, SEED),
+                    key.bucket_id(short.as_ref(), entity),
+                    scale(murmur3_concat(user, entity, SEED)),
                     "{user:?} + {entity:?}"
                 );
             }

@@ -1129,3 +1129,87 @@ fn a_rollout_id_listed_twice_gives_the_flag_the_last_rollouts_rules() {
         .decide("flag", &[]);
     assert_eq!(outcome(&d), (Some("second_on"), Some("second"), true));
 }
+
+/// An experiment of two variations, half the traffic each: `{key}_first`, then `{key}_second`.
+fn halves(id: &str, key: &str) -> Value {
+    json!({"id": id, "key": key, "layerId": format!("layer-{id}"), "status": "Running",
+        "audienceIds": [], "forcedVariations": {},
+        "variations": [
+            {"id": format!("{id}-1"), "key": format!("{key}_first"), "featureEnabled": true},
+            {"id": format!("{id}-2"), "key": format!("{key}_second"), "featureEnabled": true}],
+        "trafficAllocation": [
+            {"entityId": format!("{id}-1"), "endOfRange": 5000},
+            {"entityId": format!("{id}-2"), "endOfRange": 10000}]})
+}
+
+/// Ids too long to be hashed as one word (more than 13 bytes) are hashed as text: a group and
+/// its experiments, and an experiment of its own, with such ids, with and without reasons.
+#[test]
+fn groups_and_rules_with_long_ids_bucket_users_as_their_ids_text_says() {
+    let mut d = base();
+    let group = "group-with-a-long-id-5000";
+    let (first, second, alone) = (
+        "experiment-with-a-long-id-5100",
+        "experiment-with-a-long-id-5200",
+        "experiment-with-a-long-id-6000",
+    );
+    d["groups"].as_array_mut().unwrap().push(json!({
+        "id": group, "policy": "random",
+        "trafficAllocation": [
+            {"entityId": first, "endOfRange": 5000},
+            {"entityId": second, "endOfRange": 10000}],
+        "experiments": [halves(first, "long_a"), halves(second, "long_b")]}));
+    d["experiments"]
+        .as_array_mut()
+        .unwrap()
+        .push(halves(alone, "long_alone"));
+    let flags = d["featureFlags"].as_array_mut().unwrap();
+    flags.push(json!({"id": "f5", "key": "long_grouped", "rolloutId": "",
+        "experimentIds": [first, second], "variables": []}));
+    flags.push(json!({"id": "f6", "key": "long_alone", "rolloutId": "",
+        "experimentIds": [alone], "variables": []}));
+    let c = client(&d);
+    let half = |user: &str, entity: &str| {
+        if bucket_value(user, entity) < 5000 {
+            "first"
+        } else {
+            "second"
+        }
+    };
+    let mut cases = Vec::new();
+    for i in 0..100 {
+        let user = format!("user-{i}");
+        let (rule, rule_id) = match half(&user, group) {
+            "first" => ("long_a", first),
+            _ => ("long_b", second),
+        };
+        let variation = format!("{rule}_{}", half(&user, rule_id));
+        cases.push(("long_grouped", user.clone(), rule, variation));
+        let variation = format!("long_alone_{}", half(&user, alone));
+        cases.push(("long_alone", user, "long_alone", variation));
+    }
+    // Both of the group's experiments and both halves of each are reached.
+    for variation in [
+        "long_a_first",
+        "long_a_second",
+        "long_b_first",
+        "long_b_second",
+    ] {
+        assert!(
+            cases.iter().any(|(_, _, _, v)| v == variation),
+            "{variation}"
+        );
+    }
+    for (flag, user, rule, variation) in &cases {
+        for options in [&[][..], &[DecideOption::IncludeReasons][..]] {
+            let decision = c
+                .create_user_context(user.as_str(), Attributes::default())
+                .decide(flag, options);
+            assert_eq!(
+                outcome(&decision),
+                (Some(variation.as_str()), Some(*rule), true),
+                "{flag} for {user} ({options:?})"
+            );
+        }
+    }
+}

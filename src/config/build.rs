@@ -8,7 +8,6 @@ use crate::audience::{
     audience_tree, with_legacy_conditions, Audience, Condition, Program, ProgramStore, ReadTree,
     Slots,
 };
-use crate::bucketing::EntityKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
@@ -187,7 +186,7 @@ impl<'d> Builder<'d> {
             status: small(status),
             running: status == "Running",
             bucketable: !key.trim().is_empty(),
-            hash_key: EntityKey::new(id),
+            short_id: ShortId::new(id.as_bytes()),
             variations: variation_idx,
             traffic,
             matcher,
@@ -377,7 +376,7 @@ pub(super) fn build(
         let group_idx = groups.len() as u32;
         groups.push(Group {
             id: small(&g.id),
-            hash_key: EntityKey::new(&g.id),
+            short_id: ShortId::new(g.id.as_bytes()),
             policy: small(&g.policy),
             traffic: g
                 .traffic_allocation
@@ -810,7 +809,7 @@ fn cores(rules: &[Rule]) -> (Vec<RuleCore>, Vec<Range<Option<u32>>>) {
             ];
             let core = RuleCore {
                 terms: terms.flatten().unwrap_or_default(),
-                short_id: crate::bucketing::ShortId::new(rule.id.as_bytes()),
+                short_id: rule.short_id,
                 traffic_start: traffic.len() as u32,
                 traffic_len: rule.traffic.len() as u32,
                 first_entity: first.and_then(|r| r.entity).unwrap_or(0),

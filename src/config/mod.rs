@@ -18,7 +18,7 @@ pub use view::{
 };
 
 use crate::audience::{Audience, Program, Slots, TermSet, Tree};
-use crate::bucketing::{EntityKey, Range, ShortId};
+use crate::bucketing::{Range, ShortId};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
 use crate::small_list::List;
@@ -91,8 +91,8 @@ pub(crate) struct Rule {
     pub matcher: Option<Program>,
     /// `forcedVariations`: user id → variation index (`None` when the key names no variation).
     pub whitelist: FastMap<SmallStr, Option<u32>>,
-    /// The rule id, cut for hashing.
-    pub hash_key: EntityKey,
+    /// The rule id as one hashing word, when it is short enough (else it is hashed as text).
+    pub short_id: Option<ShortId>,
     /// The rule id (the id index keys a copy).
     pub id: SmallStr,
     pub key: SmallStr,
@@ -110,7 +110,7 @@ pub(crate) struct Rule {
 pub(crate) struct RuleCore {
     /// The audience's terms, when [`RuleCore::TERMS`] is set.
     pub terms: TermSet,
-    /// The rule id, when it is short enough (else the rule's `hash_key` is hashed).
+    /// The rule id, when it is short enough (else its text is hashed).
     pub short_id: Option<ShortId>,
     /// The rule's traffic ranges: `traffic_len` entries of the config's traffic table from
     /// `traffic_start`.
@@ -162,8 +162,8 @@ pub(crate) struct RuleSpan {
 #[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Group {
     pub id: SmallStr,
-    /// The group id, cut for hashing.
-    pub hash_key: EntityKey,
+    /// The group id as one hashing word, when it is short enough (else it is hashed as text).
+    pub short_id: Option<ShortId>,
     pub policy: SmallStr,
     pub traffic: Vec<Range<SmallStr>>,
 }

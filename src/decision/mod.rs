@@ -575,7 +575,7 @@ fn bucket<R: Report>(
     }
     let value = match &core.short_id {
         Some(id) => bucketing_id.bucket_short(id),
-        None => bucketing_id.bucket_entity(&config.rule(r)?.hash_key),
+        None => bucketing_id.bucket(&config.rule(r)?.id),
     };
     bucketing::find(traffic, value).copied().flatten()
 }
@@ -593,7 +593,7 @@ fn bucket_in_full(
     }
     if let Some(g) = rule.group {
         let group = config.group(g)?;
-        let value = bucketing_id.bucket_entity(&group.hash_key);
+        let value = bucketing_id.bucket_id(group.short_id.as_ref(), &group.id);
         match bucketing::find(&group.traffic, value) {
             Some(entity) if *entity == rule.id => {}
             _ => {
@@ -614,7 +614,7 @@ fn bucket_in_full(
             return first.entity;
         }
     }
-    let value = bucketing_id.bucket_entity(&rule.hash_key);
+    let value = bucketing_id.bucket_id(rule.short_id.as_ref(), &rule.id);
     reasons.add(|| format!("bucket {value} in {:?}", rule.key));
     let found = bucketing::find(&rule.traffic, value).copied().flatten();
     if found.is_none() {
