@@ -747,17 +747,25 @@ fn flatten<'t>(tree: impl TreeNode<'t>, nodes: &mut Vec<Node>, conditions: &mut 
             nodes.push(compound(if all { Kind::And } else { Kind::Or }));
             // Three-valued `and` and `or` of pure operands do not depend on their order, so
             // the operands that are cheapest to evaluate go first and may spare the rest.
-            // Each operand's cost is worked out once (for up to 16 operands).
-            let mut costs = [0u8; 16];
-            match costs.get_mut(..operands.len()) {
-                Some(costs) => {
-                    for (c, operand) in costs.iter_mut().zip(operands.clone()) {
-                        *c = operand.cost();
+            // Up to 16 operands are ranked once, in place (cost order, document order among
+            // equals); more are flattened one cost after another.
+            let mut ranked = [(0u8, None); 16];
+            match ranked.get_mut(..operands.len()) {
+                Some(ranked) => {
+                    for (i, operand) in operands.enumerate() {
+                        let entry = (operand.cost(), Some(operand));
+                        // Insertion: after every operand that costs no more.
+                        let mut at = i;
+                        while at > 0 && ranked.get(at - 1).is_some_and(|(c, _)| *c > entry.0) {
+                            ranked.swap(at - 1, at);
+                            at -= 1;
+                        }
+                        if let Some(slot) = ranked.get_mut(at) {
+                            *slot = entry;
+                        }
                     }
-                    for rank in 1..=MAX_COST {
-                        for (operand, _) in
-                            operands.clone().zip(&*costs).filter(|(_, &c)| c == rank)
-                        {
+                    for (_, operand) in ranked.iter() {
+                        if let Some(operand) = *operand {
                             flatten(operand, nodes, conditions);
                         }
                     }
@@ -1107,6 +1115,44 @@ mod tests {
         from_read.attach(&lists);
         from_tree.attach(&lists);
         (layout(&from_read), layout(&from_tree))
+    }
+
+    #[test]
+    fn operands_are_flattened_cheapest_first_in_document_order_among_equals() {
+        let leaf = |name: &str, m: &str, v: &str| {
+            format!(
+                r#"{{"name": "{name}", "type": "custom_attribute", "match": "{m}", "value": {v}}}"#
+            )
+        };
+        let conditions = format!(
+            r#"["and", {}, ["or", {}, {}], {}, {}, {}, {}]"#,
+            leaf("x", "nonsense", "1"),
+            leaf("a", "exact", r#""A""#),
+            leaf("b", "gt", "3"),
+            leaf("v", "semver_ge", r#""2.3.0""#),
+            leaf("plan", "substring", r#""pro""#),
+            leaf("country", "exact", r#""US""#),
+            leaf("k", "exists", "null"),
+        );
+        let mut slots = Slots::default();
+        let (_, program) = compile(&conditions, &mut slots);
+        let kinds: Vec<String> = program
+            .nodes
+            .items()
+            .iter()
+            .map(|n| format!("{:?}", n.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "And", "Resolved", "Resolved", "Resolved", "Other", "Or", "Resolved", "Resolved",
+                "Unknown"
+            ]
+        );
+        // The cheapest leaves (resolved ones) keep their document order: `v`, `country`, `k`.
+        let slot = |name: &str| slots.get(name).unwrap();
+        let first_slots: Vec<u16> = program.nodes.items()[1..4].iter().map(|n| n.slot).collect();
+        assert_eq!(first_slots, [slot("v"), slot("country"), slot("k")]);
     }
 
     #[test]
