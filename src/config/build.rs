@@ -663,21 +663,29 @@ pub(super) fn build(
                     .iter()
                     .zip(&variables)
                     .all(|(u, def)| def.id == *u.id);
-            let set = typed_set(&mut table, key_base, &variables, |i, def| {
-                // The last value the variation gives the variable, else its default.
-                let at = if in_order {
-                    Some(i)
-                } else {
-                    usages.iter().rposition(|u| def.id == *u.id)
-                };
-                match at {
-                    Some(at) => first_usage
-                        .get(v as usize)
-                        .and_then(|&first| raw_ranges.get(first as usize + at))
-                        .copied(),
-                    None => default_of(i),
-                }
+            // In order, the values are the variation's run of ranges as they are.
+            let run = first_usage.get(v as usize).and_then(|&first| {
+                raw_ranges.get(first as usize..first as usize + variables.len())
             });
+            let set = match run.filter(|_| in_order) {
+                Some(values) => table.push_set(
+                    variables
+                        .iter()
+                        .zip(values)
+                        .zip(key_base..)
+                        .map(|((def, &raw), key)| (key, Some(raw), def.kind)),
+                ),
+                None => typed_set(&mut table, key_base, &variables, |i, def| {
+                    // The last value the variation gives the variable, else its default.
+                    match usages.iter().rposition(|u| def.id == *u.id) {
+                        Some(at) => first_usage
+                            .get(v as usize)
+                            .and_then(|&first| raw_ranges.get(first as usize + at))
+                            .copied(),
+                        None => default_of(i),
+                    }
+                }),
+            };
             variation_sets.push((v, (set_spans.len() - first_set) as u32));
             set_spans.push(set);
         }
