@@ -37,6 +37,9 @@ struct Reader<'a> {
     leaves: FastMap<&'a str, Rc<RawLeaf<'a>>>,
     /// The separators last read in each kind of object ([`GAPS_PER_OBJECT`] per kind).
     gaps: Vec<Gap>,
+    /// The body of the last legacy audience's conditions string that held escapes (empty
+    /// for none).
+    last_legacy: &'a str,
 }
 
 impl<'a> Reader<'a> {
@@ -49,6 +52,7 @@ impl<'a> Reader<'a> {
             nodes: Vec::new(),
             leaves: FastMap::default(),
             gaps: vec![Gap::default(); Object::COUNT * GAPS_PER_OBJECT],
+            last_legacy: "",
         }
     }
 }
@@ -983,9 +987,24 @@ impl<'a> Reader<'a> {
         if self.next_token()? != b'"' {
             return self.condition().map(LegacyConditions::Tree);
         }
+        // Datafiles give most legacy audiences the same conditions text (the typed audience of
+        // the same id replaces it): the bytes of the last such string, then a quote, are that
+        // string again, checked once already.
+        let body = self.pos + 1;
+        let end = body + self.last_legacy.len();
+        if !self.last_legacy.is_empty()
+            && self.bytes.get(body..end) == Some(self.last_legacy.as_bytes())
+            && self.bytes.get(end) == Some(&b'"')
+        {
+            self.pos = end + 1;
+            return self.slice(body, end).map(LegacyConditions::Escaped);
+        }
         Some(match self.string_literal()? {
             Literal::Plain(s) => LegacyConditions::Encoded(Cow::Borrowed(s)),
-            Literal::Escaped(body) => LegacyConditions::Escaped(body),
+            Literal::Escaped(body) => {
+                self.last_legacy = body;
+                LegacyConditions::Escaped(body)
+            }
             Literal::Unicode(quoted) => {
                 LegacyConditions::Encoded(serde_json::from_str(quoted).ok()?)
             }

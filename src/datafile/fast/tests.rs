@@ -98,6 +98,60 @@ fn escaped_strings_are_unescaped_as_serde_does() {
     }
 }
 
+/// Legacy conditions strings written like the one before (the reader takes those as read)
+/// and like it in part only, as serde reads them; broken ones are left to serde.
+#[test]
+fn repeated_legacy_conditions_are_read_as_serde_reads_them() {
+    let dummy = r#"["or", {"match": "exact", "name": "$opt_dummy_attribute", "value": "x\\"}]"#;
+    let audience = |id: usize, conditions: &str| json!({"id": id.to_string(), "name": "n", "conditions": conditions});
+    let sets: [Vec<String>; 4] = [
+        vec![dummy.into(), dummy.into(), dummy.into()],
+        vec![
+            dummy.into(),
+            format!("{dummy} "),
+            dummy.into(),
+            format!("{dummy}é"),
+        ],
+        vec![
+            "plain".into(),
+            "plain".into(),
+            dummy.into(),
+            "plain".into(),
+            dummy.into(),
+        ],
+        vec![format!("{dummy}\n"), dummy.into(), format!("{dummy}\n")],
+    ];
+    for set in &sets {
+        let audiences: Vec<Value> = set
+            .iter()
+            .enumerate()
+            .map(|(i, c)| audience(i, c))
+            .collect();
+        let text = with("audiences", Value::Array(audiences));
+        assert!(agrees(&text), "{text}");
+        let model = parse(&text).unwrap();
+        let read: Vec<String> = model
+            .audiences
+            .iter()
+            .map(|a| a.conditions.encoded().unwrap().into_owned())
+            .collect();
+        assert_eq!(&read, set);
+    }
+    // A repeat whose closing quote is missing, or followed by a broken escape, is not taken.
+    let first = json!(dummy).to_string();
+    let body = &first[1..first.len() - 1];
+    for second in [format!(r#""{body}"#), format!(r#""{body}\q""#)] {
+        let text = format!(
+            r#"{{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+               "attributes": [], "audiences": [{{"id": "1", "name": "a", "conditions": {first}}},
+               {{"id": "2", "name": "b", "conditions": {second}}}], "experiments": [],
+               "groups": [], "events": []}}"#
+        );
+        assert!(!agrees(&text), "{second}");
+        assert!(by_serde(&text).is_none(), "{second}");
+    }
+}
+
 #[test]
 fn what_serde_rejects_or_resolves_otherwise_is_left_to_it() {
     let minimal = minimal().to_string();
