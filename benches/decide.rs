@@ -113,6 +113,16 @@ fn init(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // Calibration: what starting a thread costs the thread that starts it on this machine
+    // (the client with events starts its event thread; each started thread here ends on its
+    // own once the batch is over).
+    group.bench_function("calibration_thread_start", |b| {
+        b.iter_batched(
+            || (),
+            |()| std::thread::spawn(|| ()),
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
