@@ -117,11 +117,7 @@ fn init(c: &mut Criterion) {
     // (the client with events starts its event thread; each started thread here ends on its
     // own once the batch is over).
     group.bench_function("calibration_thread_start", |b| {
-        b.iter_batched(
-            || (),
-            |()| std::thread::spawn(|| ()),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(|| (), |()| std::thread::spawn(|| ()), BatchSize::SmallInput)
     });
     group.finish();
 }
