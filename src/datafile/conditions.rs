@@ -149,6 +149,20 @@ impl<'a> RawCondition<'a> {
         Some(RawCondition { nodes })
     }
 
+    /// The tree of a list of two strings (`["or", "<audience id>"]`), as read.
+    pub(crate) fn string_pair(first: &'a str, second: &'a str) -> RawCondition<'a> {
+        RawCondition {
+            nodes: List::Inline(
+                3,
+                [
+                    RawNode::List { span: 2 },
+                    RawNode::Str(Cow::Borrowed(first)),
+                    RawNode::Str(Cow::Borrowed(second)),
+                ],
+            ),
+        }
+    }
+
     /// The root.
     pub(crate) fn root(&self) -> Cond<'_, 'a> {
         Cond { nodes: &self.nodes }

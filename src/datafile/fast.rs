@@ -1027,6 +1027,9 @@ impl<'a> Reader<'a> {
 
     /// A condition tree, as [`RawCondition`]'s serde reading gives it.
     fn condition(&mut self) -> Option<RawCondition<'a>> {
+        if let Some(pair) = self.string_pair() {
+            return Some(pair);
+        }
         let mut nodes = std::mem::take(&mut self.nodes);
         nodes.clear();
         let read = self.condition_node(&mut nodes);
@@ -1034,6 +1037,47 @@ impl<'a> Reader<'a> {
         self.nodes = nodes;
         read?;
         tree
+    }
+
+    /// A list of two strings without escapes, `["or", "<audience id>"]` (a rule's usual
+    /// conditions: one audience), read without the node list of the general reading; `None`
+    /// (nothing consumed) for anything else.
+    #[inline]
+    fn string_pair(&mut self) -> Option<RawCondition<'a>> {
+        let start = self.pos;
+        let pair = self.string_pair_from();
+        if pair.is_none() {
+            self.pos = start;
+        }
+        pair
+    }
+
+    /// [`Reader::string_pair`], leaving the position wherever it stopped.
+    #[inline(always)]
+    fn string_pair_from(&mut self) -> Option<RawCondition<'a>> {
+        // The list is one level deeper than where it is, as the general reading counts it.
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'[')?;
+        let first = self.plain_string()?;
+        self.eat(b',')?;
+        let second = self.plain_string()?;
+        self.eat(b']')?;
+        Some(RawCondition::string_pair(first, second))
+    }
+
+    /// A string without escapes (its quotes read); `None` for anything else.
+    #[inline(always)]
+    fn plain_string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let end = self.run_end();
+        if self.bytes.get(end)? != &b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        self.slice(start, end)
     }
 
     /// A node of a condition tree and the nodes under it, onto the end of `nodes`.

@@ -152,6 +152,56 @@ fn repeated_legacy_conditions_are_read_as_serde_reads_them() {
     }
 }
 
+/// A rule's conditions of one operator and one audience id (read without the general
+/// reading's node list) and the shapes near it, spaced in every way, as serde reads them.
+#[test]
+fn operator_and_audience_id_conditions_are_read_as_serde_reads_them() {
+    let conditions = [
+        r#"["or", "1000018"]"#,
+        r#"[ "and" ,"7" ]"#,
+        "[\n  \"not\",\n  \"12\"\n]",
+        r#"["or", "1", "2"]"#,
+        r#"["or"]"#,
+        r#"[]"#,
+        r#"["or", "a\"b"]"#,
+        r#"["o\u0072", "1"]"#,
+        r#"["or", 1]"#,
+        r#"["or", ["and", "1"]]"#,
+        r#"["or", {"name": "a", "type": "custom_attribute", "value": 1}]"#,
+        r#""1""#,
+    ];
+    for written in conditions {
+        let text = format!(
+            r#"{{"version": "4", "revision": "1", "accountId": "1", "projectId": "2",
+               "attributes": [], "audiences": [], "groups": [], "events": [],
+               "experiments": [{{"id": "9", "key": "e", "layerId": "9", "status": "Running",
+               "variations": [], "trafficAllocation": [], "audienceIds": [],
+               "audienceConditions": {written}, "forcedVariations": {{}}}}]}}"#
+        );
+        assert!(agrees(&text), "{written}");
+    }
+    // What the pair is read as: the list, its operator and its operand, in that order.
+    let text = with(
+        "experiments",
+        json!([{"id": "9", "key": "e", "layerId": "9", "status": "Running", "variations": [],
+                "trafficAllocation": [], "audienceIds": ["5"],
+                "audienceConditions": ["and", "5"], "forcedVariations": {}}]),
+    );
+    let model = parse(&text).unwrap();
+    let experiment = model.experiments.first().unwrap();
+    let root = experiment.audience_conditions.as_ref().unwrap().root();
+    let crate::datafile::conditions::Shape::List(items) = root.shape() else {
+        panic!("not a list");
+    };
+    let strings: Vec<String> = items
+        .map(|item| match item.shape() {
+            crate::datafile::conditions::Shape::Str(s) => s.to_string(),
+            _ => panic!("not a string"),
+        })
+        .collect();
+    assert_eq!(strings, ["and", "5"]);
+}
+
 #[test]
 fn what_serde_rejects_or_resolves_otherwise_is_left_to_it() {
     let minimal = minimal().to_string();
