@@ -16,7 +16,7 @@ use condition::{LeafKey, NO_LEAF};
 pub(crate) use program::{Program, ProgramStore, ReadTree, TermSet};
 pub(crate) use view::{AttributeView, Resolution, Value as UserValue};
 
-use crate::datafile::conditions::{Cond, LegacyConditions, RawCondition, Shape};
+use crate::datafile::conditions::{Cond, ConditionArena, LegacyConditions, RawCondition, Shape};
 use crate::hash::FastMap;
 #[cfg(test)]
 use crate::value::Attributes;
@@ -197,7 +197,7 @@ pub(crate) struct Slots {
     leaf_index: FastMap<LeafKey, u32>,
     /// While a config is built: each shared leaf object compiled so far, by its identity
     /// (`LeafNode::identity`). Emptied by [`Slots::built`].
-    compiled: FastMap<usize, Condition>,
+    compiled: Vec<Option<Condition>>,
     /// Whether a `qualified` condition was compiled: without one, no audience names a
     /// segment.
     has_segments: bool,
@@ -234,17 +234,22 @@ impl Slots {
 
     /// The condition compiled from the shared leaf object `identity`, if there was one.
     pub(crate) fn compiled(&self, identity: usize) -> Option<Condition> {
-        self.compiled.get(&identity).cloned()
+        self.compiled.get(identity).cloned().flatten()
     }
 
     /// Remembers that the shared leaf object `identity` compiled to `condition`.
     pub(crate) fn remember(&mut self, identity: usize, condition: &Condition) {
-        self.compiled.insert(identity, condition.clone());
+        if self.compiled.len() <= identity {
+            self.compiled.resize(identity + 1, None);
+        }
+        if let Some(slot) = self.compiled.get_mut(identity) {
+            *slot = Some(condition.clone());
+        }
     }
 
     /// Forgets the leaves compiled while the config was built.
     pub(crate) fn built(&mut self) {
-        self.compiled = FastMap::default();
+        self.compiled = Vec::new();
     }
 
     /// The slot of `name`, if it has one.
@@ -370,7 +375,8 @@ impl Audience {
             ),
         };
         let (mut slots, mut store) = (Slots::default(), ProgramStore::default());
-        let mut audience = with_legacy_conditions(&legacy, |raw| {
+        let arena = ConditionArena::default();
+        let mut audience = with_legacy_conditions(&legacy, &arena, |raw| {
             Audience::compile_with(
                 id,
                 name,
@@ -389,12 +395,12 @@ impl Audience {
     pub(crate) fn compile_with(
         id: &str,
         name: &str,
-        conditions: &RawCondition,
+        conditions: Cond,
         slots: &mut Slots,
         store: &mut ProgramStore,
         read: &mut ReadTree,
     ) -> Audience {
-        let root = read.read(conditions.root(), &mut |leaf| compile_leaf(leaf, slots));
+        let root = read.read(conditions, &mut |leaf| compile_leaf(leaf, slots));
         Audience {
             id: id.into(),
             name: name.into(),
@@ -410,20 +416,21 @@ impl Audience {
     }
 }
 
-/// `f` of the tree of a legacy audience's conditions, read from their JSON text when they are
-/// text.
-pub(crate) fn with_legacy_conditions<T>(
-    conditions: &LegacyConditions,
-    f: impl FnOnce(&RawCondition) -> T,
+/// `f` of the root of a legacy audience's conditions, read from their JSON text when they are
+/// text (a tree is read from `arena`, its document's).
+pub(crate) fn with_legacy_conditions<'a, T>(
+    conditions: &LegacyConditions<'a>,
+    arena: &ConditionArena<'a>,
+    f: impl FnOnce(Cond) -> T,
 ) -> Result<T, String> {
     match conditions.encoded() {
         Some(text) => {
             let raw: RawCondition = serde_json::from_str(&text)
                 .map_err(|e| format!("conditions are not valid JSON: {e}"))?;
-            Ok(f(&raw))
+            Ok(f(raw.root()))
         }
         None => match conditions {
-            LegacyConditions::Tree(raw) => Ok(f(raw)),
+            LegacyConditions::Tree(raw) => Ok(f(raw.root_in(arena))),
             _ => Err("conditions are neither a string nor a list".to_owned()),
         },
     }
@@ -439,8 +446,8 @@ pub(crate) fn compile_leaf(leaf: Cond, slots: &mut Slots) -> Option<Condition> {
 }
 
 /// The tree of an audience's conditions (as [`Audience::compile_with`] reads them).
-pub(crate) fn audience_tree(conditions: &RawCondition, slots: &mut Slots) -> Tree<Condition> {
-    Tree::from_raw(conditions.root(), &mut |leaf| compile_leaf(leaf, slots)).simplified()
+pub(crate) fn audience_tree(conditions: Cond, slots: &mut Slots) -> Tree<Condition> {
+    Tree::from_raw(conditions, &mut |leaf| compile_leaf(leaf, slots)).simplified()
 }
 
 #[cfg(test)]

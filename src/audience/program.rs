@@ -1100,12 +1100,12 @@ mod tests {
     /// The program of `raw` flattened from its [`ReadTree`], and from its simplified
     /// [`Tree`], each path compiling onto its own slots.
     fn both_ways(
-        raw: &RawCondition,
+        raw: crate::datafile::conditions::Cond,
         (read_slots, tree_slots): (&mut Slots, &mut Slots),
         read: &mut ReadTree,
     ) -> (String, String) {
         let mut store = ProgramStore::default();
-        let root = read.read(raw.root(), &mut |leaf| {
+        let root = read.read(raw, &mut |leaf| {
             crate::audience::compile_leaf(leaf, read_slots)
         });
         let mut from_read = Program::new_in(root, &mut store);
@@ -1206,7 +1206,7 @@ mod tests {
         for case in &cases {
             let raw: RawCondition = serde_json::from_str(case).unwrap();
             let (from_read, from_tree) =
-                both_ways(&raw, (&mut read_slots, &mut tree_slots), &mut read);
+                both_ways(raw.root(), (&mut read_slots, &mut tree_slots), &mut read);
             assert_eq!(from_read, from_tree, "{case}");
         }
     }
@@ -1227,13 +1227,17 @@ mod tests {
             let (mut read_slots, mut tree_slots) = (Slots::default(), Slots::default());
             let mut read = ReadTree::default();
             for a in &datafile.typed_audiences {
-                let (from_read, from_tree) =
-                    both_ways(&a.conditions, (&mut read_slots, &mut tree_slots), &mut read);
+                let (from_read, from_tree) = both_ways(
+                    a.conditions.root_in(&datafile.conditions),
+                    (&mut read_slots, &mut tree_slots),
+                    &mut read,
+                );
                 assert_eq!(from_read, from_tree, "{} in {}", a.id, file.display());
                 audiences += 1;
             }
             for a in &datafile.audiences {
-                let _ = crate::audience::with_legacy_conditions(&a.conditions, |raw| {
+                let arena = &datafile.conditions;
+                let _ = crate::audience::with_legacy_conditions(&a.conditions, arena, |raw| {
                     let (from_read, from_tree) =
                         both_ways(raw, (&mut read_slots, &mut tree_slots), &mut read);
                     assert_eq!(from_read, from_tree, "{} in {}", a.id, file.display());

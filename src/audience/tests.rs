@@ -892,8 +892,12 @@ fn a_leaf_written_again_is_compiled_once_and_the_same_leaf_of_another_type_is_no
     );
     let datafile = crate::datafile::fast::parse(&text).expect("read in one pass");
     let mut slots = Slots::default();
-    let [first, second] =
-        [0, 1].map(|i| audience_tree(&datafile.typed_audiences[i].conditions, &mut slots));
+    let [first, second] = [0, 1].map(|i| {
+        let root = datafile.typed_audiences[i]
+            .conditions
+            .root_in(&datafile.conditions);
+        audience_tree(root, &mut slots)
+    });
     let leaves = |tree: &Tree<Condition>| {
         let mut out = Vec::new();
         tree.for_each_leaf(&mut |c: &Condition| out.push(c.clone()));

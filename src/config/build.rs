@@ -11,7 +11,9 @@ use crate::audience::{
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
-use crate::datafile::conditions::{Cond, Items, LegacyConditions, RawCondition, Shape};
+use crate::datafile::conditions::{
+    Cond, ConditionArena, Items, LegacyConditions, RawCondition, Shape,
+};
 use crate::datafile::model::{self, Text};
 
 /// An empty map with room for `n` entries (the indexes are filled once, their sizes known).
@@ -39,6 +41,8 @@ struct Builder<'d> {
     slots: Slots,
     /// The rules' and audiences' programs' nodes and conditions.
     programs: ProgramStore,
+    /// The nodes and leaves of the datafile's condition trees.
+    arena: &'d ConditionArena<'d>,
 }
 
 /// Where an audience's conditions are read from.
@@ -101,10 +105,11 @@ impl<'d> Builder<'d> {
         }
         let slots = &mut self.slots;
         let tree = match *self.sources.get(at as usize)? {
-            AudienceSource::Typed(raw) => audience_tree(raw, slots),
+            AudienceSource::Typed(raw) => audience_tree(raw.root_in(self.arena), slots),
             // Read once already, when the audience was compiled.
             AudienceSource::Legacy(conditions) => {
-                with_legacy_conditions(conditions, |raw| audience_tree(raw, slots)).ok()?
+                with_legacy_conditions(conditions, self.arena, |raw| audience_tree(raw, slots))
+                    .ok()?
             }
         };
         let tree = Arc::new(tree);
@@ -126,7 +131,8 @@ impl<'d> Builder<'d> {
             Some(audience) => audience.program.clone(),
             None => Program::new_in(&Tree::Unknown, &mut b.programs),
         };
-        let tree = match conditions.map(|c| (c.root(), c.root().shape())) {
+        let arena = self.arena;
+        let tree = match conditions.map(|c| (c.root_in(arena), c.root_in(arena).shape())) {
             Some((_, Shape::List(items))) if items.is_empty() => return None,
             Some((raw, Shape::List(items))) => match lone_operand(items) {
                 Some(id) => return Some(alone(self, id)),
@@ -310,23 +316,25 @@ pub(super) fn build(
             sources.push(source);
         }
     };
-    let mut compile = |id: &str, name: &str, raw: &RawCondition| {
+    let arena = &d.conditions;
+    let mut compile = |id: &str, name: &str, raw: Cond| {
         Audience::compile_with(id, name, raw, &mut slots, &mut programs, &mut read)
     };
     for (i, a) in d.audiences.iter().enumerate() {
         if typed_ids.contains_key(a.id.as_str()) {
             continue;
         }
-        let audience = with_legacy_conditions(&a.conditions, |raw| compile(&a.id, &a.name, raw))
-            .map_err(|reason| DatafileError::Conditions {
-                path: format!("audiences[{i}].conditions"),
-                reason,
-            })?;
+        let audience =
+            with_legacy_conditions(&a.conditions, arena, |raw| compile(&a.id, &a.name, raw))
+                .map_err(|reason| DatafileError::Conditions {
+                    path: format!("audiences[{i}].conditions"),
+                    reason,
+                })?;
         add(audience, AudienceSource::Legacy(&a.conditions));
     }
     for a in &d.typed_audiences {
         add(
-            compile(&a.id, &a.name, &a.conditions),
+            compile(&a.id, &a.name, a.conditions.root_in(arena)),
             AudienceSource::Typed(&a.conditions),
         );
     }
@@ -341,6 +349,7 @@ pub(super) fn build(
         trees: FastMap::default(),
         slots,
         programs,
+        arena,
     };
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in

@@ -9,19 +9,42 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::rc::Rc;
 
 use crate::small_list::List;
 
 /// A condition tree as written: its nodes in document order, each list before its elements,
-/// in one list (a tree is read into one allocation at most, not one per list; a rule's usual
-/// `["or", id]`, three nodes, into none). Strings are borrowed from the document unless they
-/// hold escapes.
+/// in one list. A tree read on its own keeps them (in one allocation at most, not one per
+/// list; a rule's usual `["or", id]`, three nodes, in none); the one-pass reader puts every
+/// tree of a document in the document's [`ConditionArena`], where the tree is a range.
+/// Strings are borrowed from the document unless they hold escapes.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawCondition<'a> {
-    /// Never empty: the root first.
-    nodes: List<RawNode<'a>, 3>,
+    nodes: Nodes<'a>,
 }
+
+/// Where a [`RawCondition`]'s nodes are (never none: the root first).
+#[derive(Debug, Clone, PartialEq)]
+enum Nodes<'a> {
+    /// Kept by the tree.
+    Own(List<RawNode<'a>, 3>),
+    /// `len` nodes of the document's arena from `start`.
+    InArena { start: u32, len: u32 },
+}
+
+/// The condition trees of a document read in one pass: every tree's nodes, one tree after
+/// another, and each leaf condition object read once however often the document writes it
+/// (no allocation per tree or per leaf).
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct ConditionArena<'a> {
+    pub(crate) nodes: Vec<RawNode<'a>>,
+    pub(crate) leaves: Vec<RawLeaf<'a>>,
+}
+
+/// The arena of trees read on their own (by serde), which name none of its nodes or leaves.
+static NO_ARENA: ConditionArena<'static> = ConditionArena {
+    nodes: Vec::new(),
+    leaves: Vec::new(),
+};
 
 /// One node of a [`RawCondition`]: small (a tree's nodes are many), its rare or large
 /// contents boxed or left in the document.
@@ -34,9 +57,9 @@ pub(crate) enum RawNode<'a> {
     Str(Cow<'a, str>),
     /// A leaf condition object, read (by the serde reading).
     Leaf(Box<RawLeaf<'a>>),
-    /// A leaf condition object read by the one-pass reader: leaves written alike (the same
-    /// text) share what was read.
-    Shared(Rc<RawLeaf<'a>>),
+    /// A leaf condition object read by the one-pass reader, by its place in the document's
+    /// [`ConditionArena`]: leaves written alike (the same text) share what was read.
+    Shared(u32),
     /// Any other JSON value (a number, a boolean, null).
     Other(Box<Value>),
 }
@@ -54,21 +77,10 @@ impl PartialEq for RawNode<'_> {
             (RawNode::List { span: a }, RawNode::List { span: b }) => a == b,
             (RawNode::Str(a), RawNode::Str(b)) => a == b,
             (RawNode::Other(a), RawNode::Other(b)) => a == b,
-            (a, b) => match (a.leaf(), b.leaf()) {
-                (Some(a), Some(b)) => a.read() == b.read(),
-                _ => false,
-            },
-        }
-    }
-}
-
-impl<'a> RawNode<'a> {
-    /// The node as a leaf, when it is one.
-    fn leaf(&self) -> Option<LeafNode<'_, 'a>> {
-        match self {
-            RawNode::Leaf(leaf) => Some(LeafNode::Read(leaf)),
-            RawNode::Shared(leaf) => Some(LeafNode::Shared(leaf)),
-            _ => None,
+            (RawNode::Leaf(a), RawNode::Leaf(b)) => a == b,
+            // Places in an arena: the same leaf where the arena is the same.
+            (RawNode::Shared(a), RawNode::Shared(b)) => a == b,
+            _ => false,
         }
     }
 }
@@ -78,26 +90,26 @@ impl<'a> RawNode<'a> {
 pub(crate) enum LeafNode<'r, 'a> {
     /// Read by the serde reading.
     Read(&'r RawLeaf<'a>),
-    /// Read by the one-pass reader, shared by every leaf of the document written alike.
-    Shared(&'r Rc<RawLeaf<'a>>),
+    /// Read by the one-pass reader, shared by every leaf of the document written alike: the
+    /// leaf and its place in the document's arena.
+    Shared(&'r RawLeaf<'a>, u32),
 }
 
 impl<'r, 'a> LeafNode<'r, 'a> {
     /// For a shared leaf, what tells it apart from the leaves of the same document written
-    /// otherwise (the address of what they share): leaves written alike compile alike, so
+    /// otherwise (its place in the document's arena): leaves written alike compile alike, so
     /// the build compiles each shared leaf once.
     pub(crate) fn identity(self) -> Option<usize> {
         match self {
             LeafNode::Read(_) => None,
-            LeafNode::Shared(leaf) => Some(Rc::as_ptr(leaf).addr()),
+            LeafNode::Shared(_, at) => Some(at as usize),
         }
     }
 
     /// The leaf's fields.
     pub(crate) fn read(self) -> &'r RawLeaf<'a> {
         match self {
-            LeafNode::Read(leaf) => leaf,
-            LeafNode::Shared(leaf) => leaf,
+            LeafNode::Read(leaf) | LeafNode::Shared(leaf, _) => leaf,
         }
     }
 }
@@ -119,12 +131,15 @@ pub(crate) enum Shape<'r, 'a> {
 pub(crate) struct Cond<'r, 'a> {
     /// The node first, then its subtree's nodes.
     nodes: &'r [RawNode<'a>],
+    /// The leaves its shared leaf nodes name.
+    leaves: &'r [RawLeaf<'a>],
 }
 
 /// The elements of a list, in order.
 #[derive(Debug, Clone)]
 pub(crate) struct Items<'r, 'a> {
     rest: &'r [RawNode<'a>],
+    leaves: &'r [RawLeaf<'a>],
 }
 
 static NULL: Value = Value::Null;
@@ -146,34 +161,86 @@ impl<'a> RawCondition<'a> {
             exact.append(nodes);
             List::Heap(exact)
         };
-        Some(RawCondition { nodes })
+        Some(RawCondition {
+            nodes: Nodes::Own(nodes),
+        })
+    }
+
+    /// The tree of the `len` nodes of a document's arena from `start` (`None` for none).
+    pub(crate) fn in_arena(start: usize, len: usize) -> Option<RawCondition<'a>> {
+        let (start, len) = (u32::try_from(start).ok()?, u32::try_from(len).ok()?);
+        (len > 0).then_some(RawCondition {
+            nodes: Nodes::InArena { start, len },
+        })
     }
 
     /// The tree of a list of two strings (`["or", "<audience id>"]`), as read.
     pub(crate) fn string_pair(first: &'a str, second: &'a str) -> RawCondition<'a> {
         RawCondition {
-            nodes: List::Inline(
+            nodes: Nodes::Own(List::Inline(
                 3,
                 [
                     RawNode::List { span: 2 },
                     RawNode::Str(Cow::Borrowed(first)),
                     RawNode::Str(Cow::Borrowed(second)),
                 ],
-            ),
+            )),
         }
     }
 
-    /// The root.
+    /// The root of a tree read from `arena`'s document (a tree read on its own names
+    /// nothing of it).
+    pub(crate) fn root_in<'r>(&'r self, arena: &'r ConditionArena<'a>) -> Cond<'r, 'a> {
+        let nodes = match &self.nodes {
+            Nodes::Own(nodes) => &**nodes,
+            Nodes::InArena { start, len } => {
+                let start = *start as usize;
+                arena
+                    .nodes
+                    .get(start..start + *len as usize)
+                    .unwrap_or_default()
+            }
+        };
+        Cond {
+            nodes,
+            leaves: &arena.leaves,
+        }
+    }
+
+    /// The root of a tree read on its own (by serde).
     pub(crate) fn root(&self) -> Cond<'_, 'a> {
-        Cond { nodes: &self.nodes }
+        self.root_in(&NO_ARENA)
     }
 
     /// The string, when the whole tree is one.
     fn into_str(self) -> Result<Cow<'a, str>, RawCondition<'a>> {
         match self.nodes {
-            List::Inline(1, [RawNode::Str(s), ..]) => Ok(s),
+            Nodes::Own(List::Inline(1, [RawNode::Str(s), ..])) => Ok(s),
             nodes => Err(RawCondition { nodes }),
         }
+    }
+
+    /// The tree as read on its own, its nodes and leaves copied out of `arena`: what serde
+    /// reads from the same text.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn detached(&self, arena: &ConditionArena<'a>) -> RawCondition<'a> {
+        if let Nodes::Own(nodes) = &self.nodes {
+            if !nodes.iter().any(|n| matches!(n, RawNode::Shared(_))) {
+                return self.clone();
+            }
+        }
+        let root = self.root_in(arena);
+        let mut nodes: Vec<RawNode<'a>> = root
+            .nodes
+            .iter()
+            .map(|node| match node {
+                RawNode::Shared(at) => RawNode::Leaf(Box::new(
+                    arena.leaves.get(*at as usize).cloned().unwrap_or_default(),
+                )),
+                other => other.clone(),
+            })
+            .collect();
+        RawCondition::from_nodes(&mut nodes).unwrap_or_else(|| self.clone())
     }
 }
 
@@ -181,10 +248,16 @@ impl<'r, 'a> Cond<'r, 'a> {
     /// What the node is.
     pub(crate) fn shape(self) -> Shape<'r, 'a> {
         match self.nodes.split_first() {
-            Some((RawNode::List { .. }, rest)) => Shape::List(Items { rest }),
+            Some((RawNode::List { .. }, rest)) => Shape::List(Items {
+                rest,
+                leaves: self.leaves,
+            }),
             Some((RawNode::Str(s), _)) => Shape::Str(s),
             Some((RawNode::Leaf(leaf), _)) => Shape::Leaf(LeafNode::Read(leaf)),
-            Some((RawNode::Shared(leaf), _)) => Shape::Leaf(LeafNode::Shared(leaf)),
+            Some((RawNode::Shared(at), _)) => match self.leaves.get(*at as usize) {
+                Some(leaf) => Shape::Leaf(LeafNode::Shared(leaf, *at)),
+                None => Shape::Other(&NULL),
+            },
             Some((RawNode::Other(value), _)) => Shape::Other(value),
             None => Shape::Other(&NULL),
         }
@@ -213,7 +286,10 @@ impl<'r, 'a> Iterator for Items<'r, 'a> {
         };
         let (nodes, rest) = self.rest.split_at(len.min(self.rest.len()));
         self.rest = rest;
-        Some(Cond { nodes })
+        Some(Cond {
+            nodes,
+            leaves: self.leaves,
+        })
     }
 }
 
@@ -556,7 +632,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            *raw.nodes,
+            raw.root().nodes,
             [
                 RawNode::List { span: 3 },
                 RawNode::Str("and".into()),
@@ -604,7 +680,12 @@ mod tests {
                 "typedAudiences": [{"id": "7", "name": "n", "conditions": tree}]})
             .to_string();
             let read = super::super::fast::parse(&text).expect("read in one pass");
-            assert_eq!(read.typed_audiences[0].conditions, raw);
+            assert_eq!(
+                read.typed_audiences[0]
+                    .conditions
+                    .detached(&read.conditions),
+                raw
+            );
         }
         let value = serde_json::json!(["and", ["or", "1"], "3"]);
         let first = RawCondition::deserialize(&value).unwrap();
@@ -628,16 +709,18 @@ mod tests {
               {"id": "7", "conditions": ["or", {"name": "a", "type": "custom_attribute", "value": 1}]},
               {"id": "8", "conditions": {"name": "a", "type": "custom_attribute", "value": 1}}]}"#;
         let read = super::super::fast::parse(text).expect("read in one pass");
-        let leaf = |audience: usize, at: usize| match read.typed_audiences[audience]
-            .conditions
-            .nodes
-            .get(at)
-        {
-            Some(RawNode::Shared(leaf)) => Rc::clone(leaf),
-            other => panic!("not a shared leaf: {other:?}"),
+        let leaf = |audience: usize, at: usize| {
+            let root = read.typed_audiences[audience]
+                .conditions
+                .root_in(&read.conditions);
+            match root.nodes.get(at) {
+                Some(RawNode::Shared(leaf)) => *leaf,
+                other => panic!("not a shared leaf: {other:?}"),
+            }
         };
-        let (first, second) = (leaf(0, 2), leaf(1, 0));
-        assert!(Rc::ptr_eq(&first, &second), "read once, shared");
+        assert_eq!((leaf(0, 2), leaf(1, 0)), (0, 0), "read once, shared");
+        assert_eq!(read.conditions.leaves.len(), 1);
+        let first = &read.conditions.leaves[0];
         assert_eq!(first.name.as_deref(), Some("a"));
         assert_eq!(first.value, LeafValue::Other(serde_json::json!(1)));
     }
@@ -655,11 +738,14 @@ mod tests {
               {"name": "a", "type": "custom_attribute", "value": "y"}]}]}"#;
         let read = super::super::fast::parse(text).expect("read in one pass");
         let serde: super::super::model::Datafile = serde_json::from_str(text).unwrap();
-        assert_eq!(read, serde);
-        let values: Vec<_> = read.typed_audiences[0].conditions.nodes[2..]
+        let root = read.typed_audiences[0].conditions.root_in(&read.conditions);
+        let values: Vec<_> = root.nodes[2..]
             .iter()
             .map(|node| match node {
-                RawNode::Shared(leaf) => leaf.value.as_str().map(str::to_owned),
+                RawNode::Shared(at) => read.conditions.leaves[*at as usize]
+                    .value
+                    .as_str()
+                    .map(str::to_owned),
                 other => panic!("not a shared leaf: {other:?}"),
             })
             .collect();
@@ -672,6 +758,7 @@ mod tests {
                 Some("y".into())
             ]
         );
+        assert_eq!(read.detached(), serde);
     }
 
     #[test]

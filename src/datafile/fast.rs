@@ -6,13 +6,14 @@
 //! same model or names the problem. So this reader decides nothing on its own: it is only a
 //! faster road to the same result.
 
-use super::conditions::{push_list, LeafValue, LegacyConditions, RawCondition, RawLeaf, RawNode};
+use super::conditions::{
+    push_list, ConditionArena, LeafValue, LegacyConditions, RawCondition, RawLeaf, RawNode,
+};
 use super::model::*;
 use crate::hash::FastMap;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 /// Nesting deeper than this is left to serde (whose own limit is 128).
 const MAX_DEPTH: u32 = 96;
@@ -30,11 +31,10 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: u32,
-    /// Where condition trees are read into before each is moved into a vector of its exact
-    /// size (the trees are many and of every size).
-    nodes: Vec<RawNode<'a>>,
-    /// The leaf condition objects read so far, by their text.
-    leaves: FastMap<&'a str, Rc<RawLeaf<'a>>>,
+    /// The document's condition trees and leaf condition objects, read so far.
+    arena: ConditionArena<'a>,
+    /// The place in the arena of each leaf condition object read so far, by its text.
+    leaves: FastMap<&'a str, u32>,
     /// The separators last read in each kind of object ([`GAPS_PER_OBJECT`] per kind).
     gaps: Vec<Gap>,
     /// The body of the last legacy audience's conditions string that held escapes (empty
@@ -49,7 +49,7 @@ impl<'a> Reader<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
-            nodes: Vec::new(),
+            arena: ConditionArena::default(),
             leaves: FastMap::default(),
             gaps: vec![Gap::default(); Object::COUNT * GAPS_PER_OBJECT],
             last_legacy: "",
@@ -955,6 +955,7 @@ impl<'a> Reader<'a> {
             integrations: integrations.unwrap_or_default(),
             holdouts: holdouts.unwrap_or_default(),
             local_holdouts: local_holdouts.unwrap_or_default(),
+            conditions: std::mem::take(&mut self.arena),
         })
     }
 
@@ -1030,13 +1031,14 @@ impl<'a> Reader<'a> {
         if let Some(pair) = self.string_pair() {
             return Some(pair);
         }
-        let mut nodes = std::mem::take(&mut self.nodes);
-        nodes.clear();
+        // The tree's nodes go to the end of the document's.
+        let mut nodes = std::mem::take(&mut self.arena.nodes);
+        let start = nodes.len();
         let read = self.condition_node(&mut nodes);
-        let tree = RawCondition::from_nodes(&mut nodes);
-        self.nodes = nodes;
+        let len = nodes.len() - start;
+        self.arena.nodes = nodes;
         read?;
-        tree
+        RawCondition::in_arena(start, len)
     }
 
     /// A list of two strings without escapes, `["or", "<audience id>"]` (a rule's usual
@@ -1106,14 +1108,16 @@ impl<'a> Reader<'a> {
         // here is that leaf (its text is a whole object), and it is not read again.
         let candidate = crate::scan::find_byte(self.bytes, start, b'}')
             .and_then(|end| self.slice(start, end + 1));
-        if let Some((&text, leaf)) = candidate.and_then(|text| self.leaves.get_key_value(text)) {
+        if let Some((&text, &at)) = candidate.and_then(|text| self.leaves.get_key_value(text)) {
             self.pos = start + text.len();
-            return Some(RawNode::Shared(Rc::clone(leaf)));
+            return Some(RawNode::Shared(at));
         }
-        let leaf = Rc::new(self.leaf()?);
+        let leaf = self.leaf()?;
         let text = self.slice(start, self.pos)?;
-        self.leaves.insert(text, Rc::clone(&leaf));
-        Some(RawNode::Shared(leaf))
+        let at = u32::try_from(self.arena.leaves.len()).ok()?;
+        self.arena.leaves.push(leaf);
+        self.leaves.insert(text, at);
+        Some(RawNode::Shared(at))
     }
 
     fn leaf(&mut self) -> Option<RawLeaf<'a>> {
@@ -1436,7 +1440,7 @@ pub(crate) fn serde_model(text: &str) -> Option<Datafile<'_>> {
 #[cfg(fuzzing)]
 pub fn readers_agree(text: &str) -> bool {
     match parse(text) {
-        Some(fast) => serde_model(text).as_ref() == Some(&fast),
+        Some(fast) => serde_model(text).as_ref() == Some(&fast.detached()),
         None => true,
     }
 }

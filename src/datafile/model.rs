@@ -5,7 +5,7 @@
 //! JSON schema of the official SDKs requires have no default; everything else defaults to
 //! empty or false, and unknown fields are ignored.
 
-use super::conditions::{LegacyConditions, RawCondition};
+use super::conditions::{ConditionArena, LegacyConditions, RawCondition};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -152,9 +152,42 @@ pub(crate) struct Datafile<'a> {
     #[serde(default)]
     #[serde(borrow)]
     pub local_holdouts: Vec<Holdout<'a>>,
+    /// The condition trees' nodes and leaves, for a document read in one pass (serde's trees
+    /// keep their own).
+    #[serde(skip)]
+    pub conditions: ConditionArena<'a>,
 }
 
 /// `attributes[]`: a user attribute the project knows, by key and id.
+#[cfg(any(test, fuzzing))]
+impl<'a> Datafile<'a> {
+    /// The model as serde reads the same text: every condition tree keeping its own nodes
+    /// and leaves, and no arena.
+    pub(crate) fn detached(mut self) -> Datafile<'a> {
+        let arena = std::mem::take(&mut self.conditions);
+        let detach = |tree: &mut RawCondition<'a>| *tree = tree.detached(&arena);
+        for a in &mut self.audiences {
+            if let LegacyConditions::Tree(tree) = &mut a.conditions {
+                detach(tree);
+            }
+        }
+        for a in &mut self.typed_audiences {
+            detach(&mut a.conditions);
+        }
+        let grouped = self.groups.iter_mut().flat_map(|g| &mut g.experiments);
+        for e in self.experiments.iter_mut().chain(grouped) {
+            e.audience_conditions.as_mut().map(detach);
+        }
+        for e in self.rollouts.iter_mut().flat_map(|r| &mut r.experiments) {
+            e.audience_conditions.as_mut().map(detach);
+        }
+        for h in self.holdouts.iter_mut().chain(&mut self.local_holdouts) {
+            h.audience_conditions.as_mut().map(detach);
+        }
+        self
+    }
+}
+
 #[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct Attribute<'a> {
     #[serde(borrow)]
