@@ -43,6 +43,9 @@ struct Builder<'d> {
     programs: ProgramStore,
     /// The nodes and leaves of the datafile's condition trees.
     arena: &'d ConditionArena<'d>,
+    /// The datafile's lists of variations and variable values (see [`model::Run`]).
+    variation_list: &'d [model::Variation<'d>],
+    usage_list: &'d [model::VariableUsage<'d>],
 }
 
 /// Where an audience's conditions are read from.
@@ -68,7 +71,7 @@ impl<'d> Builder<'d> {
                     key: small(&v.key),
                     feature_enabled: v.feature_enabled.unwrap_or(false),
                 });
-                self.usages.push(&v.variables);
+                self.usages.push(v.variables.of(self.usage_list));
                 (self.variations.len() - 1) as u32
             })
             .collect()
@@ -214,7 +217,7 @@ impl<'d> Builder<'d> {
             &e.key,
             &e.layer_id,
             &e.status,
-            &e.variations,
+            e.variations.of(self.variation_list),
             &e.traffic_allocation,
             e.audience_conditions.as_ref(),
             &e.audience_ids,
@@ -350,6 +353,8 @@ pub(super) fn build(
         slots,
         programs,
         arena,
+        variation_list: &d.variation_list,
+        usage_list: &d.usage_list,
     };
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
@@ -370,7 +375,7 @@ pub(super) fn build(
                 &e.key,
                 &e.layer_id,
                 &e.status,
-                &e.variations,
+                e.variations.of(&d.variation_list),
                 &e.traffic_allocation,
                 e.audience_conditions.as_ref(),
                 &e.audience_ids,
@@ -873,7 +878,7 @@ fn push_holdout_rule<'d>(b: &mut Builder<'d>, h: &'d model::Holdout<'d>) -> u32 
         &h.key,
         "",
         &h.status,
-        &h.variations,
+        h.variations.of(b.variation_list),
         &h.traffic_allocation,
         h.audience_conditions.as_ref(),
         &h.audience_ids,

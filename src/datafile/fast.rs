@@ -35,6 +35,10 @@ struct Reader<'a> {
     arena: ConditionArena<'a>,
     /// The place in the arena of each leaf condition object read so far, by its text.
     leaves: FastMap<&'a str, u32>,
+    /// Every rule's variations and every variation's variable values read so far (see
+    /// [`Run`]).
+    variations: Vec<Variation<'a>>,
+    usages: Vec<VariableUsage<'a>>,
     /// The separators last read in each kind of object ([`GAPS_PER_OBJECT`] per kind).
     gaps: Vec<Gap>,
     /// The body of the last legacy audience's conditions string that held escapes (empty
@@ -49,8 +53,15 @@ impl<'a> Reader<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
-            arena: ConditionArena::default(),
+            // Room for as many as a document of this size usually has, so that the lists
+            // are not copied over and over as they grow.
+            arena: ConditionArena {
+                nodes: Vec::with_capacity(text.len() / NODE_BYTES),
+                leaves: Vec::new(),
+            },
             leaves: FastMap::default(),
+            variations: Vec::with_capacity(text.len() / VARIATION_BYTES),
+            usages: Vec::with_capacity(text.len() / USAGE_BYTES),
             gaps: vec![Gap::default(); Object::COUNT * GAPS_PER_OBJECT],
             last_legacy: "",
         }
@@ -218,6 +229,14 @@ const AUDIENCES: (usize, usize) = (2048, 256);
 /// The room a top-level list of experiments, flags or rollouts starts with: one per 4 KB of
 /// the document, at most 64.
 const RULES: (usize, usize) = (4096, 64);
+
+/// The document bytes per variation a datafile usually has, at most (a variation is written
+/// with its variable values, a rule around it): the room its list of variations starts with.
+const VARIATION_BYTES: usize = 1024;
+/// The document bytes per variable value a datafile usually has, at most.
+const USAGE_BYTES: usize = 256;
+/// The document bytes per condition tree node a datafile usually has, at most.
+const NODE_BYTES: usize = 256;
 
 /// The separators learned per object kind: before its first field, and after each of its
 /// first fields (past them, nothing is learned).
@@ -634,10 +653,26 @@ impl<'a> Reader<'a> {
         self.vec_from(Vec::new(), item)
     }
 
-    /// A rule's variations, with room for `capacity` to begin with: a delivery rule usually
-    /// has one, an experiment a few, and a variation is large.
-    fn variations(&mut self, capacity: usize) -> Option<Vec<Variation<'a>>> {
-        self.vec_from(Vec::with_capacity(capacity), Self::variation)
+    /// A rule's variations, onto the end of the document's.
+    fn variations(&mut self) -> Option<Run<Variation<'a>>> {
+        let start = self.variations.len();
+        self.array(|p| {
+            let variation = p.variation()?;
+            p.variations.push(variation);
+            Some(())
+        })?;
+        Run::in_arena(start, self.variations.len() - start)
+    }
+
+    /// A variation's variable values, onto the end of the document's.
+    fn usages(&mut self) -> Option<Run<VariableUsage<'a>>> {
+        let start = self.usages.len();
+        self.array(|p| {
+            let usage = p.variable_usage()?;
+            p.usages.push(usage);
+            Some(())
+        })?;
+        Run::in_arena(start, self.usages.len() - start)
     }
 
     /// A top-level list of the document (audiences, experiments, flags, rollouts): with room
@@ -956,6 +991,8 @@ impl<'a> Reader<'a> {
             holdouts: holdouts.unwrap_or_default(),
             local_holdouts: local_holdouts.unwrap_or_default(),
             conditions: std::mem::take(&mut self.arena),
+            variation_list: std::mem::take(&mut self.variations),
+            usage_list: std::mem::take(&mut self.usages),
         })
     }
 
@@ -1183,7 +1220,7 @@ impl<'a> Reader<'a> {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"featureEnabled" => feature_enabled = p.optional(Self::bool),
-            b"variables" => variables = p.list(Self::variable_usage),
+            b"variables" => variables = p.usages(),
         });
         Some(Variation {
             id: id?,
@@ -1222,7 +1259,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
-            b"variations" => variations = p.variations(3),
+            b"variations" => variations = p.variations(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"forcedVariations" => forced_variations = p.string_map(),
             b"type" => kind = p.optional(Self::text),
@@ -1281,7 +1318,7 @@ impl<'a> Reader<'a> {
             b"layerId" => layer_id = p.text(),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),
-            b"variations" => variations = p.variations(1),
+            b"variations" => variations = p.variations(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"forcedVariations" => _ = p.skip(),
         });
@@ -1399,7 +1436,7 @@ impl<'a> Reader<'a> {
             b"id" => id = p.text(),
             b"key" => key = p.text(),
             b"status" => status = p.text(),
-            b"variations" => variations = p.variations(1),
+            b"variations" => variations = p.variations(),
             b"trafficAllocation" => traffic_allocation = p.list(Self::traffic),
             b"audienceIds" => audience_ids = p.texts(),
             b"audienceConditions" => audience_conditions = p.optional(Self::condition),

@@ -97,6 +97,74 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawText<'a> {
     }
 }
 
+/// A list of the model that the one-pass reader keeps in a list of the whole document (its
+/// variations, their variable values): one allocation for all of them, not one each. A
+/// model serde reads keeps its own.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Run<T> {
+    /// The items, kept by the list.
+    Own(Vec<T>),
+    /// `len` items of the document's list from `start`.
+    InArena { start: u32, len: u32 },
+}
+
+impl<T> Run<T> {
+    /// The run of `len` items of a document's list from `start`; `None` when a place does not
+    /// fit in 32 bits.
+    pub(crate) fn in_arena(start: usize, len: usize) -> Option<Run<T>> {
+        Some(Run::InArena {
+            start: u32::try_from(start).ok()?,
+            len: u32::try_from(len).ok()?,
+        })
+    }
+
+    /// How many items the list has.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Run::Own(items) => items.len(),
+            Run::InArena { len, .. } => *len as usize,
+        }
+    }
+
+    /// Whether the list has no items.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The items, read from `arena` (the document's list) when they are kept there.
+    pub(crate) fn of<'s>(&'s self, arena: &'s [T]) -> &'s [T] {
+        match self {
+            Run::Own(items) => items,
+            Run::InArena { start, len } => {
+                let start = *start as usize;
+                arena.get(start..start + *len as usize).unwrap_or_default()
+            }
+        }
+    }
+
+    /// The list keeping its items, copied out of `arena`.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn detached(&self, arena: &[T]) -> Run<T>
+    where
+        T: Clone,
+    {
+        Run::Own(self.of(arena).to_vec())
+    }
+}
+
+impl<T> Default for Run<T> {
+    fn default() -> Self {
+        Run::Own(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Run<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::deserialize(deserializer).map(Run::Own)
+    }
+}
+
 /// The whole datafile.
 #[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,6 +224,12 @@ pub(crate) struct Datafile<'a> {
     /// keep their own).
     #[serde(skip)]
     pub conditions: ConditionArena<'a>,
+    /// Every rule's variations, for a document read in one pass (see [`Run`]).
+    #[serde(skip)]
+    pub variation_list: Vec<Variation<'a>>,
+    /// Every variation's variable values, for a document read in one pass.
+    #[serde(skip)]
+    pub usage_list: Vec<VariableUsage<'a>>,
 }
 
 /// `attributes[]`: a user attribute the project knows, by key and id.
@@ -164,6 +238,29 @@ impl<'a> Datafile<'a> {
     /// The model as serde reads the same text: every condition tree keeping its own nodes
     /// and leaves, and no arena.
     pub(crate) fn detached(mut self) -> Datafile<'a> {
+        let (variations, usages) = (
+            std::mem::take(&mut self.variation_list),
+            std::mem::take(&mut self.usage_list),
+        );
+        let detach_list = |list: &mut Run<Variation<'a>>| {
+            let mut own = list.detached(&variations);
+            if let Run::Own(items) = &mut own {
+                for v in items {
+                    v.variables = v.variables.detached(&usages);
+                }
+            }
+            *list = own;
+        };
+        let grouped = self.groups.iter_mut().flat_map(|g| &mut g.experiments);
+        for e in self.experiments.iter_mut().chain(grouped) {
+            detach_list(&mut e.variations);
+        }
+        for e in self.rollouts.iter_mut().flat_map(|r| &mut r.experiments) {
+            detach_list(&mut e.variations);
+        }
+        for h in self.holdouts.iter_mut().chain(&mut self.local_holdouts) {
+            detach_list(&mut h.variations);
+        }
         let arena = std::mem::take(&mut self.conditions);
         let detach = |tree: &mut RawCondition<'a>| *tree = tree.detached(&arena);
         for a in &mut self.audiences {
@@ -230,7 +327,7 @@ pub(crate) struct TrafficRange<'a> {
 }
 
 /// A variation of an experiment, rollout rule or holdout.
-#[derive(Debug, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Variation<'a> {
     #[serde(borrow)]
@@ -241,11 +338,11 @@ pub(crate) struct Variation<'a> {
     pub feature_enabled: Option<bool>,
     #[serde(default)]
     #[serde(borrow)]
-    pub variables: List<VariableUsage<'a>, 4>,
+    pub variables: Run<VariableUsage<'a>>,
 }
 
 /// The value a variation gives a flag variable.
-#[derive(Debug, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(crate) struct VariableUsage<'a> {
     #[serde(borrow)]
     pub id: Text<'a>,
@@ -266,7 +363,7 @@ pub(crate) struct Experiment<'a> {
     #[serde(borrow)]
     pub status: Text<'a>,
     #[serde(borrow)]
-    pub variations: Vec<Variation<'a>>,
+    pub variations: Run<Variation<'a>>,
     #[serde(borrow)]
     pub traffic_allocation: List<TrafficRange<'a>, 4>,
     #[serde(borrow)]
@@ -299,7 +396,7 @@ pub(crate) struct RolloutRule<'a> {
     pub status: Text<'a>,
     #[serde(default)]
     #[serde(borrow)]
-    pub variations: Vec<Variation<'a>>,
+    pub variations: Run<Variation<'a>>,
     #[serde(default)]
     #[serde(borrow)]
     pub traffic_allocation: List<TrafficRange<'a>, 4>,
@@ -411,7 +508,7 @@ pub(crate) struct Holdout<'a> {
     pub status: Text<'a>,
     #[serde(default)]
     #[serde(borrow)]
-    pub variations: Vec<Variation<'a>>,
+    pub variations: Run<Variation<'a>>,
     #[serde(default)]
     #[serde(borrow)]
     pub traffic_allocation: List<TrafficRange<'a>, 4>,
