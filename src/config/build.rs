@@ -269,7 +269,10 @@ pub(super) fn build(
     // The rule and variation tables are sized up front: they are large, and growing them
     // would copy every rule built so far.
     let grouped = d.groups.iter().flat_map(|g| &g.experiments);
-    let delivery = d.rollouts.iter().flat_map(|r| &r.experiments);
+    let delivery = d
+        .rollouts
+        .iter()
+        .flat_map(|r| r.experiments.of(&d.rollout_rule_list));
     let holdouts = d.holdouts.iter().chain(&d.local_holdouts);
     let rule_count = d.experiments.len()
         + grouped.clone().count()
@@ -368,7 +371,7 @@ pub(super) fn build(
     let mut rollouts: FastMap<&str, std::ops::Range<u32>> = map_with_capacity(d.rollouts.len());
     for r in &d.rollouts {
         let first = b.rules.len() as u32;
-        for e in &r.experiments {
+        for e in r.experiments.of(&d.rollout_rule_list) {
             let idx = b.push_rule(
                 RuleKind::Delivery,
                 &e.id,
@@ -509,7 +512,7 @@ pub(super) fn build(
     let mut defaults: Vec<RawValue> =
         Vec::with_capacity(d.feature_flags.iter().map(|f| f.variables.len()).sum());
     for f in &d.feature_flags {
-        for v in &f.variables {
+        for v in f.variables.of(&d.variable_list) {
             push_raw(&v.default_value, &mut defaults);
         }
     }
@@ -628,6 +631,7 @@ pub(super) fn build(
 
         let variables: Vec<VariableDef> = f
             .variables
+            .of(&d.variable_list)
             .iter()
             .map(|v| VariableDef {
                 id: small(&v.id),

@@ -39,6 +39,9 @@ struct Reader<'a> {
     /// [`Run`]).
     variations: Vec<Variation<'a>>,
     usages: Vec<VariableUsage<'a>>,
+    /// Every rollout's rules and every flag's variables read so far.
+    rollout_rules: Vec<RolloutRule<'a>>,
+    variables: Vec<Variable<'a>>,
     /// The separators last read in each kind of object ([`GAPS_PER_OBJECT`] per kind).
     gaps: Vec<Gap>,
     /// The body of the last legacy audience's conditions string that held escapes (empty
@@ -62,6 +65,8 @@ impl<'a> Reader<'a> {
             leaves: FastMap::default(),
             variations: Vec::with_capacity(text.len() / VARIATION_BYTES),
             usages: Vec::with_capacity(text.len() / USAGE_BYTES),
+            rollout_rules: Vec::with_capacity(text.len() / RULE_BYTES),
+            variables: Vec::with_capacity(text.len() / VARIABLE_BYTES),
             gaps: vec![Gap::default(); Object::COUNT * GAPS_PER_OBJECT],
             last_legacy: "",
         }
@@ -237,6 +242,10 @@ const VARIATION_BYTES: usize = 1024;
 const USAGE_BYTES: usize = 256;
 /// The document bytes per condition tree node a datafile usually has, at most.
 const NODE_BYTES: usize = 256;
+/// The document bytes per rollout rule a datafile usually has, at most.
+const RULE_BYTES: usize = 2048;
+/// The document bytes per flag variable a datafile usually has, at most.
+const VARIABLE_BYTES: usize = 2048;
 
 /// The separators learned per object kind: before its first field, and after each of its
 /// first fields (past them, nothing is learned).
@@ -653,26 +662,31 @@ impl<'a> Reader<'a> {
         self.vec_from(Vec::new(), item)
     }
 
-    /// A rule's variations, onto the end of the document's.
-    fn variations(&mut self) -> Option<Run<Variation<'a>>> {
-        let start = self.variations.len();
+    /// An array's items, read by `item`, onto the end of the document's list of them
+    /// (`list`): a run of that list.
+    #[inline(always)]
+    fn run<T>(
+        &mut self,
+        list: impl Fn(&mut Self) -> &mut Vec<T>,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Run<T>> {
+        let start = list(self).len();
         self.array(|p| {
-            let variation = p.variation()?;
-            p.variations.push(variation);
+            let read = item(p)?;
+            list(p).push(read);
             Some(())
         })?;
-        Run::in_arena(start, self.variations.len() - start)
+        Run::in_arena(start, list(self).len() - start)
+    }
+
+    /// A rule's variations, onto the end of the document's.
+    fn variations(&mut self) -> Option<Run<Variation<'a>>> {
+        self.run(|p| &mut p.variations, Self::variation)
     }
 
     /// A variation's variable values, onto the end of the document's.
     fn usages(&mut self) -> Option<Run<VariableUsage<'a>>> {
-        let start = self.usages.len();
-        self.array(|p| {
-            let usage = p.variable_usage()?;
-            p.usages.push(usage);
-            Some(())
-        })?;
-        Run::in_arena(start, self.usages.len() - start)
+        self.run(|p| &mut p.usages, Self::variable_usage)
     }
 
     /// A top-level list of the document (audiences, experiments, flags, rollouts): with room
@@ -993,6 +1007,8 @@ impl<'a> Reader<'a> {
             conditions: std::mem::take(&mut self.arena),
             variation_list: std::mem::take(&mut self.variations),
             usage_list: std::mem::take(&mut self.usages),
+            rollout_rule_list: std::mem::take(&mut self.rollout_rules),
+            variable_list: std::mem::take(&mut self.variables),
         })
     }
 
@@ -1358,7 +1374,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"rolloutId" => rollout_id = p.text(),
             b"experimentIds" => experiment_ids = p.texts(),
-            b"variables" => variables = p.vec(Self::variable),
+            b"variables" => variables = p.run(|p| &mut p.variables, Self::variable),
         });
         Some(FeatureFlag {
             id: id?,
@@ -1391,7 +1407,7 @@ impl<'a> Reader<'a> {
         let (mut id, mut experiments) = Default::default();
         fields!(self => p, Object::Rollout, {
             b"id" => id = p.text(),
-            b"experiments" => experiments = p.vec(Self::rollout_rule),
+            b"experiments" => experiments = p.run(|p| &mut p.rollout_rules, Self::rollout_rule),
         });
         Some(Rollout {
             id: id?,

@@ -143,6 +143,15 @@ impl<T> Run<T> {
         }
     }
 
+    /// The items of a list that keeps them (none for a run of a document's list).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn own_mut(&mut self) -> &mut [T] {
+        match self {
+            Run::Own(items) => items,
+            Run::InArena { .. } => &mut [],
+        }
+    }
+
     /// The list keeping its items, copied out of `arena`.
     #[cfg(any(test, fuzzing))]
     pub(crate) fn detached(&self, arena: &[T]) -> Run<T>
@@ -230,6 +239,12 @@ pub(crate) struct Datafile<'a> {
     /// Every variation's variable values, for a document read in one pass.
     #[serde(skip)]
     pub usage_list: Vec<VariableUsage<'a>>,
+    /// Every rollout's rules, for a document read in one pass.
+    #[serde(skip)]
+    pub rollout_rule_list: Vec<RolloutRule<'a>>,
+    /// Every flag's variables, for a document read in one pass.
+    #[serde(skip)]
+    pub variable_list: Vec<Variable<'a>>,
 }
 
 /// `attributes[]`: a user attribute the project knows, by key and id.
@@ -238,6 +253,14 @@ impl<'a> Datafile<'a> {
     /// The model as serde reads the same text: every condition tree keeping its own nodes
     /// and leaves, and no arena.
     pub(crate) fn detached(mut self) -> Datafile<'a> {
+        let rules = std::mem::take(&mut self.rollout_rule_list);
+        for r in &mut self.rollouts {
+            r.experiments = r.experiments.detached(&rules);
+        }
+        let variables = std::mem::take(&mut self.variable_list);
+        for f in &mut self.feature_flags {
+            f.variables = f.variables.detached(&variables);
+        }
         let (variations, usages) = (
             std::mem::take(&mut self.variation_list),
             std::mem::take(&mut self.usage_list),
@@ -255,7 +278,11 @@ impl<'a> Datafile<'a> {
         for e in self.experiments.iter_mut().chain(grouped) {
             detach_list(&mut e.variations);
         }
-        for e in self.rollouts.iter_mut().flat_map(|r| &mut r.experiments) {
+        for e in self
+            .rollouts
+            .iter_mut()
+            .flat_map(|r| r.experiments.own_mut())
+        {
             detach_list(&mut e.variations);
         }
         for h in self.holdouts.iter_mut().chain(&mut self.local_holdouts) {
@@ -275,7 +302,11 @@ impl<'a> Datafile<'a> {
         for e in self.experiments.iter_mut().chain(grouped) {
             e.audience_conditions.as_mut().map(detach);
         }
-        for e in self.rollouts.iter_mut().flat_map(|r| &mut r.experiments) {
+        for e in self
+            .rollouts
+            .iter_mut()
+            .flat_map(|r| r.experiments.own_mut())
+        {
             e.audience_conditions.as_mut().map(detach);
         }
         for h in self.holdouts.iter_mut().chain(&mut self.local_holdouts) {
@@ -318,7 +349,7 @@ pub(crate) struct TypedAudience<'a> {
 }
 
 /// `trafficAllocation[]` entry.
-#[derive(Debug, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TrafficRange<'a> {
     #[serde(borrow)]
@@ -381,7 +412,7 @@ pub(crate) struct Experiment<'a> {
 }
 
 /// A delivery rule of a rollout: the experiment shape, leniently read.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RolloutRule<'a> {
     #[serde(borrow)]
@@ -438,11 +469,11 @@ pub(crate) struct FeatureFlag<'a> {
     pub experiment_ids: List<Text<'a>, 2>,
     #[serde(default)]
     #[serde(borrow)]
-    pub variables: Vec<Variable<'a>>,
+    pub variables: Run<Variable<'a>>,
 }
 
 /// A flag variable definition.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Variable<'a> {
     #[serde(borrow)]
@@ -466,7 +497,7 @@ pub(crate) struct Rollout<'a> {
     pub id: Text<'a>,
     #[serde(default)]
     #[serde(borrow)]
-    pub experiments: Vec<RolloutRule<'a>>,
+    pub experiments: Run<RolloutRule<'a>>,
 }
 
 /// `events[]`: a conversion event.
