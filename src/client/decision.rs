@@ -214,20 +214,24 @@ impl Decision {
         if self.flag.exclude_variables {
             return &NO_VARIABLES;
         }
-        let Some(flag) = self.config().and_then(|c| c.flags.get(flag as usize)) else {
+        let Some((config, flag)) = self
+            .config()
+            .and_then(|c| Some((c, c.flags.get(flag as usize)?)))
+        else {
             return &NO_VARIABLES;
         };
         // An enabled variation's own set (the values for no resolvable variable map when it
         // has none); disabled, or no variation: the defaults.
         let set = match (self.flag.enabled, self.flag.variation()) {
-            (true, Some(v)) => flag
-                .variation_sets
+            (true, Some(v)) => config
+                .variation_sets_of(flag)
                 .iter()
                 .find(|(var, _)| *var == v)
                 .map_or(1, |(_, set)| *set),
             _ => 0,
         };
-        flag.variable_sets
+        config
+            .variable_sets_of(flag)
             .get(set as usize)
             .unwrap_or(&NO_VARIABLES)
     }

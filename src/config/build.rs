@@ -542,7 +542,11 @@ pub(super) fn build(
     // Every flag's variable sets, one flag after another, and each flag's range of them.
     let mut set_spans: Vec<(u32, u32)> =
         Vec::with_capacity(2 * d.feature_flags.len() + b.variations.len());
-    let mut flag_sets: Vec<std::ops::Range<usize>> = Vec::with_capacity(d.feature_flags.len());
+    // Every flag's lists, one flag after another; each flag keeps its part of each.
+    let mut variation_sets: Vec<(u32, u32)> = Vec::with_capacity(b.variations.len());
+    let mut flag_variations: Vec<u32> = Vec::with_capacity(b.variations.len());
+    let mut variable_defs: Vec<VariableDef> =
+        Vec::with_capacity(d.feature_flags.iter().map(|f| f.variables.len()).sum());
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
@@ -607,13 +611,7 @@ pub(super) fn build(
             }
         }
 
-        let rule_variations = experiment_rules
-            .iter()
-            .chain(delivery_rules.iter())
-            .filter_map(|&r| b.rules.get(r as usize))
-            .map(|r| r.variations.len())
-            .sum();
-        let mut flag_variations: Vec<u32> = Vec::with_capacity(rule_variations);
+        let first_variation = flag_variations.len();
         for &r in experiment_rules.iter().chain(delivery_rules.iter()) {
             let Some(rule) = b.rules.get(r as usize) else {
                 continue;
@@ -621,6 +619,8 @@ pub(super) fn build(
             for &v in &rule.variations {
                 let id = b.variations.get(v as usize).map(|x| &x.id);
                 let seen = flag_variations
+                    .get(first_variation..)
+                    .unwrap_or_default()
                     .iter()
                     .any(|&s| b.variations.get(s as usize).map(|x| &x.id) == id);
                 if !seen {
@@ -629,16 +629,18 @@ pub(super) fn build(
             }
         }
 
-        let variables: Vec<VariableDef> = f
-            .variables
-            .of(&d.variable_list)
-            .iter()
-            .map(|v| VariableDef {
-                id: small(&v.id),
-                key: small(&v.key),
-                kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
-            })
-            .collect();
+        let first_def = variable_defs.len();
+        variable_defs.extend(
+            f.variables
+                .of(&d.variable_list)
+                .iter()
+                .map(|v| VariableDef {
+                    id: small(&v.id),
+                    key: small(&v.key),
+                    kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
+                }),
+        );
+        let variables = variable_defs.get(first_def..).unwrap_or_default();
         let (defaults, rest) = defaults_left
             .split_at_checked(f.variables.len())
             .unwrap_or((defaults_left, &[]));
@@ -651,15 +653,15 @@ pub(super) fn build(
                 .is_some_and(|before| before.iter().all(|w| w.id != v.id))
         });
         let key_base = table.keys_len();
-        for v in &variables {
+        for v in variables {
             table.push_key(v.key.clone());
         }
         let first_set = set_spans.len();
-        set_spans.push(typed_set(&mut table, key_base, &variables, |i, _| {
+        set_spans.push(typed_set(&mut table, key_base, variables, |i, _| {
             default_of(i)
         }));
-        set_spans.push(typed_set(&mut table, key_base, &variables, |_, _| None));
-        let mut variation_sets = Vec::with_capacity(rule_variations);
+        set_spans.push(typed_set(&mut table, key_base, variables, |_, _| None));
+        let first_variation_set = variation_sets.len();
         let rule_variations = experiment_rules
             .iter()
             .chain(delivery_rules.iter())
@@ -669,7 +671,8 @@ pub(super) fn build(
             let Some(var) = b.variations.get(v as usize) else {
                 continue;
             };
-            if !var.feature_enabled || variation_sets.iter().any(|(x, _)| *x == v) {
+            let flag_sets = variation_sets.get(first_variation_set..);
+            if !var.feature_enabled || flag_sets.unwrap_or_default().iter().any(|(x, _)| *x == v) {
                 continue;
             }
             let usages = b.usages.get(v as usize).copied().unwrap_or_default();
@@ -677,10 +680,7 @@ pub(super) fn build(
             // value of variable `i` is then its `i`th.
             let in_order = distinct_ids
                 && usages.len() == variables.len()
-                && usages
-                    .iter()
-                    .zip(&variables)
-                    .all(|(u, def)| def.id == *u.id);
+                && usages.iter().zip(variables).all(|(u, def)| def.id == *u.id);
             // In order, the values are the variation's run of ranges as they are.
             let run = first_usage.get(v as usize).and_then(|&first| {
                 raw_ranges.get(first as usize..first as usize + variables.len())
@@ -693,7 +693,7 @@ pub(super) fn build(
                         .zip(key_base..)
                         .map(|((def, &raw), key)| (key, Some(raw), def.kind)),
                 ),
-                None => typed_set(&mut table, key_base, &variables, |i, def| {
+                None => typed_set(&mut table, key_base, variables, |i, def| {
                     // The last value the variation gives the variable, else its default.
                     match usages.iter().rposition(|u| def.id == *u.id) {
                         Some(at) => first_usage
@@ -707,29 +707,24 @@ pub(super) fn build(
             variation_sets.push((v, (set_spans.len() - first_set) as u32));
             set_spans.push(set);
         }
-        flag_sets.push(first_set..set_spans.len());
 
         flags.push(Flag {
             rules,
             id: small(&f.id),
             key: small(&f.key),
             rollout_id: small(&f.rollout_id),
-            variables,
-            flag_variations,
-            variable_sets: Vec::new(),
-            variation_sets,
+            variables: Range32::since(&variable_defs, first_def),
+            flag_variations: Range32::since(&flag_variations, first_variation),
+            variable_sets: Range32::since(&set_spans, first_set),
+            variation_sets: Range32::since(&variation_sets, first_variation_set),
         });
     }
     // The sets are made once the table is complete, each sharing it.
     let table = Arc::new(table);
-    for (flag, sets) in flags.iter_mut().zip(flag_sets) {
-        flag.variable_sets = set_spans
-            .get(sets)
-            .unwrap_or(&[])
-            .iter()
-            .map(|&span| Variables::new(&table, span))
-            .collect();
-    }
+    let variable_sets: Vec<Variables> = set_spans
+        .iter()
+        .map(|&span| Variables::new(&table, span))
+        .collect();
 
     let events: Vec<EventDef> = d
         .events
@@ -782,6 +777,10 @@ pub(super) fn build(
         variations: b.variations,
         groups,
         flags,
+        variation_sets,
+        variable_sets,
+        variable_defs,
+        flag_variations,
         flag_index,
         repeated_flag_keys,
         events,

@@ -184,19 +184,47 @@ pub(crate) struct Flag {
     /// The flag's experiment rules and delivery rules in the config's rule list
     /// ([`ProjectConfig::rules_of`]).
     pub rules: RuleSpan,
-    /// Enabled flag variation → its index in `variable_sets`.
-    pub variation_sets: Vec<(u32, u32)>,
+    /// Its part of the config's list of enabled flag variations with their variable sets
+    /// ([`ProjectConfig::variation_sets_of`]).
+    pub variation_sets: Range32,
     /// Compared by the flag index.
     pub key: SmallStr,
-    /// Typed variable sets: `[0]` the defaults, `[1]` the values an enabled variation without a
-    /// resolvable variable map gets (a holdout's), then one per enabled flag variation.
-    pub variable_sets: Vec<Variables>,
+    /// Its part of the config's list of variable sets ([`ProjectConfig::variable_sets_of`]).
+    pub variable_sets: Range32,
     pub id: SmallStr,
     pub rollout_id: SmallStr,
-    pub variables: Vec<VariableDef>,
-    /// Every variation of the flag's rules, first occurrence of each id: what forced decisions
-    /// may name.
-    pub flag_variations: Vec<u32>,
+    /// Its part of the config's list of variable definitions.
+    pub variables: Range32,
+    /// Its part of the config's list of flag variations
+    /// ([`ProjectConfig::flag_variations_of`]).
+    pub flag_variations: Range32,
+}
+
+/// A part of one of the config's lists: `len` items from `start`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Range32 {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Range32 {
+    /// The part of `list` from `start` (as far as `list` goes) to the end of `list`: the
+    /// items pushed since `list` had `start` of them.
+    pub(crate) fn since<T>(list: &[T], start: usize) -> Range32 {
+        let start = start.min(list.len());
+        Range32 {
+            start: start as u32,
+            len: (list.len() - start) as u32,
+        }
+    }
+
+    /// This part of `list` (empty where it is out of range).
+    #[inline]
+    pub(crate) fn of<T>(self, list: &[T]) -> &[T] {
+        let start = self.start as usize;
+        list.get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +272,18 @@ pub struct ProjectConfig {
     pub(crate) variations: Vec<Variation>,
     pub(crate) groups: Vec<Group>,
     pub(crate) flags: Vec<Flag>,
+    /// Every flag's enabled variations, each with the index of its variable set among the
+    /// flag's sets, one flag after another.
+    pub(crate) variation_sets: Vec<(u32, u32)>,
+    /// Every flag's typed variable sets, one flag after another: a flag's `[0]` the defaults,
+    /// `[1]` the values an enabled variation without a resolvable variable map gets (a
+    /// holdout's), then one per enabled flag variation.
+    pub(crate) variable_sets: Vec<Variables>,
+    /// Every flag's variable definitions, one flag after another.
+    pub(crate) variable_defs: Vec<VariableDef>,
+    /// Every flag's variations (of its rules, first occurrence of each id: what forced
+    /// decisions may name), one flag after another.
+    pub(crate) flag_variations: Vec<u32>,
     pub(crate) flag_index: index::FlagIndex,
     /// Whether some flag key is listed more than once (the key then finds the last flag).
     pub(crate) repeated_flag_keys: bool,
@@ -352,6 +392,28 @@ impl ProjectConfig {
         attributes: &crate::value::Attributes,
     ) -> crate::audience::Resolution {
         crate::audience::Resolution::new(attributes, &self.slots)
+    }
+
+    /// The enabled variations of `flag`, each with the index of its variable set among the
+    /// flag's.
+    pub(crate) fn variation_sets_of(&self, flag: &Flag) -> &[(u32, u32)] {
+        flag.variation_sets.of(&self.variation_sets)
+    }
+
+    /// The typed variable sets of `flag` (see [`ProjectConfig::variable_sets`]).
+    pub(crate) fn variable_sets_of(&self, flag: &Flag) -> &[Variables] {
+        flag.variable_sets.of(&self.variable_sets)
+    }
+
+    /// The variable definitions of `flag`.
+    #[cfg(test)]
+    pub(crate) fn variables_of(&self, flag: &Flag) -> &[VariableDef] {
+        flag.variables.of(&self.variable_defs)
+    }
+
+    /// The variations of `flag`'s rules, first occurrence of each id.
+    pub(crate) fn flag_variations_of(&self, flag: &Flag) -> &[u32] {
+        flag.flag_variations.of(&self.flag_variations)
     }
 
     pub(crate) fn flag(&self, key: &str) -> Option<(u32, &Flag)> {

@@ -228,7 +228,7 @@ fn flag_variations_are_every_rule_variation_once_by_id_first_seen_first() {
         "experimentIds": ["10"], "variables": []}]);
     let config = load(&d);
     assert_eq!(
-        variation_ids(&config, &flag(&config, "flag").flag_variations),
+        variation_ids(&config, config.flag_variations_of(flag(&config, "flag"))),
         [("1", "a"), ("2", "b"), ("3", "c")]
     );
 }
@@ -248,7 +248,11 @@ fn variables_are_typed_by_their_declared_type_and_string_json_is_json() {
     ]}]);
     let config = load(&d);
     let f = flag(&config, "flag");
-    let kinds: Vec<(&str, VariableType)> = f.variables.iter().map(|v| (&*v.key, v.kind)).collect();
+    let kinds: Vec<(&str, VariableType)> = config
+        .variables_of(f)
+        .iter()
+        .map(|v| (&*v.key, v.kind))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -261,7 +265,7 @@ fn variables_are_typed_by_their_declared_type_and_string_json_is_json() {
             ("bad_int", VariableType::Integer),
         ]
     );
-    let defaults = &f.variable_sets[0];
+    let defaults = &config.variable_sets_of(f)[0];
     let expected = [
         ("s", VariableValue::String("{\"a\": 1}".into())),
         ("sj", VariableValue::Json(json!({"a": 1}))),
@@ -300,9 +304,15 @@ fn variable_values_written_with_escapes_are_typed_decoded() {
         ("j".to_owned(), json!({"a": "x/y"})),
     ];
     // The defaults, then the variation's own values.
-    assert_eq!(as_pairs(&f.variable_sets[0]), expected);
-    let &(_, set) = f.variation_sets.first().expect("the variation's set");
-    assert_eq!(as_pairs(&f.variable_sets[set as usize]), expected);
+    assert_eq!(as_pairs(&config.variable_sets_of(f)[0]), expected);
+    let &(_, set) = config
+        .variation_sets_of(f)
+        .first()
+        .expect("the variation's set");
+    assert_eq!(
+        as_pairs(&config.variable_sets_of(f)[set as usize]),
+        expected
+    );
 }
 
 /// A flag with one experiment whose variations are `on` (enabled, overrides `color` and
@@ -340,19 +350,19 @@ fn as_pairs(v: &Variables) -> Vec<(String, serde_json::Value)> {
 fn only_enabled_variations_get_a_variable_set_of_their_own() {
     let config = load(&variable_override_datafile());
     let f = flag(&config, "flag");
-    let with_sets: Vec<&str> = f
-        .variation_sets
+    let with_sets: Vec<&str> = config
+        .variation_sets_of(f)
         .iter()
         .map(|&(v, _)| &*config.variation(v).unwrap().key)
         .collect();
     assert_eq!(with_sets, ["on", "plain"]);
     let set_of = |key: &str| {
-        let &(_, set) = f
-            .variation_sets
+        let &(_, set) = config
+            .variation_sets_of(f)
             .iter()
             .find(|&&(v, _)| &*config.variation(v).unwrap().key == key)
             .unwrap();
-        as_pairs(&f.variable_sets[set as usize])
+        as_pairs(&config.variable_sets_of(f)[set as usize])
     };
     assert_eq!(
         set_of("on"),
@@ -369,7 +379,7 @@ fn only_enabled_variations_get_a_variable_set_of_their_own() {
         ]
     );
     assert_eq!(
-        as_pairs(&f.variable_sets[0]),
+        as_pairs(&config.variable_sets_of(f)[0]),
         [
             ("color".to_owned(), json!("blue")),
             ("size".to_owned(), json!(1))
@@ -602,12 +612,12 @@ fn a_variation_s_values_are_found_by_variable_id_in_any_order_the_last_of_an_id_
     let config = load(&d);
     let f = flag(&config, "flag");
     let set_of = |key: &str| {
-        let &(_, set) = f
-            .variation_sets
+        let &(_, set) = config
+            .variation_sets_of(f)
             .iter()
             .find(|&&(v, _)| &*config.variation(v).unwrap().key == key)
             .unwrap();
-        as_pairs(&f.variable_sets[set as usize])
+        as_pairs(&config.variable_sets_of(f)[set as usize])
     };
     let pairs = |color: &str, size: i64| {
         vec![
@@ -633,9 +643,12 @@ fn a_variation_s_values_are_found_by_variable_id_in_any_order_the_last_of_an_id_
     )]);
     let config = load(&d);
     let f = flag(&config, "flag");
-    let &(_, set) = f.variation_sets.first().expect("the variation's set");
+    let &(_, set) = config
+        .variation_sets_of(f)
+        .first()
+        .expect("the variation's set");
     assert_eq!(
-        as_pairs(&f.variable_sets[set as usize]),
+        as_pairs(&config.variable_sets_of(f)[set as usize]),
         [
             ("color".to_owned(), json!("second")),
             ("shade".to_owned(), json!("second"))
@@ -711,16 +724,19 @@ fn variable_values_a_reading_decodes_and_values_read_as_written_type_alike() {
     let config = ProjectConfig::from_datafile(text).expect("the datafile loads");
     let f = flag(&config, "flag");
     assert_eq!(
-        as_pairs(&f.variable_sets[0]),
+        as_pairs(&config.variable_sets_of(f)[0]),
         [
             ("s".to_owned(), json!("café")),
             ("n".to_owned(), json!(1)),
             ("j".to_owned(), json!({}))
         ]
     );
-    let &(_, set) = f.variation_sets.first().expect("the variation's set");
+    let &(_, set) = config
+        .variation_sets_of(f)
+        .first()
+        .expect("the variation's set");
     assert_eq!(
-        as_pairs(&f.variable_sets[set as usize]),
+        as_pairs(&config.variable_sets_of(f)[set as usize]),
         [
             ("s".to_owned(), json!("naïve")),
             ("n".to_owned(), json!(7)),

@@ -457,7 +457,7 @@ fn find_forced_variation(
     reasons: &mut Reasons,
 ) -> Option<u32> {
     let forced = user.forced.lookup(&flag.key, rule_key)?;
-    let found = flag.flag_variations.iter().copied().find(|&v| {
+    let found = config.flag_variations_of(flag).iter().copied().find(|&v| {
         config
             .variation(v)
             .is_some_and(|var| var.key == *forced.variation_key)
