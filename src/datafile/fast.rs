@@ -60,7 +60,7 @@ impl<'a> Reader<'a> {
             // are not copied over and over as they grow.
             arena: ConditionArena {
                 nodes: Vec::with_capacity(text.len() / NODE_BYTES),
-                leaves: Vec::new(),
+                leaves: Vec::with_capacity(text.len() / LEAF_BYTES),
             },
             leaves: FastMap::default(),
             variations: Vec::with_capacity(text.len() / VARIATION_BYTES),
@@ -245,7 +245,9 @@ const NODE_BYTES: usize = 256;
 /// The document bytes per rollout rule a datafile usually has, at most.
 const RULE_BYTES: usize = 2048;
 /// The document bytes per flag variable a datafile usually has, at most.
-const VARIABLE_BYTES: usize = 2048;
+const VARIABLE_BYTES: usize = 1024;
+/// The document bytes per distinct leaf condition object a datafile usually has, at most.
+const LEAF_BYTES: usize = 4096;
 
 /// The separators learned per object kind: before its first field, and after each of its
 /// first fields (past them, nothing is learned).
