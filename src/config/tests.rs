@@ -305,14 +305,7 @@ fn variable_values_written_with_escapes_are_typed_decoded() {
     ];
     // The defaults, then the variation's own values.
     assert_eq!(as_pairs(&config.variable_sets_of(f)[0]), expected);
-    let &(_, set) = config
-        .variation_sets_of(f)
-        .first()
-        .expect("the variation's set");
-    assert_eq!(
-        as_pairs(&config.variable_sets_of(f)[set as usize]),
-        expected
-    );
+    assert_eq!(as_pairs(first_variation_set(&config, f)), expected);
 }
 
 /// A flag with one experiment whose variations are `on` (enabled, overrides `color` and
@@ -340,6 +333,15 @@ fn variable_override_datafile() -> Value {
         {"id": "2", "key": "size", "type": "integer", "defaultValue": "1"}
     ]}]);
     d
+}
+
+/// The variable set of the first enabled variation of flag `f`.
+fn first_variation_set<'c>(config: &'c ProjectConfig, f: &Flag) -> &'c Variables {
+    let &(_, set) = config
+        .variation_sets_of(f)
+        .first()
+        .expect("the variation's set");
+    &config.variable_sets_of(f)[set as usize]
 }
 
 fn as_pairs(v: &Variables) -> Vec<(String, serde_json::Value)> {
@@ -643,12 +645,8 @@ fn a_variation_s_values_are_found_by_variable_id_in_any_order_the_last_of_an_id_
     )]);
     let config = load(&d);
     let f = flag(&config, "flag");
-    let &(_, set) = config
-        .variation_sets_of(f)
-        .first()
-        .expect("the variation's set");
     assert_eq!(
-        as_pairs(&config.variable_sets_of(f)[set as usize]),
+        as_pairs(first_variation_set(&config, f)),
         [
             ("color".to_owned(), json!("second")),
             ("shade".to_owned(), json!("second"))
@@ -731,12 +729,8 @@ fn variable_values_a_reading_decodes_and_values_read_as_written_type_alike() {
             ("j".to_owned(), json!({}))
         ]
     );
-    let &(_, set) = config
-        .variation_sets_of(f)
-        .first()
-        .expect("the variation's set");
     assert_eq!(
-        as_pairs(&config.variable_sets_of(f)[set as usize]),
+        as_pairs(first_variation_set(&config, f)),
         [
             ("s".to_owned(), json!("naïve")),
             ("n".to_owned(), json!(7)),
