@@ -192,7 +192,6 @@ impl<'d> Builder<'d> {
             key: small(key),
             layer_id: small(layer_id),
             kind,
-            status: small(status),
             running: status == "Running",
             bucketable: !key.trim().is_empty(),
             short_id: ShortId::new(id.as_bytes()),

@@ -65,7 +65,6 @@ pub(crate) struct Variation {
 /// a rule touches few cache lines of it.
 #[derive(Debug, Clone)]
 #[repr(C)]
-#[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Rule {
     pub running: bool,
     /// False for a rule whose key is empty or blank: the SDKs bucket no one into it.
@@ -97,7 +96,6 @@ pub(crate) struct Rule {
     pub id: SmallStr,
     pub key: SmallStr,
     pub layer_id: SmallStr,
-    pub status: SmallStr,
     /// Global variation indexes.
     pub variations: List<u32, 4>,
 }
