@@ -1228,7 +1228,7 @@ mod tests {
             let mut read = ReadTree::default();
             for a in &datafile.typed_audiences {
                 let (from_read, from_tree) = both_ways(
-                    a.conditions.root_in(&datafile.conditions),
+                    a.conditions.root_in(&datafile.lists.conditions),
                     (&mut read_slots, &mut tree_slots),
                     &mut read,
                 );
@@ -1236,7 +1236,7 @@ mod tests {
                 audiences += 1;
             }
             for a in &datafile.audiences {
-                let arena = &datafile.conditions;
+                let arena = &datafile.lists.conditions;
                 let _ = crate::audience::with_legacy_conditions(&a.conditions, arena, |raw| {
                     let (from_read, from_tree) =
                         both_ways(raw, (&mut read_slots, &mut tree_slots), &mut read);

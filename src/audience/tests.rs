@@ -895,7 +895,7 @@ fn a_leaf_written_again_is_compiled_once_and_the_same_leaf_of_another_type_is_no
     let [first, second] = [0, 1].map(|i| {
         let root = datafile.typed_audiences[i]
             .conditions
-            .root_in(&datafile.conditions);
+            .root_in(&datafile.lists.conditions);
         audience_tree(root, &mut slots)
     });
     let leaves = |tree: &Tree<Condition>| {

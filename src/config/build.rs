@@ -11,10 +11,8 @@ use crate::audience::{
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_CONFIG_ID: AtomicU64 = AtomicU64::new(1);
-use crate::datafile::conditions::{
-    Cond, ConditionArena, Items, LegacyConditions, RawCondition, Shape,
-};
-use crate::datafile::model::{self, Text};
+use crate::datafile::conditions::{Cond, Items, LegacyConditions, RawCondition, Shape};
+use crate::datafile::model::{self, DocumentLists, Text};
 
 /// An empty map with room for `n` entries (the indexes are filled once, their sizes known).
 fn map_with_capacity<K, V>(n: usize) -> FastMap<K, V> {
@@ -41,11 +39,8 @@ struct Builder<'d> {
     slots: Slots,
     /// The rules' and audiences' programs' nodes and conditions.
     programs: ProgramStore,
-    /// The nodes and leaves of the datafile's condition trees.
-    arena: &'d ConditionArena<'d>,
-    /// The datafile's lists of variations and variable values (see [`model::Run`]).
-    variation_list: &'d [model::Variation<'d>],
-    usage_list: &'d [model::VariableUsage<'d>],
+    /// The datafile's lists its runs and condition trees name (see [`model::Run`]).
+    lists: &'d DocumentLists<'d>,
 }
 
 /// Where an audience's conditions are read from.
@@ -71,7 +66,7 @@ impl<'d> Builder<'d> {
                     key: small(&v.key),
                     feature_enabled: v.feature_enabled.unwrap_or(false),
                 });
-                self.usages.push(v.variables.of(self.usage_list));
+                self.usages.push(v.variables.of(&self.lists.usages));
                 (self.variations.len() - 1) as u32
             })
             .collect()
@@ -108,11 +103,13 @@ impl<'d> Builder<'d> {
         }
         let slots = &mut self.slots;
         let tree = match *self.sources.get(at as usize)? {
-            AudienceSource::Typed(raw) => audience_tree(raw.root_in(self.arena), slots),
+            AudienceSource::Typed(raw) => audience_tree(raw.root_in(&self.lists.conditions), slots),
             // Read once already, when the audience was compiled.
             AudienceSource::Legacy(conditions) => {
-                with_legacy_conditions(conditions, self.arena, |raw| audience_tree(raw, slots))
-                    .ok()?
+                with_legacy_conditions(conditions, &self.lists.conditions, |raw| {
+                    audience_tree(raw, slots)
+                })
+                .ok()?
             }
         };
         let tree = Arc::new(tree);
@@ -134,7 +131,7 @@ impl<'d> Builder<'d> {
             Some(audience) => audience.program.clone(),
             None => Program::new_in(&Tree::Unknown, &mut b.programs),
         };
-        let arena = self.arena;
+        let arena = &self.lists.conditions;
         let tree = match conditions.map(|c| (c.root_in(arena), c.root_in(arena).shape())) {
             Some((_, Shape::List(items))) if items.is_empty() => return None,
             Some((raw, Shape::List(items))) => match lone_operand(items) {
@@ -216,7 +213,7 @@ impl<'d> Builder<'d> {
             &e.key,
             &e.layer_id,
             &e.status,
-            e.variations.of(self.variation_list),
+            e.variations.of(&self.lists.variations),
             &e.traffic_allocation,
             e.audience_conditions.as_ref(),
             &e.audience_ids,
@@ -271,7 +268,7 @@ pub(super) fn build(
     let delivery = d
         .rollouts
         .iter()
-        .flat_map(|r| r.experiments.of(&d.rollout_rule_list));
+        .flat_map(|r| r.experiments.of(&d.lists.rollout_rules));
     let holdouts = d.holdouts.iter().chain(&d.local_holdouts);
     let rule_count = d.experiments.len()
         + grouped.clone().count()
@@ -321,7 +318,7 @@ pub(super) fn build(
             sources.push(source);
         }
     };
-    let arena = &d.conditions;
+    let arena = &d.lists.conditions;
     let mut compile = |id: &str, name: &str, raw: Cond| {
         Audience::compile_with(id, name, raw, &mut slots, &mut programs, &mut read)
     };
@@ -354,9 +351,7 @@ pub(super) fn build(
         trees: FastMap::default(),
         slots,
         programs,
-        arena,
-        variation_list: &d.variation_list,
-        usage_list: &d.usage_list,
+        lists: &d.lists,
     };
 
     // Experiments, delivery rules and grouped experiments. Later ids overwrite earlier ones in
@@ -370,14 +365,14 @@ pub(super) fn build(
     let mut rollouts: FastMap<&str, std::ops::Range<u32>> = map_with_capacity(d.rollouts.len());
     for r in &d.rollouts {
         let first = b.rules.len() as u32;
-        for e in r.experiments.of(&d.rollout_rule_list) {
+        for e in r.experiments.of(&d.lists.rollout_rules) {
             let idx = b.push_rule(
                 RuleKind::Delivery,
                 &e.id,
                 &e.key,
                 &e.layer_id,
                 &e.status,
-                e.variations.of(&d.variation_list),
+                e.variations.of(&d.lists.variations),
                 &e.traffic_allocation,
                 e.audience_conditions.as_ref(),
                 &e.audience_ids,
@@ -511,7 +506,7 @@ pub(super) fn build(
     let mut defaults: Vec<RawValue> =
         Vec::with_capacity(d.feature_flags.iter().map(|f| f.variables.len()).sum());
     for f in &d.feature_flags {
-        for v in f.variables.of(&d.variable_list) {
+        for v in f.variables.of(&d.lists.variables) {
             push_raw(&v.default_value, &mut defaults);
         }
     }
@@ -631,7 +626,7 @@ pub(super) fn build(
         let first_def = variable_defs.len();
         variable_defs.extend(
             f.variables
-                .of(&d.variable_list)
+                .of(&d.lists.variables)
                 .iter()
                 .map(|v| VariableDef {
                     id: small(&v.id),
@@ -880,7 +875,7 @@ fn push_holdout_rule<'d>(b: &mut Builder<'d>, h: &'d model::Holdout<'d>) -> u32 
         &h.key,
         "",
         &h.status,
-        h.variations.of(b.variation_list),
+        h.variations.of(&b.lists.variations),
         &h.traffic_allocation,
         h.audience_conditions.as_ref(),
         &h.audience_ids,

@@ -683,7 +683,7 @@ mod tests {
             assert_eq!(
                 read.typed_audiences[0]
                     .conditions
-                    .detached(&read.conditions),
+                    .detached(&read.lists.conditions),
                 raw
             );
         }
@@ -712,15 +712,15 @@ mod tests {
         let leaf = |audience: usize, at: usize| {
             let root = read.typed_audiences[audience]
                 .conditions
-                .root_in(&read.conditions);
+                .root_in(&read.lists.conditions);
             match root.nodes.get(at) {
                 Some(RawNode::Shared(leaf)) => *leaf,
                 other => panic!("not a shared leaf: {other:?}"),
             }
         };
         assert_eq!((leaf(0, 2), leaf(1, 0)), (0, 0), "read once, shared");
-        assert_eq!(read.conditions.leaves.len(), 1);
-        let first = &read.conditions.leaves[0];
+        assert_eq!(read.lists.conditions.leaves.len(), 1);
+        let first = &read.lists.conditions.leaves[0];
         assert_eq!(first.name.as_deref(), Some("a"));
         assert_eq!(first.value, LeafValue::Other(serde_json::json!(1)));
     }
@@ -738,11 +738,13 @@ mod tests {
               {"name": "a", "type": "custom_attribute", "value": "y"}]}]}"#;
         let read = super::super::fast::parse(text).expect("read in one pass");
         let serde: super::super::model::Datafile = serde_json::from_str(text).unwrap();
-        let root = read.typed_audiences[0].conditions.root_in(&read.conditions);
+        let root = read.typed_audiences[0]
+            .conditions
+            .root_in(&read.lists.conditions);
         let values: Vec<_> = root.nodes[2..]
             .iter()
             .map(|node| match node {
-                RawNode::Shared(at) => read.conditions.leaves[*at as usize]
+                RawNode::Shared(at) => read.lists.conditions.leaves[*at as usize]
                     .value
                     .as_str()
                     .map(str::to_owned),

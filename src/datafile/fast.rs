@@ -31,17 +31,11 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: u32,
-    /// The document's condition trees and leaf condition objects, read so far.
-    arena: ConditionArena<'a>,
-    /// The place in the arena of each leaf condition object read so far, by its text.
+    /// The lists of the whole document read so far (condition trees, leaf condition objects,
+    /// variations, variable values, rollout rules, flag variables).
+    lists: DocumentLists<'a>,
+    /// The place in the lists of each leaf condition object read so far, by its text.
     leaves: FastMap<&'a str, u32>,
-    /// Every rule's variations and every variation's variable values read so far (see
-    /// [`Run`]).
-    variations: Vec<Variation<'a>>,
-    usages: Vec<VariableUsage<'a>>,
-    /// Every rollout's rules and every flag's variables read so far.
-    rollout_rules: Vec<RolloutRule<'a>>,
-    variables: Vec<Variable<'a>>,
     /// The separators last read in each kind of object ([`GAPS_PER_OBJECT`] per kind).
     gaps: Vec<Gap>,
     /// The body of the last legacy audience's conditions string that held escapes (empty
@@ -58,15 +52,17 @@ impl<'a> Reader<'a> {
             depth: 0,
             // Room for as many as a document of this size usually has, so that the lists
             // are not copied over and over as they grow.
-            arena: ConditionArena {
-                nodes: Vec::with_capacity(text.len() / NODE_BYTES),
-                leaves: Vec::with_capacity(text.len() / LEAF_BYTES),
+            lists: DocumentLists {
+                conditions: ConditionArena {
+                    nodes: Vec::with_capacity(text.len() / NODE_BYTES),
+                    leaves: Vec::with_capacity(text.len() / LEAF_BYTES),
+                },
+                variations: Vec::with_capacity(text.len() / VARIATION_BYTES),
+                usages: Vec::with_capacity(text.len() / USAGE_BYTES),
+                rollout_rules: Vec::with_capacity(text.len() / RULE_BYTES),
+                variables: Vec::with_capacity(text.len() / VARIABLE_BYTES),
             },
             leaves: FastMap::default(),
-            variations: Vec::with_capacity(text.len() / VARIATION_BYTES),
-            usages: Vec::with_capacity(text.len() / USAGE_BYTES),
-            rollout_rules: Vec::with_capacity(text.len() / RULE_BYTES),
-            variables: Vec::with_capacity(text.len() / VARIABLE_BYTES),
             gaps: vec![Gap::default(); Object::COUNT * GAPS_PER_OBJECT],
             last_legacy: "",
         }
@@ -683,12 +679,12 @@ impl<'a> Reader<'a> {
 
     /// A rule's variations, onto the end of the document's.
     fn variations(&mut self) -> Option<Run<Variation<'a>>> {
-        self.run(|p| &mut p.variations, Self::variation)
+        self.run(|p| &mut p.lists.variations, Self::variation)
     }
 
     /// A variation's variable values, onto the end of the document's.
     fn usages(&mut self) -> Option<Run<VariableUsage<'a>>> {
-        self.run(|p| &mut p.usages, Self::variable_usage)
+        self.run(|p| &mut p.lists.usages, Self::variable_usage)
     }
 
     /// A top-level list of the document (audiences, experiments, flags, rollouts): with room
@@ -1006,11 +1002,7 @@ impl<'a> Reader<'a> {
             integrations: integrations.unwrap_or_default(),
             holdouts: holdouts.unwrap_or_default(),
             local_holdouts: local_holdouts.unwrap_or_default(),
-            conditions: std::mem::take(&mut self.arena),
-            variation_list: std::mem::take(&mut self.variations),
-            usage_list: std::mem::take(&mut self.usages),
-            rollout_rule_list: std::mem::take(&mut self.rollout_rules),
-            variable_list: std::mem::take(&mut self.variables),
+            lists: std::mem::take(&mut self.lists),
         })
     }
 
@@ -1087,11 +1079,11 @@ impl<'a> Reader<'a> {
             return Some(pair);
         }
         // The tree's nodes go to the end of the document's.
-        let mut nodes = std::mem::take(&mut self.arena.nodes);
+        let mut nodes = std::mem::take(&mut self.lists.conditions.nodes);
         let start = nodes.len();
         let read = self.condition_node(&mut nodes);
         let len = nodes.len() - start;
-        self.arena.nodes = nodes;
+        self.lists.conditions.nodes = nodes;
         read?;
         RawCondition::in_arena(start, len)
     }
@@ -1169,8 +1161,8 @@ impl<'a> Reader<'a> {
         }
         let leaf = self.leaf()?;
         let text = self.slice(start, self.pos)?;
-        let at = u32::try_from(self.arena.leaves.len()).ok()?;
-        self.arena.leaves.push(leaf);
+        let at = u32::try_from(self.lists.conditions.leaves.len()).ok()?;
+        self.lists.conditions.leaves.push(leaf);
         self.leaves.insert(text, at);
         Some(RawNode::Shared(at))
     }
@@ -1376,7 +1368,7 @@ impl<'a> Reader<'a> {
             b"key" => key = p.text(),
             b"rolloutId" => rollout_id = p.text(),
             b"experimentIds" => experiment_ids = p.texts(),
-            b"variables" => variables = p.run(|p| &mut p.variables, Self::variable),
+            b"variables" => variables = p.run(|p| &mut p.lists.variables, Self::variable),
         });
         Some(FeatureFlag {
             id: id?,
@@ -1409,7 +1401,7 @@ impl<'a> Reader<'a> {
         let (mut id, mut experiments) = Default::default();
         fields!(self => p, Object::Rollout, {
             b"id" => id = p.text(),
-            b"experiments" => experiments = p.run(|p| &mut p.rollout_rules, Self::rollout_rule),
+            b"experiments" => experiments = p.run(|p| &mut p.lists.rollout_rules, Self::rollout_rule),
         });
         Some(Rollout {
             id: id?,

@@ -229,22 +229,26 @@ pub(crate) struct Datafile<'a> {
     #[serde(default)]
     #[serde(borrow)]
     pub local_holdouts: Vec<Holdout<'a>>,
-    /// The condition trees' nodes and leaves, for a document read in one pass (serde's trees
-    /// keep their own).
+    /// The lists of the whole document the model's runs and condition trees name, for a
+    /// document read in one pass (serde's model keeps its own lists; these are then empty).
     #[serde(skip)]
+    pub lists: DocumentLists<'a>,
+}
+
+/// The lists of a whole document that the one-pass reader reads the model's many small lists
+/// into (see [`Run`]): one allocation for each kind, not one for each list.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct DocumentLists<'a> {
+    /// Every condition tree's nodes and every leaf condition object read once.
     pub conditions: ConditionArena<'a>,
-    /// Every rule's variations, for a document read in one pass (see [`Run`]).
-    #[serde(skip)]
-    pub variation_list: Vec<Variation<'a>>,
-    /// Every variation's variable values, for a document read in one pass.
-    #[serde(skip)]
-    pub usage_list: Vec<VariableUsage<'a>>,
-    /// Every rollout's rules, for a document read in one pass.
-    #[serde(skip)]
-    pub rollout_rule_list: Vec<RolloutRule<'a>>,
-    /// Every flag's variables, for a document read in one pass.
-    #[serde(skip)]
-    pub variable_list: Vec<Variable<'a>>,
+    /// Every rule's variations.
+    pub variations: Vec<Variation<'a>>,
+    /// Every variation's variable values.
+    pub usages: Vec<VariableUsage<'a>>,
+    /// Every rollout's rules.
+    pub rollout_rules: Vec<RolloutRule<'a>>,
+    /// Every flag's variables.
+    pub variables: Vec<Variable<'a>>,
 }
 
 /// `attributes[]`: a user attribute the project knows, by key and id.
@@ -253,18 +257,19 @@ impl<'a> Datafile<'a> {
     /// The model as serde reads the same text: every condition tree keeping its own nodes
     /// and leaves, and no arena.
     pub(crate) fn detached(mut self) -> Datafile<'a> {
-        let rules = std::mem::take(&mut self.rollout_rule_list);
+        let DocumentLists {
+            conditions: arena,
+            variations,
+            usages,
+            rollout_rules: rules,
+            variables,
+        } = std::mem::take(&mut self.lists);
         for r in &mut self.rollouts {
             r.experiments = r.experiments.detached(&rules);
         }
-        let variables = std::mem::take(&mut self.variable_list);
         for f in &mut self.feature_flags {
             f.variables = f.variables.detached(&variables);
         }
-        let (variations, usages) = (
-            std::mem::take(&mut self.variation_list),
-            std::mem::take(&mut self.usage_list),
-        );
         let detach_list = |list: &mut Run<Variation<'a>>| {
             let mut own = list.detached(&variations);
             if let Run::Own(items) = &mut own {
@@ -288,7 +293,6 @@ impl<'a> Datafile<'a> {
         for h in self.holdouts.iter_mut().chain(&mut self.local_holdouts) {
             detach_list(&mut h.variations);
         }
-        let arena = std::mem::take(&mut self.conditions);
         let detach = |tree: &mut RawCondition<'a>| *tree = tree.detached(&arena);
         for a in &mut self.audiences {
             if let LegacyConditions::Tree(tree) = &mut a.conditions {

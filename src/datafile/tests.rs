@@ -312,7 +312,9 @@ fn rollout_rules_need_only_an_id_and_a_key() {
     d["rollouts"] = json!([{"id": "r", "experiments": [{"id": "1", "key": "everyone"}]}]);
     let text = d.to_string();
     let parsed = parse(text.as_bytes()).expect("lenient rollout rules");
-    let rule = &parsed.rollouts[0].experiments.of(&parsed.rollout_rule_list)[0];
+    let rule = &parsed.rollouts[0]
+        .experiments
+        .of(&parsed.lists.rollout_rules)[0];
     assert_eq!((rule.id.as_str(), rule.status.as_str()), ("1", ""));
     assert!(rule.variations.is_empty() && rule.traffic_allocation.is_empty());
 }
