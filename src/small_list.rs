@@ -1,5 +1,6 @@
 //! [`List`]: a list that keeps its first few items in place, for the many short lists of a
-//! datafile and of the config built from it (ids, traffic ranges, variable values).
+//! datafile and of the config built from it (ids, traffic ranges, variable values); and
+//! [`Span`]: a short list kept as a part of a longer one that many lists share.
 
 use serde::Deserialize;
 
@@ -87,9 +88,59 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for List<T, N> {
     }
 }
 
+/// A part of a list that many short lists share: `len` items from `start`. One such list
+/// holds them all (one allocation), each short list a span of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+}
+
+impl Span {
+    /// `len` items from `start`; `None` when either does not fit in 32 bits.
+    pub(crate) fn new(start: usize, len: usize) -> Option<Span> {
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            len: u32::try_from(len).ok()?,
+        })
+    }
+
+    /// The items of `list` pushed since it had `start` of them (empty where that does not fit
+    /// in 32 bits).
+    pub(crate) fn since<T>(list: &[T], start: usize) -> Span {
+        let start = start.min(list.len());
+        Span::new(start, list.len() - start).unwrap_or_default()
+    }
+
+    /// This part of `list` (empty where it is out of range).
+    #[inline]
+    pub(crate) fn of<T>(self, list: &[T]) -> &[T] {
+        let start = self.start as usize;
+        list.get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_is_the_items_pushed_since_its_start_and_empty_out_of_range() {
+        let mut list = vec![1, 2];
+        let start = list.len();
+        list.extend([3, 4, 5]);
+        let span = Span::since(&list, start);
+        assert_eq!(span, Span { start: 2, len: 3 });
+        assert_eq!(span.of(&list), [3, 4, 5]);
+        assert_eq!(Span::since(&list, 9), Span { start: 5, len: 0 });
+        assert!(span.of(&list[..4]).is_empty());
+        assert_eq!(
+            Span::new(1, 2).map(|s| s.of(&list).to_vec()),
+            Some(vec![2, 3])
+        );
+        assert_eq!(Span::new(usize::MAX, 1), None);
+    }
 
     #[test]
     fn a_list_reads_as_the_slice_of_its_items_in_place_or_not() {

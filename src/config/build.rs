@@ -707,10 +707,10 @@ pub(super) fn build(
             id: small(&f.id),
             key: small(&f.key),
             rollout_id: small(&f.rollout_id),
-            variables: Range32::since(&variable_defs, first_def),
-            flag_variations: Range32::since(&flag_variations, first_variation),
-            variable_sets: Range32::since(&set_spans, first_set),
-            variation_sets: Range32::since(&variation_sets, first_variation_set),
+            variables: Span::since(&variable_defs, first_def),
+            flag_variations: Span::since(&flag_variations, first_variation),
+            variable_sets: Span::since(&set_spans, first_set),
+            variation_sets: Span::since(&variation_sets, first_variation_set),
         });
     }
     // The sets are made once the table is complete, each sharing it.

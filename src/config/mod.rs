@@ -21,7 +21,7 @@ use crate::audience::{Audience, Program, Slots, TermSet, Tree};
 use crate::bucketing::{Range, ShortId};
 use crate::datafile::DatafileError;
 use crate::hash::FastMap;
-use crate::small_list::List;
+use crate::small_list::{List, Span};
 use crate::small_str::SmallStr;
 use std::sync::Arc;
 
@@ -184,45 +184,18 @@ pub(crate) struct Flag {
     pub rules: RuleSpan,
     /// Its part of the config's list of enabled flag variations with their variable sets
     /// ([`ProjectConfig::variation_sets_of`]).
-    pub variation_sets: Range32,
+    pub variation_sets: Span,
     /// Compared by the flag index.
     pub key: SmallStr,
     /// Its part of the config's list of variable sets ([`ProjectConfig::variable_sets_of`]).
-    pub variable_sets: Range32,
+    pub variable_sets: Span,
     pub id: SmallStr,
     pub rollout_id: SmallStr,
     /// Its part of the config's list of variable definitions.
-    pub variables: Range32,
+    pub variables: Span,
     /// Its part of the config's list of flag variations
     /// ([`ProjectConfig::flag_variations_of`]).
-    pub flag_variations: Range32,
-}
-
-/// A part of one of the config's lists: `len` items from `start`.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Range32 {
-    pub start: u32,
-    pub len: u32,
-}
-
-impl Range32 {
-    /// The part of `list` from `start` (as far as `list` goes) to the end of `list`: the
-    /// items pushed since `list` had `start` of them.
-    pub(crate) fn since<T>(list: &[T], start: usize) -> Range32 {
-        let start = start.min(list.len());
-        Range32 {
-            start: start as u32,
-            len: (list.len() - start) as u32,
-        }
-    }
-
-    /// This part of `list` (empty where it is out of range).
-    #[inline]
-    pub(crate) fn of<T>(self, list: &[T]) -> &[T] {
-        let start = self.start as usize;
-        list.get(start..start + self.len as usize)
-            .unwrap_or_default()
-    }
+    pub flag_variations: Span,
 }
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::small_list::List;
+use crate::small_list::{List, Span};
 
 /// A condition tree as written: its nodes in document order, each list before its elements,
 /// in one list. A tree read on its own keeps them (in one allocation at most, not one per
@@ -27,8 +27,8 @@ pub(crate) struct RawCondition<'a> {
 enum Nodes<'a> {
     /// Kept by the tree.
     Own(List<RawNode<'a>, 3>),
-    /// `len` nodes of the document's arena from `start`.
-    InArena { start: u32, len: u32 },
+    /// A part of the document's arena.
+    InArena(Span),
 }
 
 /// The condition trees of a document read in one pass: every tree's nodes, one tree after
@@ -168,9 +168,9 @@ impl<'a> RawCondition<'a> {
 
     /// The tree of the `len` nodes of a document's arena from `start` (`None` for none).
     pub(crate) fn in_arena(start: usize, len: usize) -> Option<RawCondition<'a>> {
-        let (start, len) = (u32::try_from(start).ok()?, u32::try_from(len).ok()?);
-        (len > 0).then_some(RawCondition {
-            nodes: Nodes::InArena { start, len },
+        let span = Span::new(start, len).filter(|span| span.len > 0)?;
+        Some(RawCondition {
+            nodes: Nodes::InArena(span),
         })
     }
 
@@ -193,13 +193,7 @@ impl<'a> RawCondition<'a> {
     pub(crate) fn root_in<'r>(&'r self, arena: &'r ConditionArena<'a>) -> Cond<'r, 'a> {
         let nodes = match &self.nodes {
             Nodes::Own(nodes) => &**nodes,
-            Nodes::InArena { start, len } => {
-                let start = *start as usize;
-                arena
-                    .nodes
-                    .get(start..start + *len as usize)
-                    .unwrap_or_default()
-            }
+            Nodes::InArena(span) => span.of(&arena.nodes),
         };
         Cond {
             nodes,

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-pub(crate) use crate::small_list::List;
+pub(crate) use crate::small_list::{List, Span};
 
 /// A string of the datafile, borrowed from the document unless it holds escapes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -104,25 +104,22 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawText<'a> {
 pub(crate) enum Run<T> {
     /// The items, kept by the list.
     Own(Vec<T>),
-    /// `len` items of the document's list from `start`.
-    InArena { start: u32, len: u32 },
+    /// A part of the document's list.
+    InArena(Span),
 }
 
 impl<T> Run<T> {
     /// The run of `len` items of a document's list from `start`; `None` when a place does not
     /// fit in 32 bits.
     pub(crate) fn in_arena(start: usize, len: usize) -> Option<Run<T>> {
-        Some(Run::InArena {
-            start: u32::try_from(start).ok()?,
-            len: u32::try_from(len).ok()?,
-        })
+        Span::new(start, len).map(Run::InArena)
     }
 
     /// How many items the list has.
     pub(crate) fn len(&self) -> usize {
         match self {
             Run::Own(items) => items.len(),
-            Run::InArena { len, .. } => *len as usize,
+            Run::InArena(span) => span.len as usize,
         }
     }
 
@@ -136,10 +133,7 @@ impl<T> Run<T> {
     pub(crate) fn of<'s>(&'s self, arena: &'s [T]) -> &'s [T] {
         match self {
             Run::Own(items) => items,
-            Run::InArena { start, len } => {
-                let start = *start as usize;
-                arena.get(start..start + *len as usize).unwrap_or_default()
-            }
+            Run::InArena(span) => span.of(arena),
         }
     }
 
@@ -148,7 +142,7 @@ impl<T> Run<T> {
     pub(crate) fn own_mut(&mut self) -> &mut [T] {
         match self {
             Run::Own(items) => items,
-            Run::InArena { .. } => &mut [],
+            Run::InArena(_) => &mut [],
         }
     }
 
