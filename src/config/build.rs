@@ -131,8 +131,8 @@ impl<'d> Builder<'d> {
             Some(audience) => audience.program.clone(),
             None => Program::new_in(&Tree::Unknown, &mut b.programs),
         };
-        let arena = &self.lists.conditions;
-        let tree = match conditions.map(|c| (c.root_in(arena), c.root_in(arena).shape())) {
+        let root = conditions.map(|c| c.root_in(&self.lists.conditions));
+        let tree = match root.map(|root| (root, root.shape())) {
             Some((_, Shape::List(items))) if items.is_empty() => return None,
             Some((raw, Shape::List(items))) => match lone_operand(items) {
                 Some(id) => return Some(alone(self, id)),
