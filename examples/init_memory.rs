@@ -1,6 +1,8 @@
 //! Resident memory after init, the second figure of the workload's init scenario: the
 //! process's resident set before and after building a client from the 333 KB bench datafile,
-//! read from Linux's `/proc/self/status` (other systems print what they cannot read).
+//! read from Linux's `/proc/self/status` (other systems print what they cannot read), in all
+//! and split into anonymous memory (the heap, the stacks) and pages mapped from files (the
+//! program's code and constants, mapped in as they are first used).
 //!
 //! ```text
 //! cargo run --release --example init_memory [-- --without-events]
@@ -23,6 +25,28 @@ fn status_kib(field: &str) -> Option<u64> {
         .ok()
 }
 
+/// The resident set in KiB: in all, anonymous, and mapped from files.
+struct Resident {
+    total: Option<u64>,
+    anon: Option<u64>,
+    file: Option<u64>,
+}
+
+impl Resident {
+    fn now() -> Resident {
+        Resident {
+            total: status_kib("VmRSS"),
+            anon: status_kib("RssAnon"),
+            file: status_kib("RssFile"),
+        }
+    }
+}
+
+/// How much `after` is over `before`.
+fn added(after: Option<u64>, before: Option<u64>) -> Option<u64> {
+    after.zip(before).map(|(a, b)| a.saturating_sub(b))
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "n/a".to_owned(),
@@ -34,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let without_events = std::env::args().any(|a| a == "--without-events");
     // Read before the first figure: the text becomes the config's own, without a copy.
     let datafile = workload::datafile();
-    let before = status_kib("VmRSS");
+    let before = Resident::now();
     let builder = Client::builder().datafile(datafile);
     let builder = if without_events {
         builder.without_events()
@@ -42,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder
     };
     let client = builder.build()?;
-    let after = status_kib("VmRSS");
+    let after = Resident::now();
     let peak = status_kib("VmHWM");
     println!(
         "client built from the bench datafile{}: resident {} (peak {}); {} before the build, \
@@ -52,10 +76,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             ""
         },
-        mib(after),
+        mib(after.total),
         mib(peak),
-        mib(before),
-        mib(after.zip(before).map(|(a, b)| a.saturating_sub(b))),
+        mib(before.total),
+        mib(added(after.total, before.total)),
+    );
+    // Anonymous memory (the heap, the stacks) against pages mapped from files (the program's
+    // code and constants, mapped in as it first runs them).
+    println!(
+        "of which anonymous memory {} (added {}) and pages of files {} (added {})",
+        mib(after.anon),
+        mib(added(after.anon, before.anon)),
+        mib(after.file),
+        mib(added(after.file, before.file)),
     );
     drop(client);
     Ok(())
