@@ -527,15 +527,16 @@ pub(super) fn build(
             .sum();
         (2 + variations) * f.variables.len()
     });
+    let set_count = 2 * d.feature_flags.len() + b.variations.len();
     let mut table = VariableTable::new(
         Arc::clone(document),
         pool,
         d.feature_flags.iter().map(|f| f.variables.len()).sum(),
         entries.sum(),
+        set_count,
     );
     // Every flag's variable sets, one flag after another, and each flag's range of them.
-    let mut set_spans: Vec<(u32, u32)> =
-        Vec::with_capacity(2 * d.feature_flags.len() + b.variations.len());
+    let mut set_spans: Vec<(u32, u32)> = Vec::with_capacity(set_count);
     // Every flag's lists, one flag after another; each flag keeps its part of each.
     let mut variation_sets: Vec<(u32, u32)> = Vec::with_capacity(b.variations.len());
     let mut flag_variations: Vec<u32> = Vec::with_capacity(b.variations.len());

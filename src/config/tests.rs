@@ -280,6 +280,33 @@ fn variables_are_typed_by_their_declared_type_and_string_json_is_json() {
 }
 
 #[test]
+fn a_sets_values_are_typed_once_and_shared_by_its_clones_and_every_read() {
+    let mut d = datafile();
+    d["featureFlags"] = json!([{"id": "f", "key": "flag", "rolloutId": "", "experimentIds": [],
+    "variables": [
+        {"id": "1", "key": "j", "type": "json", "defaultValue": "{\"a\": [1, 2]}"},
+        {"id": "2", "key": "s", "type": "string", "defaultValue": "x"}
+    ]}]);
+    let config = load(&d);
+    let f = flag(&config, "flag");
+    let defaults = &config.variable_sets_of(f)[0];
+    let copy = defaults.clone();
+    // Read through the clone first: the set is typed once, for both.
+    let first = copy.get("s").expect("s") as *const VariableValue;
+    assert_eq!(defaults.get("s"), Some(&VariableValue::String("x".into())));
+    assert!(std::ptr::eq(defaults.get("s").expect("s"), first));
+    let json = defaults.get("j").expect("j");
+    assert_eq!(json, &VariableValue::Json(json!({"a": [1, 2]})));
+    assert!(std::ptr::eq(copy.get("j").expect("j"), json));
+    let read: Vec<*const VariableValue> = defaults.iter().map(|(_, v)| v as *const _).collect();
+    assert_eq!(read, [json as *const _, first]);
+    // The other set (no variable map) is its own, typed apart.
+    let none = &config.variable_sets_of(f)[1];
+    assert_eq!(none.get("s"), Some(&VariableValue::Null));
+    assert_eq!(none.get("missing"), None);
+}
+
+#[test]
 fn variable_values_written_with_escapes_are_typed_decoded() {
     // As a datafile writes them: every short escape, in a default and in a variation's value.
     let value = r#"tab\t slash\/ quote\" back\\ line\n"#;

@@ -1,4 +1,4 @@
-//! Flag variable values, typed once at load the way the official SDKs type them at decide time.
+//! Flag variable values, typed once (on first read) the way the official SDKs type them at decide time.
 
 use crate::small_str::SmallStr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -199,15 +199,16 @@ fn parse_double(raw: &str) -> Option<f64> {
 
 /// A flag's variables with their typed values, in the datafile's order.
 ///
-/// Each value is typed the first time it is read (then kept), so loading a datafile does not
-/// parse JSON variables no decision ever returns. Every set of a config is a span of one
-/// table the config shares among them.
+/// A set's values are typed the first time one of them is read (then kept), so loading a
+/// datafile does not parse JSON variables no decision ever returns. Every set of a config is
+/// a set of one table the config shares among them.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     /// The config's table; `None` for no variables.
     table: Option<Arc<VariableTable>>,
-    /// The set's entries: `len` of the table's from `start`.
-    start: u32,
+    /// The set's index in the table.
+    set: u32,
+    /// How many variables the set has.
     len: u32,
 }
 
@@ -222,7 +223,19 @@ pub(crate) struct VariableTable {
     pool: String,
     /// Each flag variable's key, once.
     keys: Vec<SmallStr>,
+    /// Every set's raw values, one set after another.
     entries: Vec<Entry>,
+    sets: Vec<Set>,
+}
+
+/// A set of a [`VariableTable`]: its entries, and their values once typed.
+#[derive(Debug)]
+struct Set {
+    /// The set's entries: `len` of the table's from `start`.
+    start: u32,
+    len: u32,
+    /// The typed values, in entry order: made when the first of them is read.
+    typed: OnceLock<Box<[VariableValue]>>,
 }
 
 /// Where a raw value is in a table's text: its byte range in the document (or, `pooled`, in
@@ -237,6 +250,7 @@ pub(crate) struct RawValue {
     pub(crate) pooled: bool,
 }
 
+/// A variable of a set, untyped: 20 bytes, the typed values being kept by set.
 #[derive(Debug)]
 struct Entry {
     /// The key's index in the table's keys.
@@ -244,13 +258,12 @@ struct Entry {
     /// The raw value's place in the pool.
     raw: Option<RawValue>,
     kind: VariableType,
-    typed: OnceLock<VariableValue>,
 }
 
 /// The variables of a decision made with `EXCLUDE_VARIABLES`, or of a decision without a flag.
 pub(crate) static NO_VARIABLES: Variables = Variables {
     table: None,
-    start: 0,
+    set: 0,
     len: 0,
 };
 
@@ -262,18 +275,20 @@ impl PartialEq for Variables {
 
 impl VariableTable {
     /// A table whose raw values are ranges of `document` (or of `pool`, those marked so),
-    /// with room for `keys` keys and `entries` entries.
+    /// with room for `keys` keys, `entries` entries and `sets` sets.
     pub(crate) fn new(
         document: Arc<String>,
         pool: String,
         keys: usize,
         entries: usize,
+        sets: usize,
     ) -> VariableTable {
         VariableTable {
             document,
             pool,
             keys: Vec::with_capacity(keys),
             entries: Vec::with_capacity(entries),
+            sets: Vec::with_capacity(sets),
         }
     }
 
@@ -299,39 +314,60 @@ impl VariableTable {
     }
 
     /// Adds a set from `(key index, raw value's range in the pool, type)`; `None` raw values
-    /// type as the official SDKs type a missing value. Returns the set's span, for
-    /// [`Variables::new`] once the table is complete.
+    /// type as the official SDKs type a missing value. Returns the set's index and length,
+    /// for [`Variables::new`] once the table is complete.
     pub(crate) fn push_set(
         &mut self,
         entries: impl Iterator<Item = (u32, Option<RawValue>, VariableType)>,
     ) -> (u32, u32) {
         let start = self.entries.len() as u32;
-        self.entries.extend(entries.map(|(key, raw, kind)| Entry {
-            key,
-            raw,
-            kind,
+        self.entries
+            .extend(entries.map(|(key, raw, kind)| Entry { key, raw, kind }));
+        let len = self.entries.len() as u32 - start;
+        self.sets.push(Set {
+            start,
+            len,
             typed: OnceLock::new(),
-        }));
-        (start, self.entries.len() as u32 - start)
+        });
+        (self.sets.len() as u32 - 1, len)
+    }
+
+    /// The value of `entry` typed as its variable's type.
+    fn typed(&self, entry: &Entry) -> VariableValue {
+        let raw = entry.raw.map(|raw| {
+            let text = self.raw_text(raw).unwrap_or_default();
+            if raw.escaped {
+                Cow::Owned(crate::datafile::fast::unescape(text))
+            } else {
+                Cow::Borrowed(text)
+            }
+        });
+        VariableValue::typed(raw.as_deref(), entry.kind)
     }
 }
 
 impl Variables {
-    /// The set `span` (from [`VariableTable::push_set`]) of `table`.
-    pub(crate) fn new(table: &Arc<VariableTable>, (start, len): (u32, u32)) -> Variables {
+    /// The set `(index, length)` (from [`VariableTable::push_set`]) of `table`.
+    pub(crate) fn new(table: &Arc<VariableTable>, (set, len): (u32, u32)) -> Variables {
         Variables {
             table: Some(Arc::clone(table)),
-            start,
+            set,
             len,
         }
     }
 
-    fn entries(&self) -> &[Entry] {
-        let start = self.start as usize;
-        self.table
-            .as_deref()
-            .and_then(|t| t.entries.get(start..start + self.len as usize))
-            .unwrap_or(&[])
+    /// The set's entries, and their typed values (typed on the first call for the set).
+    fn entries(&self) -> (&[Entry], &[VariableValue]) {
+        let found = self.table.as_deref().and_then(|t| {
+            let set = t.sets.get(self.set as usize)?;
+            let start = set.start as usize;
+            let entries = t.entries.get(start..start + set.len as usize)?;
+            let typed = set
+                .typed
+                .get_or_init(|| entries.iter().map(|e| t.typed(e)).collect());
+            Some((entries, &typed[..]))
+        });
+        found.unwrap_or((&[], &[]))
     }
 
     fn key(&self, entry: &Entry) -> &str {
@@ -341,35 +377,20 @@ impl Variables {
             .map_or("", SmallStr::as_str)
     }
 
-    fn value<'s>(&'s self, entry: &'s Entry) -> &'s VariableValue {
-        entry.typed.get_or_init(|| {
-            let raw = entry.raw.map(|raw| {
-                let text = self
-                    .table
-                    .as_deref()
-                    .and_then(|t| t.raw_text(raw))
-                    .unwrap_or_default();
-                if raw.escaped {
-                    Cow::Owned(crate::datafile::fast::unescape(text))
-                } else {
-                    Cow::Borrowed(text)
-                }
-            });
-            VariableValue::typed(raw.as_deref(), entry.kind)
-        })
-    }
-
     /// The value of the variable `key`.
     pub fn get(&self, key: &str) -> Option<&VariableValue> {
-        self.entries()
+        let (entries, values) = self.entries();
+        entries
             .iter()
-            .find(|e| self.key(e) == key)
-            .map(|e| self.value(e))
+            .zip(values)
+            .find(|(e, _)| self.key(e) == key)
+            .map(|(_, v)| v)
     }
 
     /// The variables in datafile order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &VariableValue)> {
-        self.entries().iter().map(|e| (self.key(e), self.value(e)))
+        let (entries, values) = self.entries();
+        entries.iter().zip(values).map(|(e, v)| (self.key(e), v))
     }
 
     /// The number of variables.
@@ -405,6 +426,11 @@ impl Serialize for Variables {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_is_twenty_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 20);
+    }
 
     #[test]
     fn booleans_are_true_only_for_the_exact_string_true() {
