@@ -540,8 +540,8 @@ pub(super) fn build(
     // Every flag's lists, one flag after another; each flag keeps its part of each.
     let mut variation_sets: Vec<(u32, u32)> = Vec::with_capacity(b.variations.len());
     let mut flag_variations: Vec<u32> = Vec::with_capacity(b.variations.len());
-    let mut variable_defs: Vec<VariableDef> =
-        Vec::with_capacity(d.feature_flags.iter().map(|f| f.variables.len()).sum());
+    // The flag's variable definitions, while its sets are made.
+    let mut variable_defs: Vec<VariableDef> = Vec::new();
 
     // Flags.
     let mut flags = Vec::with_capacity(d.feature_flags.len());
@@ -624,7 +624,7 @@ pub(super) fn build(
             }
         }
 
-        let first_def = variable_defs.len();
+        variable_defs.clear();
         variable_defs.extend(
             f.variables
                 .of(&d.lists.variables)
@@ -635,7 +635,7 @@ pub(super) fn build(
                     kind: VariableType::from_datafile(&v.kind, v.sub_type.as_deref()),
                 }),
         );
-        let variables = variable_defs.get(first_def..).unwrap_or_default();
+        let variables = variable_defs.as_slice();
         let (defaults, rest) = defaults_left
             .split_at_checked(f.variables.len())
             .unwrap_or((defaults_left, &[]));
@@ -708,7 +708,6 @@ pub(super) fn build(
             id: small(&f.id),
             key: small(&f.key),
             rollout_id: small(&f.rollout_id),
-            variables: Span::since(&variable_defs, first_def),
             flag_variations: Span::since(&flag_variations, first_variation),
             variable_sets: Span::since(&set_spans, first_set),
             variation_sets: Span::since(&variation_sets, first_variation_set),
@@ -774,7 +773,6 @@ pub(super) fn build(
         flags,
         variation_sets,
         variable_sets,
-        variable_defs,
         flag_variations,
         flag_index,
         repeated_flag_keys,

@@ -177,7 +177,6 @@ pub(crate) struct VariableDef {
 /// A feature flag. The fields a decision reads come first, in declaration order (`repr(C)`).
 #[derive(Debug, Clone)]
 #[repr(C)]
-#[allow(dead_code, reason = "read by the event pipeline and the config view")]
 pub(crate) struct Flag {
     /// The flag's experiment rules and delivery rules in the config's rule list
     /// ([`ProjectConfig::rules_of`]).
@@ -191,8 +190,6 @@ pub(crate) struct Flag {
     pub variable_sets: Span,
     pub id: SmallStr,
     pub rollout_id: SmallStr,
-    /// Its part of the config's list of variable definitions.
-    pub variables: Span,
     /// Its part of the config's list of flag variations
     /// ([`ProjectConfig::flag_variations_of`]).
     pub flag_variations: Span,
@@ -250,8 +247,6 @@ pub struct ProjectConfig {
     /// `[1]` the values an enabled variation without a resolvable variable map gets (a
     /// holdout's), then one per enabled flag variation.
     pub(crate) variable_sets: Vec<Variables>,
-    /// Every flag's variable definitions, one flag after another.
-    pub(crate) variable_defs: Vec<VariableDef>,
     /// Every flag's variations (of its rules, first occurrence of each id: what forced
     /// decisions may name), one flag after another.
     pub(crate) flag_variations: Vec<u32>,
@@ -374,12 +369,6 @@ impl ProjectConfig {
     /// The typed variable sets of `flag` (see [`ProjectConfig::variable_sets`]).
     pub(crate) fn variable_sets_of(&self, flag: &Flag) -> &[Variables] {
         flag.variable_sets.of(&self.variable_sets)
-    }
-
-    /// The variable definitions of `flag`.
-    #[cfg(test)]
-    pub(crate) fn variables_of(&self, flag: &Flag) -> &[VariableDef] {
-        flag.variables.of(&self.variable_defs)
     }
 
     /// The variations of `flag`'s rules, first occurrence of each id.

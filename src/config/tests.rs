@@ -248,13 +248,9 @@ fn variables_are_typed_by_their_declared_type_and_string_json_is_json() {
     ]}]);
     let config = load(&d);
     let f = flag(&config, "flag");
-    let kinds: Vec<(&str, VariableType)> = config
-        .variables_of(f)
-        .iter()
-        .map(|v| (&*v.key, v.kind))
-        .collect();
+    let defaults = &config.variable_sets_of(f)[0];
     assert_eq!(
-        kinds,
+        defaults.kinds(),
         [
             ("s", VariableType::String),
             ("sj", VariableType::Json),
@@ -265,7 +261,6 @@ fn variables_are_typed_by_their_declared_type_and_string_json_is_json() {
             ("bad_int", VariableType::Integer),
         ]
     );
-    let defaults = &config.variable_sets_of(f)[0];
     let expected = [
         ("s", VariableValue::String("{\"a\": 1}".into())),
         ("sj", VariableValue::Json(json!({"a": 1}))),

@@ -1,5 +1,6 @@
 //! Flag variable values, typed once (on first read) the way the official SDKs type them at decide time.
 
+use crate::small_list::Span;
 use crate::small_str::SmallStr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::borrow::Cow;
@@ -231,9 +232,8 @@ pub(crate) struct VariableTable {
 /// A set of a [`VariableTable`]: its entries, and their values once typed.
 #[derive(Debug)]
 struct Set {
-    /// The set's entries: `len` of the table's from `start`.
-    start: u32,
-    len: u32,
+    /// The set's part of the table's entries.
+    entries: Span,
     /// The typed values, in entry order: made when the first of them is read.
     typed: OnceLock<Box<[VariableValue]>>,
 }
@@ -320,16 +320,15 @@ impl VariableTable {
         &mut self,
         entries: impl Iterator<Item = (u32, Option<RawValue>, VariableType)>,
     ) -> (u32, u32) {
-        let start = self.entries.len() as u32;
+        let start = self.entries.len();
         self.entries
             .extend(entries.map(|(key, raw, kind)| Entry { key, raw, kind }));
-        let len = self.entries.len() as u32 - start;
+        let span = Span::since(&self.entries, start);
         self.sets.push(Set {
-            start,
-            len,
+            entries: span,
             typed: OnceLock::new(),
         });
-        (self.sets.len() as u32 - 1, len)
+        (self.sets.len() as u32 - 1, span.len)
     }
 
     /// The value of `entry` typed as its variable's type.
@@ -360,8 +359,7 @@ impl Variables {
     fn entries(&self) -> (&[Entry], &[VariableValue]) {
         let found = self.table.as_deref().and_then(|t| {
             let set = t.sets.get(self.set as usize)?;
-            let start = set.start as usize;
-            let entries = t.entries.get(start..start + set.len as usize)?;
+            let entries = set.entries.of(&t.entries);
             let typed = set
                 .typed
                 .get_or_init(|| entries.iter().map(|e| t.typed(e)).collect());
@@ -391,6 +389,13 @@ impl Variables {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &VariableValue)> {
         let (entries, values) = self.entries();
         entries.iter().zip(values).map(|(e, v)| (self.key(e), v))
+    }
+
+    /// Each variable's key and declared type, in datafile order.
+    #[cfg(test)]
+    pub(crate) fn kinds(&self) -> Vec<(&str, VariableType)> {
+        let (entries, _) = self.entries();
+        entries.iter().map(|e| (self.key(e), e.kind)).collect()
     }
 
     /// The number of variables.

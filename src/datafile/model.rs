@@ -245,7 +245,6 @@ pub(crate) struct DocumentLists<'a> {
     pub variables: Vec<Variable<'a>>,
 }
 
-/// `attributes[]`: a user attribute the project knows, by key and id.
 #[cfg(any(test, fuzzing))]
 impl<'a> Datafile<'a> {
     /// The model as serde reads the same text: every condition tree keeping its own nodes
@@ -258,12 +257,7 @@ impl<'a> Datafile<'a> {
             rollout_rules: rules,
             variables,
         } = std::mem::take(&mut self.lists);
-        for r in &mut self.rollouts {
-            r.experiments = r.experiments.detached(&rules);
-        }
-        for f in &mut self.feature_flags {
-            f.variables = f.variables.detached(&variables);
-        }
+        // A rule's variations (each with its variable values) and its conditions.
         let detach_list = |list: &mut Run<Variation<'a>>| {
             let mut own = list.detached(&variations);
             if let Run::Own(items) = &mut own {
@@ -273,21 +267,26 @@ impl<'a> Datafile<'a> {
             }
             *list = own;
         };
+        let detach = |tree: &mut RawCondition<'a>| *tree = tree.detached(&arena);
         let grouped = self.groups.iter_mut().flat_map(|g| &mut g.experiments);
         for e in self.experiments.iter_mut().chain(grouped) {
             detach_list(&mut e.variations);
+            e.audience_conditions.as_mut().map(detach);
         }
-        for e in self
-            .rollouts
-            .iter_mut()
-            .flat_map(|r| r.experiments.own_mut())
-        {
-            detach_list(&mut e.variations);
+        for r in &mut self.rollouts {
+            r.experiments = r.experiments.detached(&rules);
+            for e in r.experiments.own_mut() {
+                detach_list(&mut e.variations);
+                e.audience_conditions.as_mut().map(detach);
+            }
         }
         for h in self.holdouts.iter_mut().chain(&mut self.local_holdouts) {
             detach_list(&mut h.variations);
+            h.audience_conditions.as_mut().map(detach);
         }
-        let detach = |tree: &mut RawCondition<'a>| *tree = tree.detached(&arena);
+        for f in &mut self.feature_flags {
+            f.variables = f.variables.detached(&variables);
+        }
         for a in &mut self.audiences {
             if let LegacyConditions::Tree(tree) = &mut a.conditions {
                 detach(tree);
@@ -296,24 +295,11 @@ impl<'a> Datafile<'a> {
         for a in &mut self.typed_audiences {
             detach(&mut a.conditions);
         }
-        let grouped = self.groups.iter_mut().flat_map(|g| &mut g.experiments);
-        for e in self.experiments.iter_mut().chain(grouped) {
-            e.audience_conditions.as_mut().map(detach);
-        }
-        for e in self
-            .rollouts
-            .iter_mut()
-            .flat_map(|r| r.experiments.own_mut())
-        {
-            e.audience_conditions.as_mut().map(detach);
-        }
-        for h in self.holdouts.iter_mut().chain(&mut self.local_holdouts) {
-            h.audience_conditions.as_mut().map(detach);
-        }
         self
     }
 }
 
+/// `attributes[]`: a user attribute the project knows, by key and id.
 #[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct Attribute<'a> {
     #[serde(borrow)]
