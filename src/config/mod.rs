@@ -166,10 +166,11 @@ pub(crate) struct Group {
     pub traffic: Vec<Range<SmallStr>>,
 }
 
+/// A flag variable's definition, as the build reads it while it makes the flag's variable
+/// sets (the config keeps none: its variable table holds each key and type).
 #[derive(Debug, Clone)]
 pub(crate) struct VariableDef {
     pub id: SmallStr,
-    /// The key (the config's variable table holds it again for the typed sets).
     pub key: SmallStr,
     pub kind: VariableType,
 }
